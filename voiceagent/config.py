@@ -1,0 +1,142 @@
+"""Every setting voiceagent reads, in one typed place.
+
+Each field is an environment variable of the same name in upper case (``ESL_NODES`` for
+``esl_nodes``); the default and a one-line description sit next to it.  ``voiceagent config``
+prints the effective values with secrets masked.  Validation happens at start-up, and a bad
+value fails with a message that names the variable.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, List, Literal, Optional
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ConfigError(RuntimeError):
+    """A setting is invalid; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", env_file=None)
+
+    # --- FreeSWITCH Event Socket -------------------------------------------------
+    esl_nodes: Annotated[Dict[str, str], NoDecode] = Field(
+        default={"fs1": "127.0.0.1:8021"},
+        description="FreeSWITCH nodes this worker serves: 'name=host:port,name2=host:port'. "
+        "The name must match the node name in the fork metadata (${switchname}).",
+    )
+    esl_password: SecretStr = Field(default=SecretStr("change-me"), description="Event Socket password (never ClueCon in production).")
+    esl_command_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for any ESL command reply.")
+    esl_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for the TCP connect + auth.")
+    esl_reconnect_max_delay: float = Field(default=10.0, gt=0, description="Upper bound of the reconnect backoff, seconds.")
+    bgapi_timeout: float = Field(default=90.0, gt=0, description="Seconds to wait for a BACKGROUND_JOB result (originate rings).")
+
+    # --- mod_audio_fork WebSocket server ----------------------------------------
+    fork_host: str = Field(default="0.0.0.0", description="Address the fork WebSocket server binds.")
+    fork_port: int = Field(default=8765, ge=0, le=65535, description="Port of the fork WebSocket server (0 = pick one).")
+    fork_public_url: str = Field(default="", description="URL FreeSWITCH uses to reach this worker, e.g. ws://10.0.0.5:8765 (default: ws://<fork_host>:<port>).")
+    fork_auth_user: str = Field(default="", description="HTTP Basic user required on the fork upgrade (empty = no auth).")
+    fork_auth_password: SecretStr = Field(default=SecretStr(""), description="HTTP Basic password for the fork upgrade.")
+    fork_sample_rate: Literal[8000, 16000] = Field(default=16000, description="Rate we ask mod_audio_fork to send (8000 or 16000).")
+    fork_max_frame_bytes: int = Field(default=64 * 1024, gt=0, description="Largest WebSocket frame accepted from a fork.")
+    fork_max_metadata_bytes: int = Field(default=8192, gt=0, description="Largest metadata text frame (mod_audio_fork copies it into 8 KiB).")
+    fork_grace_seconds: float = Field(default=3.0, gt=0, description="How long a fork may wait for its call's ESL events (and vice versa) before it is refused.")
+    start_fork_on_park: bool = Field(default=False, description="Start the fork from the agent on CHANNEL_PARK instead of from the dialplan.")
+
+    # --- Playback ----------------------------------------------------------------
+    playback_mode: Literal["upload", "shared"] = Field(default="upload", description="'upload': send playAudio over the fork; 'shared': write WAVs into playback_dir that FreeSWITCH reads.")
+    playback_dir: Path = Field(default=Path("/tmp/voiceagent-playback"), description="Directory for WAVs in shared mode (must be readable by FreeSWITCH at the same path).")
+
+    # --- Calls -------------------------------------------------------------------
+    worker_id: str = Field(default_factory=_default_worker_id, description="Unique name of this voice worker (default host-pid).")
+    max_calls: int = Field(default=20, ge=1, description="Concurrent calls per worker; more are refused with USER_BUSY before answer.")
+    max_call_seconds: float = Field(default=1800.0, gt=0, description="Hard limit on a call's length.")
+    audio_idle_seconds: float = Field(default=10.0, gt=0, description="No audio for this long = fork died: restart it once, then hang up.")
+    drain_seconds: float = Field(default=300.0, ge=0, description="On SIGTERM, how long live calls may continue before they are hung up.")
+    answer_inbound: bool = Field(default=True, description="The owning worker answers parked inbound calls (the dialplan parks without answering).")
+    greeting_file: str = Field(default="", description="WAV the built-in greeting dialog plays (default: a packaged greeting).")
+
+    # --- Outbound ----------------------------------------------------------------
+    originate_gateway: str = Field(default="", description="Default SIP gateway for outbound calls (sofia/gateway/<name>/<number>).")
+    originate_timeout: int = Field(default=30, ge=1, le=600, description="Ring timeout for outbound calls, seconds.")
+    caller_id_number: str = Field(default="", description="Default caller id number for outbound calls.")
+    caller_id_name: str = Field(default="voiceagent", description="Default caller id name for outbound calls.")
+
+    # --- Redis -------------------------------------------------------------------
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for live call state, command inboxes and queues.")
+    redis_prefix: str = Field(default="voiceagent", description="Key prefix, so several deployments or test runs can share one Redis.")
+
+    # --- Observability -----------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    log_format: Literal["json", "text"] = Field(default="json", description="JSON lines (default) or human-readable text.")
+
+    @field_validator("esl_nodes", mode="before")
+    @classmethod
+    def _parse_nodes(cls, v):
+        if isinstance(v, dict):
+            return v
+        nodes: Dict[str, str] = {}
+        for item in str(v).split(","):
+            item = item.strip()
+            if not item:
+                continue
+            name, sep, addr = item.partition("=")
+            if not sep or not name or ":" not in addr:
+                raise ValueError(f"expected 'name=host:port', got {item!r}")
+            host, _, port = addr.rpartition(":")
+            if not port.isdigit():
+                raise ValueError(f"bad port in {item!r}")
+            nodes[name.strip()] = addr.strip()
+        if not nodes:
+            raise ValueError("at least one node is required")
+        return nodes
+
+    def esl_endpoints(self) -> List[tuple]:
+        out = []
+        for name, addr in self.esl_nodes.items():
+            host, _, port = addr.rpartition(":")
+            out.append((name, host, int(port)))
+        return out
+
+    def masked(self) -> Dict[str, str]:
+        """Effective values as strings, secrets replaced by '***' (or '' when unset)."""
+        out = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "***" if value.get_secret_value() else ""
+            elif isinstance(value, dict):
+                value = ",".join(f"{k}={v}" for k, v in value.items())
+            out[name.upper()] = str(value)
+        if "://" in out.get("REDIS_URL", "") and "@" in out["REDIS_URL"]:
+            scheme, rest = out["REDIS_URL"].split("://", 1)
+            out["REDIS_URL"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return out
+
+
+def load_settings(**overrides) -> Settings:
+    """Read the environment (plus explicit overrides); raise ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            var = str(err["loc"][0]).upper() if err["loc"] else "?"
+            problems.append(f"{var}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """Process-wide settings, read once."""
+    return load_settings()
