@@ -80,6 +80,29 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
     log_format: Literal["json", "text"] = Field(default="json", description="JSON lines (default) or human-readable text.")
 
+    # --- Speech (VAD, STT, TTS, inference pool; voiceagent/speech) ---------------
+    stt_model: str = Field(default="base", description="Whisper model: 'base' (packaged, default), 'tiny.en' (packaged), or a CTranslate2 model directory.")
+    stt_language: str = Field(default="en", description="Language code passed to Whisper (fixed: auto-detection costs ~0.5 s per turn).")
+    stt_device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="Whisper device; 'auto' = cuda when CTranslate2 sees a GPU, else cpu.")
+    stt_compute_type: str = Field(default="int8", description="CTranslate2 compute type for Whisper (int8, int8_float16, float16, float32).")
+    stt_threads: int = Field(default=2, ge=1, description="CPU threads one Whisper call uses.")
+    stt_beam_size: int = Field(default=1, ge=1, description="Whisper beam size (1 = greedy, fastest).")
+    tts_engine: Literal["piper", "xtts"] = Field(default="piper", description="Speech synthesizer: 'piper' (default, fast on CPU) or 'xtts' (needs the 'xtts' extra and ideally a GPU).")
+    tts_voice: str = Field(default="en_US-joe-medium", description="Piper voice: a packaged name or the path of a .onnx file (with .onnx.json beside it).")
+    tts_threads: int = Field(default=1, ge=1, description="CPU threads one Piper synthesis uses.")
+    xtts_model_dir: str = Field(default="", description="Directory of a Coqui XTTS v2 model (used when TTS_ENGINE=xtts).")
+    xtts_speaker_wav: str = Field(default="", description="Reference WAV of the voice XTTS clones (TTS_ENGINE=xtts).")
+    vad_engine: Literal["silero", "webrtc"] = Field(default="silero", description="Voice activity detector: 'silero' (accurate, ~0.1 ms/32 ms) or 'webrtc' (cheaper, more false triggers on noise).")
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1, description="Silero speech probability above which a chunk counts as speech.")
+    end_of_turn_ms: int = Field(default=600, ge=100, le=5000, description="Silence after speech that ends the caller's turn, ms.")
+    pause_ms: int = Field(default=200, ge=0, le=5000, description="Silence after speech that starts speculative transcription, ms (0 = off; must be < END_OF_TURN_MS).")
+    min_speech_ms: int = Field(default=250, ge=0, description="Shortest speech that can make a turn; shorter bursts (clicks, coughs) are ignored, ms.")
+    max_utterance_s: float = Field(default=30.0, gt=0, description="A turn is cut after this much audio even if the caller keeps talking, s.")
+    barge_in_min_ms: int = Field(default=400, ge=0, description="Caller speech needed to interrupt the agent's playback, ms ('mm-hm' and coughs do not).")
+    inference_threads: int = Field(default=0, ge=0, description="Native threads that run model inference (0 = cores // STT_THREADS, at least 1).")
+    admission_max_wait_s: float = Field(default=2.0, gt=0, description="Refuse new calls when the expected inference queue wait exceeds this, s.")
+    model_cache_dir: Path = Field(default=Path("~/.cache/voiceagent").expanduser(), description="Where packaged models are assembled once (Whisper base is shipped split in two).")
+
     @field_validator("esl_nodes", mode="before")
     @classmethod
     def _parse_nodes(cls, v):
