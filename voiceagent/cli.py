@@ -1,6 +1,11 @@
 """The ``voiceagent`` command: one subcommand per capability."""
 from __future__ import annotations
 
+# Every subcommand runs on gevent; patch before anything imports socket, ssl or threading.
+from gevent import monkey
+
+monkey.patch_all()
+
 import sys
 
 import click

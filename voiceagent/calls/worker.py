@@ -1,0 +1,446 @@
+"""The voice worker: ESL connections to every FreeSWITCH node it serves, the fork server, and its calls.
+
+Ownership: every worker's ESL connection sees every call on a node; a worker acts only on the
+calls whose fork reached it (inbound), that it originated (outbound), or that it won the Redis
+claim for (``START_FORK_ON_PARK`` mode).  Events for other calls only update the node's table
+of known channels, which is how a fork that arrives first gets confirmed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+import uuid as uuidlib
+from typing import Any, Callable, Dict, Optional
+
+import gevent
+import gevent.event
+import redis
+
+from ..config import Settings
+from ..observability import metrics
+from ..telephony.eslwire import Event
+from .inbox import CallStore, InboxListener
+from .session import CallSession, Direction
+
+log = logging.getLogger(__name__)
+
+_UUID_CHARS = set("0123456789abcdefABCDEF-")
+
+
+class NodeLink:
+    """One FreeSWITCH node: its ESL connection, typed commands, and the channels it has told us about."""
+
+    def __init__(self, worker: "VoiceWorker", name: str, host: str, port: int) -> None:
+        from ..telephony.commands import FreeSwitch
+        from ..telephony.esl import EslConnection
+
+        s = worker.settings
+        self.worker = worker
+        self.name = name
+        self.esl = EslConnection(name, host, port, s.esl_password.get_secret_value(),
+                                 command_timeout=s.esl_command_timeout, connect_timeout=s.esl_connect_timeout,
+                                 reconnect_max_delay=s.esl_reconnect_max_delay)
+        self.fs = FreeSwitch(self.esl)
+        self.channels: Dict[str, Dict[str, str]] = {}
+        self._waiters: Dict[str, gevent.event.Event] = {}  # forks waiting for their channel to appear
+
+    def start(self) -> None:
+        self.esl.on_event(self._on_event)
+        self.esl.on_connected(self._on_connected)
+        self.esl.start(wait=False)
+
+    def stop(self) -> None:
+        self.esl.stop()
+
+    def fs_async(self, method: str, *args, on_error: Optional[Callable[[Exception], None]] = None, **kwargs) -> None:
+        """Run a command without blocking the caller (the ESL dispatch greenlet must never wait on a reply)."""
+        cid = self.worker._current_call_id()
+
+        def run():
+            from ..observability.logs import call_id_var
+
+            call_id_var.set(cid)
+            try:
+                getattr(self.fs, method)(*args, **kwargs)
+            except Exception as exc:
+                log.warning("%s %s failed: %s", method, args[:1], exc)
+                if on_error is not None:
+                    on_error(exc)
+
+        gevent.spawn(run)
+
+    def knows(self, call_id: str) -> bool:
+        return call_id in self.channels
+
+    def _on_connected(self) -> None:
+        """After every (re)connect: re-sync which calls are still alive."""
+        gevent.spawn(self._resync)
+
+    def _resync(self) -> None:
+        try:
+            rows = self.fs.show_channels()
+        except Exception as exc:
+            log.warning("node %s: show channels failed: %s", self.name, exc)
+            return
+        alive = {}
+        for row in rows:
+            u = row.get("uuid")
+            if u:
+                alive[u] = {"direction": row.get("direction", ""), "caller": row.get("cid_num", ""),
+                            "callee": row.get("dest", "")}
+        self.channels = alive
+        for u in alive:
+            self._wake(u)
+        for sess in list(self.worker.sessions.values()):
+            if sess.node is self and sess.id not in alive and sess.confirmed.is_set():
+                log.warning("call vanished while ESL was down: cleaning up", extra={"call_id": sess.id})
+                sess.kill()
+        log.info("node %s: re-synced, %d live channels", self.name, len(alive))
+
+    def _on_event(self, ev: Event) -> None:
+        u = ev.uuid
+        name = ev.name
+        if u:
+            if name in ("CHANNEL_DESTROY", "CHANNEL_HANGUP_COMPLETE"):
+                self.channels.pop(u, None)
+            elif name not in ("CHANNEL_HANGUP",) and u not in self.channels and name != "BACKGROUND_JOB":
+                self.channels[u] = {"direction": ev.get("Call-Direction", ""),
+                                    "caller": ev.get("Caller-Caller-ID-Number", ""),
+                                    "callee": ev.get("Caller-Destination-Number", "")}
+                self._wake(u)
+        self.worker.on_node_event(self, ev)
+
+    def _wake(self, call_id: str) -> None:
+        w = self._waiters.pop(call_id, None)
+        if w is not None:
+            w.set()
+
+    def wait_known(self, call_id: str, timeout: float) -> bool:
+        if call_id in self.channels:
+            return True
+        waiter = self._waiters.setdefault(call_id, gevent.event.Event())
+        waiter.wait(timeout)
+        self._waiters.pop(call_id, None)
+        return call_id in self.channels
+
+
+class GreetingDialog:
+    """The built-in dialog: play a greeting, then let the session hang up."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def run(self, call: CallSession) -> None:
+        import wave
+
+        with wave.open(self.path, "rb") as w:
+            pcm, rate = w.readframes(w.getnframes()), w.getframerate()
+        pb = call.play(pcm, rate, text="greeting")
+        gevent.wait([pb.finished, call.ended], count=1, timeout=pb.duration + 30)
+
+
+def default_greeting_path() -> str:
+    return os.path.join(os.path.dirname(__file__), "data", "greeting.wav")
+
+
+class VoiceWorker:
+    """Everything one voice process runs. Use ``start()`` / ``stop()``; ``serve_forever()`` for the CLI."""
+
+    def __init__(self, settings: Settings, *, dialog_factory: Optional[Callable[[CallSession], Any]] = None,
+                 redis_client: Optional[redis.Redis] = None) -> None:
+        self.settings = settings
+        self.worker_id = settings.worker_id
+        self.dialog_factory = dialog_factory or (lambda call: GreetingDialog(settings.greeting_file or default_greeting_path()))
+        self.redis = redis_client or redis.Redis.from_url(settings.redis_url)
+        self.store = CallStore(self.redis, settings.redis_prefix, call_ttl=settings.max_call_seconds + 120)
+        self.nodes: Dict[str, NodeLink] = {}
+        self.sessions: Dict[str, CallSession] = {}
+        self.draining = False
+        self.fork_server = None
+        self.inbox = InboxListener(self.store, self.worker_id, self._dispatch_command)
+        self._heartbeat: Optional[gevent.Greenlet] = None
+        self.stopped = gevent.event.Event()
+        self.idle = gevent.event.Event()
+        self.idle.set()
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        from ..telephony.fork_server import ForkServer
+
+        s = self.settings
+        os.makedirs(s.playback_dir, exist_ok=True)
+        auth = (s.fork_auth_user, s.fork_auth_password.get_secret_value()) if s.fork_auth_user else None
+        self.fork_server = ForkServer(s.fork_host, s.fork_port, self._handle_fork, auth=auth,
+                                      max_frame_bytes=s.fork_max_frame_bytes,
+                                      max_metadata_bytes=s.fork_max_metadata_bytes, precheck=self._precheck,
+                                      default_sample_rate=s.fork_sample_rate)
+        self.fork_server.start()
+        for name, host, port in s.esl_endpoints():
+            node = NodeLink(self, name, host, port)
+            self.nodes[name] = node
+            node.start()
+        self.inbox.start()
+        self._heartbeat = gevent.spawn(self._heartbeat_loop)
+        log.info("voice worker %s ready: fork server %s, nodes %s", self.worker_id, self.fork_url_base,
+                 ",".join(self.nodes))
+
+    def stop(self) -> None:
+        self.draining = True
+        for sess in list(self.sessions.values()):
+            sess.hangup()
+        gevent.wait([s.closed for s in list(self.sessions.values())], timeout=5)
+        self.inbox.stop()
+        if self._heartbeat is not None:
+            self._heartbeat.kill()
+        if self.fork_server is not None:
+            self.fork_server.stop()
+        for node in self.nodes.values():
+            node.stop()
+        try:
+            self.redis.delete(self.store.worker_key(self.worker_id))
+        except redis.RedisError:
+            pass
+        self.stopped.set()
+
+    def drain(self, timeout: Optional[float] = None) -> None:
+        """Stop taking calls, let live ones finish (up to ``timeout``), hang up the rest, stop."""
+        timeout = self.settings.drain_seconds if timeout is None else timeout
+        self.draining = True
+        log.info("draining: %d live calls, waiting up to %.0fs", len(self.sessions), timeout)
+        self.idle.wait(timeout)
+        self.stop()
+
+    def install_signal_handlers(self) -> None:
+        gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(self.drain))
+        gevent.signal_handler(signal.SIGINT, lambda: gevent.spawn(self.drain, 0))
+
+    @property
+    def fork_url_base(self) -> str:
+        s = self.settings
+        if s.fork_public_url:
+            return s.fork_public_url.rstrip("/")
+        host = "127.0.0.1" if s.fork_host in ("0.0.0.0", "", "::") else s.fork_host
+        return f"ws://{host}:{self.fork_server.port}"
+
+    def fork_url_for(self, call_id: str) -> str:
+        return f"{self.fork_url_base}/call/{call_id}"
+
+    def fork_metadata(self, sess: CallSession) -> Dict[str, Any]:
+        return {"uuid": sess.id, "node": sess.node.name, "caller": sess.caller, "callee": sess.callee,
+                "direction": sess.direction.value}
+
+    # ------------------------------------------------------------------ calls
+    def make_dialog(self, sess: CallSession):
+        return self.dialog_factory(sess)
+
+    def _current_call_id(self) -> str:
+        from ..observability.logs import call_id_var
+
+        return call_id_var.get()
+
+    def _capacity_left(self) -> int:
+        return self.settings.max_calls - len(self.sessions)
+
+    def _precheck(self, call_id: str):
+        if not call_id or not set(call_id) <= _UUID_CHARS:
+            return (404, "bad call id")
+        return None
+
+    def _refuse(self, node: Optional[NodeLink], call_id: str, reason: str) -> None:
+        metrics.CALLS_REFUSED.labels(reason=reason).inc()
+        log.warning("refusing call: %s", reason, extra={"call_id": call_id})
+        if node is not None:
+            node.fs_async("kill", call_id, "USER_BUSY")
+
+    def metrics_refused(self, reason: str) -> None:
+        metrics.CALLS_REFUSED.labels(reason=reason).inc()
+
+    def _find_node(self, call_id: str, meta: Dict[str, Any]) -> Optional[NodeLink]:
+        name = str(meta.get("node") or "")
+        if name in self.nodes:
+            return self.nodes[name]
+        for node in self.nodes.values():
+            if node.knows(call_id):
+                return node
+        if len(self.nodes) == 1:
+            return next(iter(self.nodes.values()))
+        return None
+
+    def _handle_fork(self, conn) -> None:
+        """Runs for the lifetime of one fork WebSocket."""
+        from ..observability.logs import call_id_var
+
+        call_id = conn.call_uuid
+        call_id_var.set(call_id)
+        messages = conn.messages()
+        # mod_audio_fork sends the metadata frame first; it names the node
+        first = None
+        for msg in messages:
+            first = msg
+            break
+        if first is None:
+            return
+        meta = dict(getattr(conn, "metadata", None) or {})
+        sess = self.sessions.get(call_id)
+        if sess is None:
+            node = self._find_node(call_id, meta)
+            if node is None:
+                # more than one node and none knows the call yet: wait for the ESL side
+                deadline = time.monotonic() + self.settings.fork_grace_seconds
+                while node is None and time.monotonic() < deadline:
+                    gevent.sleep(0.05)
+                    node = self._find_node(call_id, meta)
+                if node is None:
+                    log.warning("fork for a call no node knows: refused")
+                    metrics.CALLS_REFUSED.labels(reason="unknown").inc()
+                    conn.close(1008, "unknown call")
+                    return
+            if self.draining or self._capacity_left() <= 0:
+                self._refuse(node, call_id, "draining" if self.draining else "busy")
+                conn.close(1013, "busy")
+                return
+            direction = Direction.OUTBOUND if str(meta.get("direction", "")).lower() == "outbound" else Direction.INBOUND
+            sess = self._new_session(node, call_id, direction, caller=str(meta.get("caller", "")),
+                                     callee=str(meta.get("callee", "")), metadata=meta)
+            sess.attach_fork(conn)
+            sess.start()
+            gevent.spawn(self._confirm, sess)
+        else:
+            sess.attach_fork(conn)
+        if first is not None and type(first).__name__ != "Metadata":
+            sess.on_fork_message(first)
+        for msg in messages:
+            sess.on_fork_message(msg)
+        sess.on_fork_closed(conn)
+
+    def _confirm(self, sess: CallSession) -> None:
+        from ..observability.logs import call_id_var
+
+        call_id_var.set(sess.id)
+        node = sess.node
+        if node.wait_known(sess.id, self.settings.fork_grace_seconds):
+            sess.confirmed.set()
+            return
+        try:
+            if node.fs.uuid_exists(sess.id):
+                sess.confirmed.set()
+        except Exception as exc:
+            log.warning("uuid_exists failed: %s", exc)
+
+    def _new_session(self, node: NodeLink, call_id: str, direction: Direction, **kw) -> CallSession:
+        sess = CallSession(self, node, call_id, direction=direction, **kw)
+        self.sessions[call_id] = sess
+        self.idle.clear()
+        metrics.ACTIVE_CALLS.labels(worker=self.worker_id).set(len(self.sessions))
+        try:
+            self.store.register({"id": call_id, "node": node.name, "worker": self.worker_id,
+                                 "direction": direction.value, "caller": sess.caller, "callee": sess.callee,
+                                 "state": sess.state.value, "started": f"{sess.started_wall:.3f}"})
+        except redis.RedisError as exc:
+            log.warning("could not register call in redis: %s", exc)
+        return sess
+
+    def store_update(self, sess: CallSession, **fields) -> None:
+        try:
+            self.store.update(sess.id, **fields)
+        except redis.RedisError as exc:
+            log.warning("redis update failed: %s", exc)
+
+    def session_closed(self, sess: CallSession) -> None:
+        if self.sessions.get(sess.id) is sess:
+            del self.sessions[sess.id]
+        try:
+            self.store.remove(sess.id)
+        except redis.RedisError as exc:
+            log.warning("redis remove failed: %s", exc)
+        metrics.ACTIVE_CALLS.labels(worker=self.worker_id).set(len(self.sessions))
+        if sess.answered_at is not None:
+            metrics.CALLS_FINISHED.labels(direction=sess.direction.value, ended_by=sess.ended_by or "unknown").inc()
+        log.info("call ended", extra={"call_id": sess.id, "fields": {"cause": sess.hangup_cause, "ended_by": sess.ended_by,
+                                                                    "seconds": round(time.monotonic() - sess.started, 3)}})
+        if not self.sessions:
+            self.idle.set()
+
+    def on_node_event(self, node: NodeLink, ev: Event) -> None:
+        u = ev.uuid
+        sess = self.sessions.get(u) if u else None
+        if sess is not None and sess.node is node:
+            sess.on_esl_event(ev)
+            return
+        if (self.settings.start_fork_on_park and ev.name == "CHANNEL_PARK" and u
+                and ev.get("Call-Direction") == "inbound"):
+            gevent.spawn(self._claim_and_fork, node, ev)
+
+    def _claim_and_fork(self, node: NodeLink, ev: Event) -> None:
+        """START_FORK_ON_PARK: the first worker to win the Redis claim forks the call to itself."""
+        u = ev.uuid
+        if self.draining or self._capacity_left() <= 0:
+            return
+        if not self.redis.set(f"{self.settings.redis_prefix}:claim:{u}", self.worker_id, nx=True, ex=3600):
+            return
+        meta = {"uuid": u, "node": node.name, "caller": ev.get("Caller-Caller-ID-Number", ""),
+                "callee": ev.get("Caller-Destination-Number", ""), "direction": "inbound"}
+        try:
+            node.fs.audio_fork_start(u, self.fork_url_for(u), mix="mono", rate=self.settings.fork_sample_rate,
+                                     bugname="audio_fork", metadata=meta)
+        except Exception as exc:
+            log.warning("could not start fork: %s", exc, extra={"call_id": u})
+
+    def originate(self, destination: str, *, node: Optional[str] = None, gateway: Optional[str] = None,
+                  caller_id_number: Optional[str] = None, timeout: Optional[int] = None,
+                  profile: Optional[str] = None) -> Dict[str, Any]:
+        """Place an outbound call; blocks the calling greenlet until answered or failed."""
+        s = self.settings
+        link = self.nodes[node] if node else next(iter(self.nodes.values()))
+        if self.draining or self._capacity_left() <= 0:
+            return {"uuid": None, "outcome": "failed", "cause": "WORKER_BUSY"}
+        call_id = str(uuidlib.uuid4())
+        result = link.fs.originate(destination, gateway=gateway or s.originate_gateway or None,
+                                   caller_id_number=caller_id_number or s.caller_id_number or None,
+                                   caller_id_name=s.caller_id_name, timeout=timeout or s.originate_timeout,
+                                   variables={"playback_terminators": "none"}, call_uuid=call_id)
+        outcome = getattr(result, "outcome", "failed")
+        outcome = getattr(outcome, "value", outcome)
+        cause = getattr(result, "cause", "")
+        metrics.ORIGINATES.labels(outcome=str(outcome)).inc()
+        if str(outcome) != "answered":
+            log.info("originate to %s: %s (%s)", destination, outcome, cause, extra={"call_id": call_id})
+            return {"uuid": call_id, "outcome": str(outcome), "cause": cause}
+        sess = self._new_session(link, call_id, Direction.OUTBOUND, caller=s.caller_id_number, callee=destination,
+                                 profile=profile)
+        sess.confirmed.set()  # we created the channel ourselves
+        sess.start()
+        try:
+            link.fs.audio_fork_start(call_id, self.fork_url_for(call_id), mix="mono", rate=s.fork_sample_rate,
+                                     bugname="audio_fork", metadata=self.fork_metadata(sess))
+        except Exception as exc:
+            log.warning("fork start failed on outbound call: %s", exc, extra={"call_id": call_id})
+            sess.hangup("NORMAL_TEMPORARY_FAILURE")
+        return {"uuid": call_id, "outcome": "answered", "cause": cause}
+
+    def _dispatch_command(self, call_id: str, cmd) -> None:
+        sess = self.sessions.get(call_id)
+        if sess is None:
+            log.warning("command %s for a call this worker no longer has", cmd.type, extra={"call_id": call_id})
+            return
+        sess.on_command(cmd)
+
+    def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                self.store.heartbeat(self.worker_id, {"calls": len(self.sessions), "fork_url": self.fork_url_base,
+                                                      "draining": int(self.draining)})
+                for sess in list(self.sessions.values()):
+                    if sess.confirmed.is_set():
+                        self.store.update(sess.id, state=sess.state.value)
+            except redis.RedisError as exc:
+                log.warning("heartbeat failed: %s", exc)
+            gevent.sleep(5)
+
+    def serve_forever(self) -> None:
+        self.install_signal_handlers()
+        self.start()
+        self.stopped.wait()
