@@ -76,6 +76,21 @@ class Settings(BaseSettings):
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for live call state, command inboxes and queues.")
     redis_prefix: str = Field(default="voiceagent", description="Key prefix, so several deployments or test runs can share one Redis.")
 
+    # --- Dialog / LLM (owner: dialog layer) ----------------------------------------
+    llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (empty = the built-in rule-based demo responder).")
+    llm_model: str = Field(default="local", description="Model name; a bare name means an OpenAI-compatible server at LLM_BASE_URL, 'provider/name' is passed to litellm as is.")
+    llm_api_key: SecretStr = Field(default=SecretStr(""), description="API key for the LLM endpoint (empty for local servers).")
+    llm_timeout: float = Field(default=20.0, gt=0, description="Seconds to wait for the LLM's response and between streamed chunks.")
+    llm_temperature: float = Field(default=0.3, ge=0, le=2, description="Sampling temperature.")
+    llm_max_tokens: int = Field(default=300, ge=1, description="Upper bound of one reply's length in tokens (phone answers are short).")
+    llm_max_tool_rounds: int = Field(default=3, ge=0, le=20, description="Tool rounds per caller turn before the LLM must answer in words.")
+    llm_max_failures: int = Field(default=3, ge=1, description="Consecutive LLM failures after which the agent says goodbye and hangs up.")
+    tool_timeout: float = Field(default=10.0, gt=0, description="Seconds a tool may run before it counts as failed.")
+    history_turns: int = Field(default=12, ge=1, description="Caller turns of conversation history sent to the LLM.")
+    profiles_file: str = Field(default="", description="YAML or JSON file with the assistant profiles (empty = the built-in default profile).")
+    tools_dirs: str = Field(default="", description="Comma-separated directories of tool plugins (*.py); empty = the built-in tools.")
+    phrases_file: str = Field(default="", description="YAML or JSON file with default phrases (thinking, apology, goodbye, transfer) for every profile.")
+
     # --- Observability -----------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
     log_format: Literal["json", "text"] = Field(default="json", description="JSON lines (default) or human-readable text.")

@@ -1,0 +1,1 @@
+"""Test doubles that speak real protocols (used by tests, the benchmark and the demo)."""
