@@ -1,0 +1,278 @@
+"""Assistant profiles: who the assistant is on a given line.
+
+One file (PROFILES_FILE, YAML or JSON) holds every profile; an inbound call picks the profile whose
+``numbers`` contain the dialed number, an outbound call names its profile, anything else gets the
+default.  Without a file the built-in default profile is used.  Validation is strict (unknown keys
+are errors, so a typo is not silently ignored) and errors name the field, e.g.
+``profiles[1].timezone: unknown time zone 'Europe/Pari'``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Optional, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+log = logging.getLogger(__name__)
+
+
+class ProfileError(ValueError):
+    """The profiles (or phrases) file is invalid; the message names the file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Phrases(_Strict):
+    thinking: List[str] = Field(default_factory=lambda: ["One moment.", "Let me check."], description="Said before slow tools.")
+    apology: str = Field(default="Sorry, I'm having trouble answering right now. Could you say that again?", description="Said when the LLM fails.")
+    goodbye: str = Field(default="Thank you for calling. Goodbye!", description="Said before the assistant hangs up.")
+    failure_goodbye: str = Field(default="I'm sorry, I can't help right now. Please call again later. Goodbye.", description="Said before hanging up after repeated failures.")
+    transfer: str = Field(default="Please hold while I transfer your call.", description="Said before a transfer.")
+
+    def pick_thinking(self, rng: random.Random = random) -> str:
+        return rng.choice(self.thinking) if self.thinking else ""
+
+
+class DtmfAction(_Strict):
+    """What a keypad digit does.  In the file: ``{"action": "transfer", "target": "operator"}`` or the
+    short forms ``"transfer:operator"``, ``"hangup"``, ``"say:Our hours are nine to five."``,
+    ``"llm:The caller wants the opening hours."``."""
+
+    action: Literal["transfer", "hangup", "say", "llm"]
+    target: Optional[str] = None  # transfer: a name in transfer_targets or a raw destination
+    text: Optional[str] = None  # say: spoken; llm: sent to the LLM as the caller's message
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            action, _, rest = v.partition(":")
+            action = action.strip()
+            if action == "transfer":
+                return {"action": action, "target": rest.strip() or None}
+            if action in ("say", "llm"):
+                return {"action": action, "text": rest.strip()}
+            return {"action": action}
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> "DtmfAction":
+        if self.action in ("say", "llm") and not self.text:
+            raise ValueError(f"action '{self.action}' needs a text")
+        return self
+
+
+_DEFAULT_PROMPT = (
+    "You are a friendly, concise phone assistant. Answer in one to three short spoken sentences; "
+    "no lists, no markdown, no emoji. It is {local_time} on {weekday}, {date} ({timezone}). "
+    "The caller's number is {caller}. Use tools when they help; when the caller says goodbye, say "
+    "goodbye and use hang_up."
+)
+
+PLACEHOLDERS = ("local_time", "date", "weekday", "timezone", "caller", "callee", "profile")
+
+
+class Profile(_Strict):
+    name: str = Field(min_length=1)
+    prompt: str = Field(default=_DEFAULT_PROMPT, min_length=1, description="System prompt; placeholders: " + ", ".join("{%s}" % p for p in PLACEHOLDERS))
+    greeting: str = "Hello! How can I help you?"
+    voice: str = Field(default="", description="TTS voice name (empty = the worker's default voice).")
+    language: str = "en"
+    timezone: str = "UTC"
+    tools: List[str] = Field(default_factory=lambda: ["get_datetime", "hang_up", "transfer_call"])
+    transfer_targets: Dict[str, str] = Field(default_factory=dict, description="Name → destination (extension or dial string); the first is the default.")
+    dtmf: Dict[str, DtmfAction] = Field(default_factory=dict)
+    phrases: Phrases = Field(default_factory=Phrases)
+    numbers: List[str] = Field(default_factory=list, description="Dialed numbers (inbound) this profile answers; a trailing '*' matches a prefix.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Europe/Paris')") from None
+        return v
+
+    @field_validator("dtmf")
+    @classmethod
+    def _digits(cls, v: Dict[str, DtmfAction]) -> Dict[str, DtmfAction]:
+        for digit in v:
+            if digit not in "0123456789*#ABCD" or len(digit) != 1:
+                raise ValueError(f"DTMF key {digit!r} is not one of 0-9 * # A-D")
+        return v
+
+    @field_validator("prompt")
+    @classmethod
+    def _placeholders(cls, v: str) -> str:
+        unknown = sorted(set(re.findall(r"\{(\w+)\}", v)) - set(PLACEHOLDERS))
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {', '.join('{%s}' % u for u in unknown)}; known: {', '.join(PLACEHOLDERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _dtmf_targets(self) -> "Profile":
+        for digit, act in self.dtmf.items():
+            if act.action == "transfer" and not act.target and not self.transfer_targets:
+                raise ValueError(f"dtmf '{digit}' transfers but no target is given and transfer_targets is empty")
+        return self
+
+    def transfer_destination(self, target: Optional[str]) -> Optional[str]:
+        """A target name from transfer_targets (or a raw destination) → the dial destination."""
+        if not target:
+            return next(iter(self.transfer_targets.values()), None)
+        return self.transfer_targets.get(target, target)
+
+    def render_prompt(self, now: datetime, caller: str = "", callee: str = "") -> str:
+        local = now.astimezone(ZoneInfo(self.timezone))
+        values = {
+            "local_time": local.strftime("%I:%M %p").lstrip("0"),
+            "date": local.strftime("%B %d, %Y").replace(" 0", " "),
+            "weekday": local.strftime("%A"),
+            "timezone": self.timezone,
+            "caller": caller or "unknown",
+            "callee": callee or "unknown",
+            "profile": self.name,
+        }
+        # Only known placeholders are replaced: other braces in a prompt stay as written.
+        return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), self.prompt)
+
+
+DEFAULT_PROFILE = Profile(name="default")
+
+
+def _digits(number: str) -> str:
+    return re.sub(r"[^\d*]", "", number or "")
+
+
+class ProfileSet(_Strict):
+    default: Optional[str] = Field(default=None, description="Name of the fallback profile (default: the first).")
+    profiles: List[Profile] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ProfileSet":
+        seen: Dict[str, int] = {}
+        for i, p in enumerate(self.profiles):
+            if p.name in seen:
+                raise ValueError(f"profiles[{i}].name: duplicate profile name {p.name!r} (also profiles[{seen[p.name]}])")
+            seen[p.name] = i
+        if self.default is not None and self.default not in seen:
+            raise ValueError(f"default: no profile named {self.default!r} (have: {', '.join(seen)})")
+        owners: Dict[str, str] = {}
+        for p in self.profiles:
+            for n in p.numbers:
+                key = _digits(n)
+                if key in owners:
+                    raise ValueError(f"number {n!r} is claimed by profiles {owners[key]!r} and {p.name!r}")
+                owners[key] = p.name
+        return self
+
+    @property
+    def default_profile(self) -> Profile:
+        return self.named(self.default) if self.default else self.profiles[0]
+
+    def named(self, name: Optional[str]) -> Profile:
+        """For outbound calls; an unknown name falls back to the default (logged)."""
+        if not name:
+            return self.default_profile
+        for p in self.profiles:
+            if p.name == name:
+                return p
+        log.warning("no profile named %r, using the default %r", name, (self.default or self.profiles[0].name))
+        return self.default_profile
+
+    def for_number(self, dialed: Optional[str]) -> Profile:
+        """For inbound calls: exact digits first, then the longest matching prefix pattern."""
+        d = _digits(dialed or "")
+        best, best_len = None, -1
+        for p in self.profiles:
+            for n in p.numbers:
+                pat = _digits(n)
+                if pat.endswith("*"):
+                    stem = pat.rstrip("*")
+                    if d.startswith(stem) and len(stem) > best_len:
+                        best, best_len = p, len(stem)
+                elif pat == d or (pat.lstrip("0") and pat.lstrip("0") == d.lstrip("0")):
+                    return p
+        return best or self.default_profile
+
+    def select(self, direction: str, dialed: Optional[str] = None, name: Optional[str] = None) -> Profile:
+        if name:
+            return self.named(name)
+        return self.for_number(dialed) if direction == "inbound" else self.default_profile
+
+
+def _read_data(path: Path) -> Any:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError (below) both say where
+        raise ProfileError(f"{path}: not valid JSON: {exc}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("yaml"):
+            raise ProfileError(f"{path}: not valid YAML: {exc}") from None
+        raise
+
+
+def _format_errors(path: Path, exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ""
+        for item in e["loc"]:
+            loc += f"[{item}]" if isinstance(item, int) else (f".{item}" if loc else str(item))
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc or '(top level)'}: {msg}")
+    return f"{path}: " + "; ".join(parts)
+
+
+def load_phrases(path: Union[str, Path]) -> Dict[str, Any]:
+    path = Path(path)
+    data = _read_data(path)
+    try:
+        return Phrases.model_validate(data or {}).model_dump(exclude_unset=True)
+    except ValidationError as exc:
+        raise ProfileError(_format_errors(path, exc)) from None
+
+
+def load_profiles(path: Union[str, Path, None] = None, phrases_path: Union[str, Path, None] = None) -> ProfileSet:
+    """Read and validate a profiles file; no path → the built-in default profile only.
+
+    The file is either ``{"default": ..., "profiles": [...]}`` or a bare list of profiles.
+    Phrases from ``phrases_path`` are the defaults for every profile that does not set its own.
+    """
+    base_phrases = load_phrases(phrases_path) if phrases_path else {}
+    if not path:
+        return ProfileSet(profiles=[Profile(name="default", phrases=Phrases(**base_phrases))])
+    path = Path(path)
+    data = _read_data(path)
+    if isinstance(data, list):
+        data = {"profiles": data}
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: expected a mapping with 'profiles' (or a list of profiles), got {type(data).__name__}")
+    if base_phrases and isinstance(data.get("profiles"), list):
+        for p in data["profiles"]:
+            if isinstance(p, dict) and isinstance(p.get("phrases", {}), dict):
+                p["phrases"] = {**base_phrases, **p.get("phrases", {})}
+    try:
+        return ProfileSet.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(_format_errors(path, exc)) from None
+
+
+def profiles_from_settings(s) -> ProfileSet:
+    return load_profiles(s.profiles_file or None, s.phrases_file or None)

@@ -1,0 +1,303 @@
+"""The tool contract and registry.
+
+A tool is a name, a description, a pydantic model for its parameters (the JSON schema the LLM sees
+is generated from it) and ``run(args, ctx) -> str | dict``.  Plugins are ``.py`` files in the tool
+directories; every module-level :class:`Tool` (usually made with the :func:`tool` decorator) is
+registered.  The built-ins are plugins too (``tools/`` in the repository).
+
+Nothing a plugin or the LLM does may crash a call: import errors are logged and the plugin skipped,
+duplicate names are refused with a message naming both files, bad arguments and exceptions become a
+failed tool result (``{"error": ...}``) that goes back to the LLM.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import logging
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Type, Union
+from zoneinfo import ZoneInfo
+
+import gevent
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+log = logging.getLogger(__name__)
+
+
+class NoArgs(BaseModel):
+    """For tools without parameters."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Clock:
+    """Wall clock (aware UTC) and monotonic time; tests pass a fixed one."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class FixedClock(Clock):
+    def __init__(self, now: datetime) -> None:
+        self._now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self._now
+
+
+@dataclass
+class ToolContext:
+    """What a tool may know about and ask of the call.
+
+    ``hangup()``/``transfer()`` only record a request: the conversation acts on it after the
+    current reply (a goodbye is spoken first).  ``on_hangup``/``on_transfer`` let the session
+    observe requests immediately if it wants to.
+    """
+
+    call_id: str = ""
+    caller: str = ""
+    callee: str = ""
+    direction: str = "inbound"
+    timezone: str = "UTC"
+    profile: Any = None
+    clock: Clock = field(default_factory=Clock)
+    extra: Dict[str, Any] = field(default_factory=dict)
+    on_hangup: Optional[Callable[[str], None]] = None
+    on_transfer: Optional[Callable[[str], None]] = None
+    hangup_reason: Optional[str] = None
+    transfer_to: Optional[str] = None
+
+    def hangup(self, reason: str = "assistant") -> None:
+        self.hangup_reason = reason
+        if self.on_hangup:
+            self.on_hangup(reason)
+
+    def transfer(self, destination: str) -> None:
+        self.transfer_to = destination
+        if self.on_transfer:
+            self.on_transfer(destination)
+
+    def local_now(self) -> datetime:
+        return self.clock.now().astimezone(ZoneInfo(self.timezone))
+
+
+class ToolError(Exception):
+    """Raise from a tool for an expected failure; the message goes to the LLM as is."""
+
+
+class PluginError(Exception):
+    pass
+
+
+ToolFunc = Callable[[BaseModel, ToolContext], Union[str, dict, list]]
+
+
+class Tool:
+    def __init__(self, name: str, description: str, params: Type[BaseModel], func: ToolFunc, *,
+                 slow: bool = False) -> None:
+        if not name or not name.replace("_", "").replace("-", "").isalnum():
+            raise PluginError(f"tool name {name!r} must be letters, digits, '_' or '-'")
+        self.name = name
+        self.description = description.strip()
+        self.params = params
+        self.func = func
+        self.slow = slow  # the conversation says a "thinking" phrase before running it
+        self.source = ""
+
+    def spec(self) -> dict:
+        """The OpenAI ``tools`` entry."""
+        schema = self.params.model_json_schema()
+        schema.pop("title", None)
+        schema.setdefault("properties", {})
+        schema["type"] = "object"
+        return {"type": "function", "function": {"name": self.name, "description": self.description,
+                                                 "parameters": schema}}
+
+    def __call__(self, args: BaseModel, ctx: ToolContext):
+        return self.func(args, ctx)
+
+    def __repr__(self) -> str:
+        return f"Tool({self.name!r})"
+
+
+def tool(name: Optional[str] = None, description: Optional[str] = None,
+         params: Optional[Type[BaseModel]] = None, *, slow: bool = False) -> Callable[[ToolFunc], Tool]:
+    """Make a function ``(args, ctx)`` a tool.  Parameters come from ``params`` or the annotation of
+    the first argument; the description defaults to the docstring."""
+
+    def wrap(func: ToolFunc) -> Tool:
+        model = params
+        if model is None:
+            first = next(iter(inspect.signature(func).parameters.values()), None)
+            ann = first.annotation if first is not None else None
+            if isinstance(ann, str):
+                ann = func.__globals__.get(ann)
+            model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else NoArgs
+        desc = description or inspect.getdoc(func) or ""
+        if not desc:
+            raise PluginError(f"tool {name or func.__name__!r} needs a description (docstring)")
+        return Tool(name or func.__name__, desc, model, func, slow=slow)
+
+    return wrap
+
+
+@dataclass
+class ToolResult:
+    name: str
+    ok: bool
+    value: Any  # the tool's return value, or {"error": "..."}
+    seconds: float = 0.0
+
+    @property
+    def content(self) -> str:
+        """The ``tool`` message content the LLM receives."""
+        if isinstance(self.value, str):
+            return self.value
+        return json.dumps(self.value, ensure_ascii=False, default=str)
+
+
+def builtin_tools_dir() -> Path:
+    """The repository's ``tools/``; for a non-editable install, the copy installed as data files."""
+    repo = Path(__file__).resolve().parents[2] / "tools"
+    if repo.is_dir():
+        return repo
+    return Path(sysconfig.get_path("data")) / "share" / "voiceagent" / "tools"
+
+
+class ToolRegistry:
+    def __init__(self, tools: Iterable[Tool] = (), *, timeout: float = 10.0) -> None:
+        self._tools: Dict[str, Tool] = {}
+        self.errors: List[str] = []  # plugin problems, for `voiceagent check`-style reporting
+        self.timeout = timeout
+        for t in tools:
+            self.add(t)
+
+    @classmethod
+    def from_settings(cls, s) -> "ToolRegistry":
+        reg = cls(timeout=s.tool_timeout)
+        dirs = [d.strip() for d in s.tools_dirs.split(",") if d.strip()] or [str(builtin_tools_dir())]
+        reg.load_dirs(dirs)
+        return reg
+
+    # --- registration -----------------------------------------------------------------------
+    def add(self, t: Tool) -> None:
+        if t.name in self._tools:
+            other = self._tools[t.name].source or "code"
+            raise PluginError(f"duplicate tool name {t.name!r} in {t.source or 'code'} (already defined in {other})")
+        self._tools[t.name] = t
+
+    def load_dirs(self, dirs: Sequence[Union[str, Path]]) -> None:
+        for d in dirs:
+            path = Path(d)
+            if not path.is_dir():
+                self._problem(f"tool directory {path} does not exist")
+                continue
+            for f in sorted(path.glob("*.py")):
+                if not f.name.startswith("_"):
+                    self.load_file(f)
+
+    def load_file(self, path: Union[str, Path]) -> List[Tool]:
+        """Import one plugin and register its tools; problems are logged, never raised."""
+        path = Path(path)
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+        mod_name = f"voiceagent_plugins.{path.stem}_{digest}"
+        try:
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            if spec is None or spec.loader is None:
+                raise PluginError("not a Python module")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[mod_name] = module
+            spec.loader.exec_module(module)
+        except (Exception, SystemExit) as exc:
+            sys.modules.pop(mod_name, None)
+            self._problem(f"tool plugin {path} failed to load, skipped: {type(exc).__name__}: {exc}")
+            return []
+        found = []
+        for value in vars(module).values():
+            if isinstance(value, Tool) and value not in found:
+                value.source = str(path)
+                try:
+                    self.add(value)
+                except PluginError as exc:
+                    self._problem(str(exc) + "; the later one is ignored")
+                    continue
+                found.append(value)
+        if not found:
+            self._problem(f"tool plugin {path} defines no tools")
+        return found
+
+    def _problem(self, message: str) -> None:
+        self.errors.append(message)
+        log.error(message)
+
+    # --- use ----------------------------------------------------------------------------------
+    def get(self, name: str) -> Optional[Tool]:
+        return self._tools.get(name)
+
+    def names(self) -> List[str]:
+        return sorted(self._tools)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tools
+
+    def specs(self, names: Optional[Iterable[str]] = None) -> List[dict]:
+        """``tools`` for the LLM: the enabled ones that exist (unknown names are logged once each)."""
+        if names is None:
+            return [self._tools[n].spec() for n in sorted(self._tools)]
+        out = []
+        for n in names:
+            if n in self._tools:
+                out.append(self._tools[n].spec())
+            else:
+                log.warning("profile enables unknown tool %r (known: %s)", n, ", ".join(self.names()))
+        return out
+
+    def run(self, name: str, arguments: Union[dict, str, None], ctx: ToolContext, *,
+            allowed: Optional[Iterable[str]] = None, decode_error: Optional[str] = None) -> ToolResult:
+        """Validate and run a call from the LLM.  Never raises (except GreenletExit)."""
+        started = time.monotonic()
+
+        def fail(message: str) -> ToolResult:
+            log.warning("tool %s failed: %s", name, message)
+            return ToolResult(name, False, {"error": message}, time.monotonic() - started)
+
+        t = self._tools.get(name)
+        if t is None or (allowed is not None and name not in set(allowed)):
+            return fail(f"unknown tool {name!r}; available: {', '.join(sorted(allowed or self.names()))}")
+        if decode_error:
+            return fail(f"invalid arguments for {name}: {decode_error}")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments or "{}")
+            except ValueError as exc:
+                return fail(f"invalid arguments for {name}: not valid JSON ({exc})")
+        try:
+            args = t.params.model_validate(arguments or {})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
+            return fail(f"invalid arguments for {name}: {problems}")
+        try:
+            with gevent.Timeout(self.timeout, ToolError(f"timed out after {self.timeout:g} s")):
+                value = t(args, ctx)
+        except ToolError as exc:
+            return fail(str(exc))
+        except gevent.GreenletExit:
+            raise
+        except Exception as exc:
+            log.exception("tool %s raised", name)
+            return fail(f"{type(exc).__name__}: {exc}")
+        if value is None:
+            value = {"ok": True}
+        if not isinstance(value, (str, dict, list)):
+            value = str(value)
+        return ToolResult(name, True, value, time.monotonic() - started)
