@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import Any, Callable, Deque, Dict, Optional
 
 import gevent
@@ -36,6 +36,7 @@ class InferencePool:
         self.size = size or default_pool_size(model_threads)
         self._pool = ThreadPool(self.size)
         self._pending = 0  # submitted and not yet finished (queued + running)
+        self._pending_kinds: Counter = Counter()
         self._service_ewma: Dict[str, float] = {}
         self._default_service = 0.5  # prior for expected_wait before anything has run, s
         self._waits: Deque[float] = deque(maxlen=256)
@@ -48,15 +49,26 @@ class InferencePool:
         started = [0.0]
 
         def job():
-            # Runs in the native thread: only touch locals here.
+            # Runs in the native thread: only touch locals here.  Errors travel back as values
+            # (gevent would otherwise print every model exception as an unhandled hub error).
             started[0] = time.perf_counter()
-            return fn(*args, **kwargs)
+            try:
+                return True, fn(*args, **kwargs)
+            except BaseException as exc:  # noqa: B902 - re-raised in the caller's greenlet
+                return False, exc
 
         self._pending += 1
+        self._pending_kinds[kind] += 1
         try:
-            return self._pool.spawn(job).get()
+            ok, value = self._pool.spawn(job).get()
+            if not ok:
+                raise value
+            return value
         finally:
             self._pending -= 1
+            self._pending_kinds[kind] -= 1
+            if not self._pending_kinds[kind]:
+                del self._pending_kinds[kind]
             done = time.perf_counter()
             if started[0]:
                 self._waits.append(started[0] - submitted)
@@ -70,17 +82,17 @@ class InferencePool:
     def pending(self) -> int:
         return self._pending
 
-    def mean_service_s(self) -> float:
-        if not self._service_ewma:
-            return self._default_service
-        return sum(self._service_ewma.values()) / len(self._service_ewma)
+    def service_estimate(self, kind: str) -> float:
+        """Typical seconds one ``kind`` job holds a thread (a cautious prior until measured)."""
+        return self._service_ewma.get(kind, self._default_service)
 
     def expected_wait(self) -> float:
-        """Seconds a call submitted now would wait before a thread picks it up (estimate)."""
-        ahead = self._pending - self.size + 1
-        if ahead <= 0:
+        """Seconds a job submitted now would wait for a thread: the work already pending, spread
+        over the threads (running jobs counted whole: errs on the side of refusing)."""
+        if self._pending < self.size:
             return 0.0
-        return ahead * self.mean_service_s() / self.size
+        work = sum(n * self.service_estimate(k) for k, n in self._pending_kinds.items())
+        return work / self.size
 
     def saturated(self, max_wait_s: float = 2.0) -> bool:
         return self.expected_wait() > max_wait_s
