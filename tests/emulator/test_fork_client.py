@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 from gevent.queue import Empty, Queue
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Response
-from websockets.datastructures import Headers
 from websockets.sync.server import serve
 
 from voiceagent.emulator.caller_audio import CallerAudio
