@@ -259,7 +259,8 @@ class FreeSwitchEmulator:
             pre.append((k, v))
         pre.append(("Event-UUID", event_uuid))
         ev = self.factory.build_plain(name, ("mod_event_socket.c", "parse_command", "2275"), pre=pre, body=cmd.body)
-        self.fire(ev)
+        # FreeSWITCH queues the event; the reply reaches the client first.
+        gevent.spawn(self.fire, ev)
         return f"+OK {event_uuid}"
 
     def run_bgapi(self, job: str, cmd: str, args: str) -> None:
