@@ -99,13 +99,25 @@ def _to_llm_error(exc: BaseException) -> LlmError:
     msg = str(exc).splitlines()[0][:300] if str(exc) else name
     if (lt is not None and isinstance(exc, lt.Timeout)) or isinstance(exc, (TimeoutError, gevent.Timeout)) or "Timeout" in name:
         return LlmError("timeout", msg)
-    if lt is not None and isinstance(exc, lt.APIConnectionError):
+    if lt is not None and isinstance(exc, lt.APIConnectionError) or _caused_by_connection(exc):
         return LlmError("connection", msg)
     if isinstance(status, int) and status >= 400:
         return LlmError("http", msg, status)
     if isinstance(exc, (OSError, ConnectionError)):
         return LlmError("connection", msg)
     return LlmError("bad_response", f"{name}: {msg}")
+
+
+def _caused_by_connection(exc: BaseException) -> bool:
+    """litellm reports a refused connection as "InternalServerError 500": look at the real cause."""
+    seen = 0
+    cur: Optional[BaseException] = exc
+    while cur is not None and seen < 10:
+        if type(cur).__name__ in ("ConnectError", "APIConnectionError", "ConnectionRefusedError", "RemoteProtocolError"):
+            return True
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return "Connection error" in str(exc)
 
 
 _END = object()
@@ -256,7 +268,6 @@ class _TextToolRecovery:
         self.names = names
         self._pending = ""  # not yet released (may be the start of a trigger)
         self._held = ""  # from a trigger on: released only if it is not a tool call
-        self._seen_text = False
 
     def feed(self, delta: str) -> List[str]:
         if not self.names:
@@ -267,17 +278,16 @@ class _TextToolRecovery:
         text = self._pending + delta
         self._pending = ""
         positions = [i for i in (text.find(t) for t in _TRIGGERS) if i >= 0]
-        if not self._seen_text and text.lstrip().startswith("["):
-            positions.append(text.index("["))
         if positions:
             cut = min(positions)
+            if text[cut] == "{":  # a list of calls: "[ {...}, {...} ]"
+                m = re.search(r"\[\s*$", text[:cut])
+                cut = m.start() if m else cut
             self._held = text[cut:]
             out = text[:cut]
         else:
             keep = _partial_trigger_suffix(text)
             out, self._pending = text[:len(text) - keep], text[len(text) - keep:]
-        if out.strip():
-            self._seen_text = True
         return [out] if out else []
 
     def finish(self) -> Tuple[str, List[ToolCall]]:
@@ -293,7 +303,8 @@ class _TextToolRecovery:
 
 
 def _partial_trigger_suffix(text: str) -> int:
-    best = 0
+    m = re.search(r"\[\s*$", text)  # may open a list of calls
+    best = len(text) - m.start() if m else 0
     for trig in ("```", "<tool_call>"):
         for n in range(min(len(trig) - 1, len(text)), 0, -1):
             if text.endswith(trig[:n]):

@@ -209,7 +209,7 @@ _UNIT_SINGULAR = {"degrees": "degree", "kilometers": "kilometer", "kilograms": "
                   "kilowatts": "kilowatt", "grams": "gram", "meters": "meter", "liters": "liter", "hours": "hour",
                   "minutes": "minute", "seconds": "second"}
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
-_URL = re.compile(r"\b(?:https?://|www\.)([^\s/]+)[^\s]*", re.I)
+_URL = re.compile(r"\b(?:https?://|www\.)([^\s/]*[^\s/.,;:!?)\]])(?:/(?:\S*[^\s.,;:!?)\]])?)?", re.I)
 _EMAIL = re.compile(r"\b([\w.+-]+)@([\w-]+(?:\.[\w-]+)+)\b")
 
 

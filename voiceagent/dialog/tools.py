@@ -222,9 +222,10 @@ class ToolRegistry:
             sys.modules.pop(mod_name, None)
             self._problem(f"tool plugin {path} failed to load, skipped: {type(exc).__name__}: {exc}")
             return []
-        found = []
-        for value in vars(module).values():
-            if isinstance(value, Tool) and value not in found:
+        found: List[Tool] = []
+        defined = [v for v in vars(module).values() if isinstance(v, Tool)]
+        for value in defined:
+            if value not in found:
                 value.source = str(path)
                 try:
                     self.add(value)
@@ -232,7 +233,7 @@ class ToolRegistry:
                     self._problem(str(exc) + "; the later one is ignored")
                     continue
                 found.append(value)
-        if not found:
+        if not defined:
             self._problem(f"tool plugin {path} defines no tools")
         return found
 

@@ -1,0 +1,2 @@
+from voiceagent.dialog.tools import tool
+def oops(:

@@ -1,0 +1,1 @@
+raise ImportError("missing dependency 'frobnicate'")

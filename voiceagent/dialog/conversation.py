@@ -1,0 +1,384 @@
+"""One call's conversation with the LLM: prompt, history, tools, failures, barge-in.
+
+``respond(user_text)`` is a generator of events the session acts on, in order:
+:class:`Say` the moment a sentence is complete (TTS starts while the LLM still writes),
+:class:`ToolStarted`/:class:`ToolFinished` around each tool, and finally :class:`HangupRequested` or
+:class:`TransferRequested` when a tool (or DTMF, or repeated failures) asked for it — after the
+goodbye has been yielded, so the session hangs up once that finished playing.
+
+History holds only what the caller heard: after playback the session calls
+``record_heard(spoken, interrupted)`` and the assistant messages of the last reply are rewritten to
+the sentences that were played, the interrupted one marked as cut off.  The session must call it
+(with everything, when nothing was interrupted) or the planned reply stays in the history.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+
+from .llm import LlmClient, LlmError, TextDelta, ToolCall
+from .profiles import Profile
+from .sentences import SentenceSplitter, normalize_for_speech
+from .tools import Clock, ToolContext, ToolRegistry
+
+log = logging.getLogger(__name__)
+
+CUT_OFF_MARK = " [cut off: the caller interrupted]"
+
+
+# --- events --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Say:
+    text: str  # as the LLM wrote it (history, logs)
+    kind: str = "reply"  # reply | filler | apology | goodbye | transfer | greeting
+    speech: str = ""  # normalised for TTS
+
+    def __post_init__(self) -> None:
+        if not self.speech:
+            object.__setattr__(self, "speech", normalize_for_speech(self.text))
+
+
+@dataclass(frozen=True)
+class ToolStarted:
+    name: str
+    args: Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolFinished:
+    name: str
+    result: Any
+    ok: bool
+
+
+@dataclass(frozen=True)
+class HangupRequested:
+    reason: str = "assistant"
+
+
+@dataclass(frozen=True)
+class TransferRequested:
+    destination: str
+
+
+Event = Union[Say, ToolStarted, ToolFinished, HangupRequested, TransferRequested]
+
+
+@dataclass
+class Timings:
+    """Seconds from the start of ``respond``; None when it did not happen."""
+
+    first_token: Optional[float] = None
+    first_sentence: Optional[float] = None
+    total: Optional[float] = None
+    llm_rounds: int = 0
+    tool_calls: int = 0
+    failed: bool = False
+    cancelled: bool = False
+
+
+@dataclass
+class _Said:
+    message: dict
+    sentence: Say
+
+
+class Conversation:
+    def __init__(self, profile: Profile, llm: LlmClient, tools: ToolRegistry, ctx: ToolContext,
+                 clock: Optional[Clock] = None, *, history_turns: int = 12, max_tool_rounds: int = 3,
+                 max_failures: int = 3) -> None:
+        self.profile = profile
+        self.llm = llm
+        self.tools = tools
+        self.ctx = ctx
+        self.clock = clock or ctx.clock
+        ctx.profile = ctx.profile or profile
+        ctx.timezone = profile.timezone
+        self.history_turns = history_turns
+        self.max_tool_rounds = max_tool_rounds
+        self.max_failures = max_failures
+        self.failures = 0  # consecutive
+        self.last_timings: Optional[Timings] = None
+        self.tool_names = [n for n in profile.tools if n in tools]
+        missing = sorted(set(profile.tools) - set(self.tool_names))
+        if missing:
+            log.warning("profile %r enables unknown tools %s (loaded: %s)", profile.name, missing, tools.names())
+        self._turns: List[List[dict]] = []
+        self._greeting: Optional[dict] = None
+        self._said: List[_Said] = []
+        self._stream = None
+        self._cancelled = False
+
+    # --- prompt and history --------------------------------------------------------------------
+    def system_prompt(self) -> str:
+        return self.profile.render_prompt(self.clock.now(), self.ctx.caller, self.ctx.callee)
+
+    def messages(self) -> List[dict]:
+        """What the LLM receives: the system prompt (current time) + the history window."""
+        out = [{"role": "system", "content": self.system_prompt()}]
+        if self._greeting:
+            out.append(self._greeting)
+        for turn in self._turns[-self.history_turns:]:
+            out.extend(turn)
+        return out
+
+    @property
+    def history(self) -> List[dict]:
+        return [m for turn in self._turns for m in turn]
+
+    def greeting(self) -> Optional[Say]:
+        """The profile's greeting (recorded in the history so the LLM knows it was said)."""
+        if not self.profile.greeting:
+            return None
+        self._greeting = {"role": "assistant", "content": self.profile.greeting}
+        return Say(self.profile.greeting, kind="greeting")
+
+    # --- barge-in ------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop the reply in progress (from any greenlet); ``respond`` ends after its current step."""
+        self._cancelled = True
+        stream = self._stream
+        if stream is not None:
+            stream.cancel()
+
+    def record_heard(self, spoken: Sequence[Union[str, Say]], interrupted: Union[str, Say, None] = None) -> None:
+        """Rewrite the last reply in the history to what the caller actually heard."""
+        heard = {_key(s) for s in spoken}
+        cut = _key(interrupted) if interrupted is not None else None
+        contents: Dict[int, List[str]] = {}
+        messages: Dict[int, dict] = {}
+        for said in self._said:
+            mid = id(said.message)
+            messages[mid] = said.message
+            parts = contents.setdefault(mid, [])
+            if _key(said.sentence) in heard or said.sentence.speech in heard:
+                parts.append(said.sentence.text)
+            elif cut is not None and (_key(said.sentence) == cut or said.sentence.speech == cut):
+                parts.append(said.sentence.text + CUT_OFF_MARK)
+                cut = None  # everything after the interrupted sentence was not heard
+                heard = set()
+        for mid, msg in messages.items():
+            text = " ".join(contents[mid])
+            msg["content"] = text or None
+        for turn in self._turns[-1:]:
+            turn[:] = [m for m in turn if not (m["role"] == "assistant" and not m.get("content") and not m.get("tool_calls"))]
+        self._said = []
+
+    # --- a turn --------------------------------------------------------------------------------
+    def respond(self, user_text: str) -> Iterator[Event]:
+        self._cancelled = False
+        self._said = []
+        turn: List[dict] = [{"role": "user", "content": user_text}]
+        self._turns.append(turn)
+        del self._turns[:-self.history_turns * 2]  # the window sent is history_turns; keep a little more
+        timings = Timings()
+        self.last_timings = timings
+        started = self.clock.monotonic()
+        replied = False  # a reply sentence was yielded in this response
+        try:
+            for round_no in range(self.max_tool_rounds + 1):
+                tools = self.tools.specs(self.tool_names) if round_no < self.max_tool_rounds else None
+                timings.llm_rounds += 1
+                stream = None
+                splitter = SentenceSplitter()
+                message: dict = {"role": "assistant", "content": None}
+                sentences: List[Say] = []
+                calls: List[ToolCall] = []
+                try:
+                    stream = self.llm.stream(self.messages(), tools, recover_names=self.tool_names)
+                    self._stream = stream
+                    if self._cancelled:
+                        stream.cancel()
+                    for item in stream:
+                        if isinstance(item, TextDelta):
+                            for s in splitter.feed(item.text):
+                                say = self._say(message, sentences, s, timings, started)
+                                replied = True
+                                yield say
+                        elif isinstance(item, ToolCall):
+                            calls.append(item)
+                    if not self._cancelled:
+                        for s in splitter.flush():
+                            say = self._say(message, sentences, s, timings, started)
+                            replied = True
+                            yield say
+                except Exception as exc:  # LlmError, or anything unexpected below it: spoken, never a crash
+                    if not isinstance(exc, LlmError):
+                        log.exception("unexpected error while streaming from the LLM")
+                        exc = LlmError("bad_response", f"{type(exc).__name__}: {exc}")
+                    self._keep(turn, message if sentences else None)
+                    yield from self._failure(exc, timings)
+                    return
+                finally:
+                    self._stream = None
+                    if stream is not None:
+                        stream.cancel()  # no-op when finished; closes the response if the consumer left early
+                        if timings.first_token is None and stream.first_token_at is not None:
+                            timings.first_token = stream.first_token_at - stream.started_at
+                self.failures = 0
+                if self._cancelled:
+                    timings.cancelled = True
+                    self._keep(turn, message if sentences else None)
+                    return
+                if round_no >= self.max_tool_rounds and calls:
+                    log.warning("LLM asked for tools after %d rounds; ignored: %s", round_no, [c.name for c in calls])
+                    calls = []
+                if calls:
+                    message["tool_calls"] = [c.as_message_call() for c in calls]
+                self._keep(turn, message if (sentences or calls) else None)
+                if not calls:
+                    if not replied:
+                        log.warning("the LLM answered with nothing to say")
+                    return
+                for call in calls:
+                    timings.tool_calls += 1
+                    t = self.tools.get(call.name)
+                    if t is not None and t.slow and not replied:
+                        replied = True
+                        yield Say(self.profile.phrases.pick_thinking(), kind="filler")
+                    yield ToolStarted(call.name, call.arguments)
+                    result = self.tools.run(call.name, call.arguments, self.ctx, allowed=self.tool_names,
+                                            decode_error=call.error)
+                    turn.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": result.content})
+                    log.info("tool %s %s in %.3f s", call.name, "ok" if result.ok else "failed", result.seconds)
+                    yield ToolFinished(call.name, result.value, result.ok)
+                if self.ctx.hangup_reason or self.ctx.transfer_to:
+                    yield from self._act_on_requests(replied)
+                    return
+                if self._cancelled:
+                    timings.cancelled = True
+                    return
+        finally:
+            _answer_open_calls(turn)
+            timings.total = self.clock.monotonic() - started
+            log.info("response: first token %s s, first sentence %s s, total %.3f s, %d round(s), %d tool call(s)%s",
+                     _fmt(timings.first_token), _fmt(timings.first_sentence), timings.total, timings.llm_rounds,
+                     timings.tool_calls, " (cancelled)" if timings.cancelled else "")
+
+    def on_dtmf(self, digit: str) -> Iterator[Event]:
+        """A keypad digit: the profile's mapped action, or a message the LLM answers."""
+        act = self.profile.dtmf.get(digit)
+        if act is None:
+            yield from self.respond(f"The caller pressed {digit} on the keypad.")
+            return
+        if act.action == "llm":
+            yield from self.respond(act.text or "")
+        elif act.action == "say":
+            self._turns.append([{"role": "user", "content": f"The caller pressed {digit} on the keypad."},
+                                {"role": "assistant", "content": act.text}])
+            yield Say(act.text or "", kind="reply")
+        elif act.action == "hangup":
+            yield Say(self.profile.phrases.goodbye, kind="goodbye")
+            yield HangupRequested("dtmf")
+        elif act.action == "transfer":
+            dest = self.profile.transfer_destination(act.target)
+            if not dest:
+                log.error("dtmf %s: no transfer destination in profile %r", digit, self.profile.name)
+                yield Say(self.profile.phrases.apology, kind="apology")
+                return
+            yield Say(self.profile.phrases.transfer, kind="transfer")
+            yield TransferRequested(dest)
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _say(self, message: dict, sentences: List[Say], text: str, timings: Timings, started: float) -> Say:
+        say = Say(text)
+        sentences.append(say)
+        message["content"] = " ".join(s.text for s in sentences)
+        self._said.append(_Said(message, say))
+        if timings.first_sentence is None:
+            timings.first_sentence = self.clock.monotonic() - started
+        return say
+
+    @staticmethod
+    def _keep(turn: List[dict], message: Optional[dict]) -> None:
+        if message is not None and not any(m is message for m in turn):
+            turn.append(message)
+
+    def _failure(self, exc: LlmError, timings: Timings) -> Iterator[Event]:
+        self.failures += 1
+        timings.failed = True
+        log.warning("LLM failure %d/%d: %s", self.failures, self.max_failures, exc)
+        if self.failures >= self.max_failures:
+            yield Say(self.profile.phrases.failure_goodbye, kind="goodbye")
+            yield HangupRequested("llm_failures")
+        else:
+            yield Say(self.profile.phrases.apology, kind="apology")
+
+    def _act_on_requests(self, replied: bool) -> Iterator[Event]:
+        ctx = self.ctx
+        if ctx.transfer_to:
+            dest, ctx.transfer_to = ctx.transfer_to, None
+            ctx.hangup_reason = None
+            if not replied:
+                yield Say(self.profile.phrases.transfer, kind="transfer")
+            yield TransferRequested(dest)
+        elif ctx.hangup_reason:
+            reason, ctx.hangup_reason = ctx.hangup_reason, None
+            if not replied:
+                yield Say(self.profile.phrases.goodbye, kind="goodbye")
+            yield HangupRequested(reason)
+
+
+def _answer_open_calls(turn: List[dict]) -> None:
+    """Every tool call in the history needs a result, or the next request is rejected."""
+    answered = {m.get("tool_call_id") for m in turn if m["role"] == "tool"}
+    for m in list(turn):
+        for call in m.get("tool_calls") or []:
+            if call["id"] not in answered:
+                turn.append({"role": "tool", "tool_call_id": call["id"], "name": call["function"]["name"],
+                             "content": '{"error": "not run: the caller interrupted"}'})
+                answered.add(call["id"])
+
+
+def _key(s: Union[str, Say, None]) -> str:
+    if isinstance(s, Say):
+        return s.text.strip()
+    return (s or "").strip()
+
+
+def _fmt(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+class DialogKit:
+    """What a worker builds once (LLM client, tools, profiles) and uses per call."""
+
+    def __init__(self, llm: LlmClient, tools: ToolRegistry, profiles, *, history_turns: int = 12,
+                 max_tool_rounds: int = 3, max_failures: int = 3, demo_server: Any = None) -> None:
+        self.llm = llm
+        self.tools = tools
+        self.profiles = profiles
+        self.history_turns = history_turns
+        self.max_tool_rounds = max_tool_rounds
+        self.max_failures = max_failures
+        self.demo_server = demo_server  # the in-process rule-based responder when no LLM is configured
+
+    @classmethod
+    def from_settings(cls, s) -> "DialogKit":
+        """Raises ProfileError for a bad profiles file (at start-up, not mid-call)."""
+        from .profiles import profiles_from_settings
+
+        profiles = profiles_from_settings(s)
+        tools = ToolRegistry.from_settings(s)
+        demo = None
+        llm = LlmClient.from_settings(s) if s.llm_base_url else None
+        if llm is None:
+            from ..testing.llm_server import ScriptedLlmServer, rule_based
+
+            demo = ScriptedLlmServer(handler=rule_based).start()
+            log.warning("LLM_BASE_URL is not set: using the rule-based demo responder at %s", demo.base_url)
+            llm = LlmClient(demo.base_url, "demo", timeout=s.llm_timeout)
+        return cls(llm, tools, profiles, history_turns=s.history_turns, max_tool_rounds=s.llm_max_tool_rounds,
+                   max_failures=s.llm_max_failures, demo_server=demo)
+
+    def conversation(self, *, call_id: str = "", direction: str = "inbound", caller: str = "", callee: str = "",
+                     profile_name: Optional[str] = None, clock: Optional[Clock] = None, on_hangup=None,
+                     on_transfer=None) -> Conversation:
+        profile = self.profiles.select(direction, callee if direction == "inbound" else None, profile_name)
+        ctx = ToolContext(call_id=call_id, caller=caller, callee=callee, direction=direction,
+                          timezone=profile.timezone, profile=profile, clock=clock or Clock(),
+                          on_hangup=on_hangup, on_transfer=on_transfer)
+        return Conversation(profile, self.llm, self.tools, ctx, history_turns=self.history_turns,
+                            max_tool_rounds=self.max_tool_rounds, max_failures=self.max_failures)
