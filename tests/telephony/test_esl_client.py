@@ -477,3 +477,14 @@ def test_trace_frames_through_client_reader(path):
             assert int(ev.get("Content-Length")) == len(ev.body)
         if ev.subclass == "mod_audio_fork::play_audio" and ev.get("Event-Calling-File") == "mod_audio_fork.c":
             assert ev.body.startswith(b"{") and b'"file":"' in ev.body
+
+
+def test_from_settings_uses_config_timeouts():
+    from voiceagent.config import load_settings
+
+    s = load_settings(esl_password="pw", esl_command_timeout=1.5, esl_connect_timeout=2.5,
+                      esl_reconnect_max_delay=3.5, bgapi_timeout=4.5)
+    (node, host, port), = load_settings(esl_nodes="fsx=127.0.0.1:8021").esl_endpoints()
+    c = EslConnection.from_settings(s, node, host, port)
+    assert (c.node, c.port, c.password) == ("fsx", 8021, "pw")
+    assert (c.command_timeout, c.connect_timeout, c.reconnect_max_delay, c.bgapi_timeout) == (1.5, 2.5, 3.5, 4.5)

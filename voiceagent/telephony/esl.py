@@ -367,6 +367,15 @@ class EslConnection:
         self.connect_count = 0
         self._queue_warned = 0
 
+    @classmethod
+    def from_settings(cls, settings, node: str, host: str, port: int, **kw) -> "EslConnection":
+        """One node of ``settings.esl_endpoints()`` with the ESL timeouts from config."""
+        kw.setdefault("command_timeout", settings.esl_command_timeout)
+        kw.setdefault("connect_timeout", settings.esl_connect_timeout)
+        kw.setdefault("reconnect_max_delay", settings.esl_reconnect_max_delay)
+        kw.setdefault("bgapi_timeout", settings.bgapi_timeout)
+        return cls(node, host, port, settings.esl_password.get_secret_value(), **kw)
+
     def __repr__(self) -> str:
         return f"<EslConnection {self.node} {self.host}:{self.port} {'up' if self.connected else 'down'}>"
 
