@@ -488,3 +488,35 @@ def test_from_settings_uses_config_timeouts():
     c = EslConnection.from_settings(s, node, host, port)
     assert (c.node, c.port, c.password) == ("fsx", 8021, "pw")
     assert (c.command_timeout, c.connect_timeout, c.reconnect_max_delay, c.bgapi_timeout) == (1.5, 2.5, 3.5, 4.5)
+
+
+def test_malformed_input_is_logged_and_never_kills_the_connection(make_server, make_conn, caplog):
+    def handler(s, cmd, h):
+        if cmd == "api garbage-event":
+            bad = b"Event-Name: DTMF\nno colon here\n\n"
+            return (b"Content-Length: %d\nContent-Type: text/event-plain\n\n" % len(bad) + bad
+                    + b"Content-Length: 2\nContent-Type: text/strange\n\n{}"
+                    + ev_frame("DTMF", Unique_ID="ok", DTMF_Digit="3") + api_response("+OK"))
+        if cmd == "api garbage-frame":
+            return b"Content-Type: api/response\nContent-Length: many\n\n"
+        return api_response("+OK")
+
+    srv = make_server(handler=handler)
+    conn = make_conn(srv.port)
+    got = gevent.queue.Queue()
+    conn.on_event(lambda e: got.put(e.uuid))
+    ups = gevent.queue.Queue()
+    conn.on_connected(lambda c: ups.put(1))
+    conn.start(timeout=2)
+    ups.get(timeout=2)
+    with caplog.at_level(logging.WARNING, logger="voiceagent.telephony.esl"):
+        assert conn.api("garbage-event") == "+OK"
+        assert got.get(timeout=2) == "ok"  # the bad event was dropped, the good one delivered
+        assert conn.connect_count == 1
+        # an unframeable message cannot be skipped: the connection is rebuilt, with a log line
+        with pytest.raises(EslDisconnected, match="protocol error"):
+            conn.api("garbage-frame")
+        ups.get(timeout=3)
+        assert conn.api("status") == "+OK"
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "unparsable event dropped" in text and "text/strange" in text and "bad Content-Length" in text

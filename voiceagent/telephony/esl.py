@@ -27,7 +27,7 @@ import logging
 import random
 import time
 import uuid as uuidlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import gevent
@@ -261,6 +261,12 @@ class _Protocol(gs.InboundESL):
                 pass
             try:
                 sock.close()
+            except OSError:
+                pass
+        sock_file = getattr(self, "sock_file", None)  # greenswitch's makefile(), unused by us
+        if sock_file is not None:
+            try:
+                sock_file.close()
             except OSError:
                 pass
         pending, self._pending = self._pending, collections.deque()
