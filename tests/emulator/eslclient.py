@@ -183,3 +183,48 @@ def windows(name: str, conn: int = 1) -> List[Window]:
             elif kind not in ("auth/request",):
                 out[-1].replies += 1
     return out
+
+
+def window_events(name: str, conn: int = 1) -> List[List[Frame]]:
+    """The captured event frames that arrived in each window of ``windows(name)``."""
+    evs = [f for f in trace_frames(name) if is_event(f)
+           and not (f.content_type == "text/event-plain" and parse_event_plain(f.body).name in IGNORED_EVENTS)]
+    out, i = [], 0
+    for w in windows(name, conn):
+        out.append(evs[i:i + w.events])
+        i += w.events
+    return out
+
+
+class WsPeer:
+    """A tiny mod_audio_fork WebSocket server (websockets' sync API, run in a greenlet)."""
+
+    def __init__(self, on_connect: Optional[Callable] = None) -> None:
+        from websockets.sync.server import serve
+
+        self.connections: list = []
+        self.texts: List[Tuple[str, str]] = []  # (path, text)
+        self.binary_bytes = 0
+        self.connected = Event()
+        self.on_connect = on_connect
+        self._server = serve(self._handler, "127.0.0.1", 0, subprotocols=["audio.drachtio.org"])
+        self.port = self._server.socket.getsockname()[1]
+        self._g = gevent.spawn(self._server.serve_forever)
+
+    def _handler(self, ws) -> None:
+        self.connections.append(ws)
+        self.connected.set()
+        if self.on_connect:
+            gevent.spawn(self.on_connect, ws)
+        try:
+            for msg in ws:
+                if isinstance(msg, str):
+                    self.texts.append((ws.request.path, msg))
+                else:
+                    self.binary_bytes += len(msg)
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._g.kill(block=False)

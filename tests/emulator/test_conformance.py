@@ -41,10 +41,11 @@ def replay(esl: RawEsl, name: str, hooks: Optional[Dict[int, Callable[[], None]]
     want_r = want_e = 0
     for i, w in enumerate(windows(name)):
         esl.send(subst(w.data))
-        if i in hooks:
-            hooks[i]()
         want_r += w.replies
         want_e += w.events
+        if i in hooks:
+            esl.wait_for(lambda: len(esl.replies) >= want_r, timeout, f"replies of window {i}")
+            hooks[i]()
         esl.wait_for(lambda: len(esl.replies) >= want_r and len(esl.events) >= want_e, timeout,
                      f"window {i} ({w.data[:60]!r}): {want_r} replies / {want_e} events")
 
@@ -126,3 +127,41 @@ def _tone_wav(path: Path, seconds: float, rate: int = 8000) -> None:
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(pcm.tobytes())
+
+
+def test_playback_control(emu, tmp_path):
+    from tests.emulator.eslclient import WsPeer, window_events
+
+    sounds = tmp_path / "sounds"
+    sounds.mkdir()
+    for name, secs in (("trace_tone_1s", 1), ("trace_queue_a_3s", 3), ("trace_queue_b_3s", 3),
+                       ("trace_queue_c_3s", 3), ("trace_long_10s", 10)):
+        _tone_wav(sounds / f"{name}.wav", secs)
+    peer = WsPeer()
+    call_uuid = "e65644e9-3748-426c-967f-0fcd25b5b7f3"
+    chans = []
+    hooks = {1: lambda: chans.append(emu.place_call(destination="agent_esl", context="default",
+                                                    caller="sipp", uuid=call_uuid))}
+    for i, evs in enumerate(window_events("playback_control")):
+        if any(parse_event_plain(f.body).get("DTMF-Source") == "RTP" for f in evs):
+            def press_after_connect():  # the caller's RTP digit came after the fork connected
+                esl.wait_event(lambda f: b"mod_audio_fork%3A%3Aconnect" in f.body, 5, "::connect")
+                chans[0].press("1")
+            hooks[i] = press_after_connect
+    esl = RawEsl(emu.port)
+    subst = (lambda b: b.replace(b"/usr/local/freeswitch/sounds/", str(sounds).encode() + b"/")
+             .replace(b"ws://127.0.0.1:8765/", f"ws://127.0.0.1:{peer.port}/".encode()))
+    try:
+        replay(esl, "playback_control", hooks, subst)
+        esl.closed.wait(5)
+        compare(esl, "playback_control")
+        ch = chans[0]
+        statuses = [(Path(s["path"]).name, s["status"]) for s in ch.segments]
+        assert statuses == [("%(1000,0,440)", "done"), ("trace_tone_1s.wav", "done"),
+                            ("trace_queue_a_3s.wav", "break"), ("trace_queue_b_3s.wav", "break"),
+                            ("trace_queue_a_3s.wav", "break"), ("trace_long_10s.wav", "done")]
+        assert ch.hangup_cause == "NORMAL_CLEARING"
+        assert [t for _, t in peer.texts] == ['{"step":9}', '{"hello":"world"}', '{"bye":true}']
+    finally:
+        esl.close()
+        peer.close()
