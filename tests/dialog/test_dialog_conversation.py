@@ -33,6 +33,7 @@ def test_sentences_arrive_before_the_stream_ends(server, make_conv):
     assert server.completed == 1 and says(rest)[-1].endswith("done.")
     t = conv.last_timings
     assert t.first_token is not None and t.first_sentence is not None and t.first_sentence <= t.total
+    assert "llm_ttft_ms" in t and t["llm_first_sentence_ms"] == t.first_sentence * 1000
 
 
 def test_system_prompt_has_local_time_and_caller(server, make_conv):

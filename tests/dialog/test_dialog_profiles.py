@@ -40,13 +40,14 @@ def test_selection_by_number_and_name(tmp_path):
         {"name": "c", "numbers": ["4420*"]},
         {"name": "d", "numbers": ["44207*"]},
     ]}))
-    assert ps.select("inbound", "+33123456789").name == "a"
-    assert ps.select("inbound", "442012345").name == "c"
-    assert ps.select("inbound", "442079999").name == "d"  # the longest prefix wins
-    assert ps.select("inbound", "999").name == "b"
-    assert ps.select("outbound", None, "c").name == "c"
-    assert ps.select("outbound", None, "nope").name == "b"
-    assert ps.select("outbound", "+33123456789").name == "b"
+    assert ps.select("+33123456789").name == "a"
+    assert ps.select("442012345").name == "c"
+    assert ps.select("442079999").name == "d"  # the longest prefix wins
+    assert ps.select("999").name == "b"
+    assert ps.select(None, name="c").name == "c"
+    assert ps.select("+33123456789", name="c").name == "c"  # a named profile wins
+    assert ps.select(None, name="nope").name == "b"
+    assert ps.select(None).name == "b"
 
 
 @pytest.mark.parametrize("data,expected", [
@@ -78,6 +79,14 @@ def test_unparseable_files(tmp_path):
         load_profiles(tmp_path / "missing.yaml")
     with pytest.raises(ProfileError, match="expected a mapping"):
         load_profiles(write(tmp_path, "42", "n.json"))
+
+
+def test_load_from_settings(tmp_path):
+    from voiceagent.config import load_settings
+
+    path = write(tmp_path, [{"name": "only"}])
+    assert load_profiles(load_settings(profiles_file=str(path))).default_profile.name == "only"
+    assert load_profiles(load_settings(profiles_file="")).default_profile.name == "default"
 
 
 def test_phrases_file_provides_defaults(tmp_path):

@@ -78,6 +78,21 @@ class Timings:
     failed: bool = False
     cancelled: bool = False
 
+    def as_dict(self) -> Dict[str, float]:
+        """Milliseconds, for logs and metrics: llm_ttft_ms, llm_first_sentence_ms, llm_total_ms."""
+        out = {}
+        for key, value in (("llm_ttft_ms", self.first_token), ("llm_first_sentence_ms", self.first_sentence),
+                           ("llm_total_ms", self.total)):
+            if value is not None:
+                out[key] = value * 1000.0
+        return out
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.as_dict()
+
+    def __getitem__(self, key: str) -> float:
+        return self.as_dict()[key]
+
 
 @dataclass
 class _Said:
@@ -376,7 +391,7 @@ class DialogKit:
     def conversation(self, *, call_id: str = "", direction: str = "inbound", caller: str = "", callee: str = "",
                      profile_name: Optional[str] = None, clock: Optional[Clock] = None, on_hangup=None,
                      on_transfer=None) -> Conversation:
-        profile = self.profiles.select(direction, callee if direction == "inbound" else None, profile_name)
+        profile = self.profiles.select(callee if direction == "inbound" else None, profile_name)
         ctx = ToolContext(call_id=call_id, caller=caller, callee=callee, direction=direction,
                           timezone=profile.timezone, profile=profile, clock=clock or Clock(),
                           on_hangup=on_hangup, on_transfer=on_transfer)

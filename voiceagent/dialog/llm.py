@@ -127,7 +127,7 @@ class LlmStream:
     """One streaming completion.  Iterate for items; ``cancel()`` from any greenlet."""
 
     def __init__(self, open_stream: Callable[[], Any], recover_names: Iterable[str], *,
-                 clock: Callable[[], float] = time.monotonic, idle_timeout: Optional[float] = None) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.started_at = clock()
         self.first_token_at: Optional[float] = None
         self.finished_at: Optional[float] = None
@@ -136,7 +136,6 @@ class LlmStream:
         self.error: Optional[LlmError] = None
         self.text = ""  # everything the model wrote, including recovered JSON
         self._clock = clock
-        self._idle_timeout = idle_timeout
         self._recover = _TextToolRecovery(set(recover_names))
         self._queue: Queue = Queue()
         self._response = None

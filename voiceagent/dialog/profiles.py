@@ -204,10 +204,11 @@ class ProfileSet(_Strict):
                     return p
         return best or self.default_profile
 
-    def select(self, direction: str, dialed: Optional[str] = None, name: Optional[str] = None) -> Profile:
+    def select(self, dialed: Optional[str] = None, name: Optional[str] = None) -> Profile:
+        """A named profile (outbound), else by dialed number (pass it for inbound calls only), else the default."""
         if name:
             return self.named(name)
-        return self.for_number(dialed) if direction == "inbound" else self.default_profile
+        return self.for_number(dialed) if dialed else self.default_profile
 
 
 def _read_data(path: Path) -> Any:
@@ -249,12 +250,15 @@ def load_phrases(path: Union[str, Path]) -> Dict[str, Any]:
         raise ProfileError(_format_errors(path, exc)) from None
 
 
-def load_profiles(path: Union[str, Path, None] = None, phrases_path: Union[str, Path, None] = None) -> ProfileSet:
+def load_profiles(path: Any = None, phrases_path: Union[str, Path, None] = None) -> ProfileSet:
     """Read and validate a profiles file; no path → the built-in default profile only.
 
+    ``path`` may also be the Settings (PROFILES_FILE and PHRASES_FILE are used).
     The file is either ``{"default": ..., "profiles": [...]}`` or a bare list of profiles.
     Phrases from ``phrases_path`` are the defaults for every profile that does not set its own.
     """
+    if hasattr(path, "profiles_file"):
+        return load_profiles(path.profiles_file or None, path.phrases_file or None)
     base_phrases = load_phrases(phrases_path) if phrases_path else {}
     if not path:
         return ProfileSet(profiles=[Profile(name="default", phrases=Phrases(**base_phrases))])
@@ -275,4 +279,4 @@ def load_profiles(path: Union[str, Path, None] = None, phrases_path: Union[str, 
 
 
 def profiles_from_settings(s) -> ProfileSet:
-    return load_profiles(s.profiles_file or None, s.phrases_file or None)
+    return load_profiles(s)
