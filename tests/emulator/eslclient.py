@@ -50,21 +50,21 @@ def is_event(frame: Frame) -> bool:
     return frame.content_type in EVENT_TYPES
 
 
-def event_shape(frame: Frame) -> Tuple[str, Tuple[str, ...], bool]:
-    """(key, header names without variable_*, carries variables) of an event frame."""
+def event_shape(frame: Frame) -> Tuple[str, Tuple[str, ...], bool, str]:
+    """(key, header names without variable_*, carries variables, Channel-Name) of an event frame."""
     if frame.content_type == "text/event-json":
         pairs = json.loads(frame.body, object_pairs_hook=lambda p: p)
         names = tuple(k for k, _ in pairs)
-        return "json:" + dict(pairs).get("Event-Subclass", dict(pairs).get("Event-Name", "")), names, False
+        return "json:" + dict(pairs).get("Event-Subclass", dict(pairs).get("Event-Name", "")), names, False, ""
     if frame.content_type == "text/event-xml":
         names = tuple(re.findall(r"^    <([A-Za-z0-9_-]+)>", frame.body.decode(), re.M))
-        return "xml", names, False
+        return "xml", names, False, ""
     ev = parse_event_plain(frame.body)
     key = ev.key
     if ev.name in ("CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE"):
         key += ":" + ev.get("Application", "")
     names = tuple(k for k, _ in ev.headers if not k.startswith("variable_"))
-    return key, names, any(k.startswith("variable_") for k, _ in ev.headers)
+    return key, names, any(k.startswith("variable_") for k, _ in ev.headers), ev.get("Channel-Name", "")
 
 
 def reply_shape(frame: Frame) -> str:

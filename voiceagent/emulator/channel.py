@@ -52,6 +52,7 @@ class Channel:
         self.dialplan_name = dialplan
         self.callee_name = callee_name
         self.callee_number = callee_number
+        self.orig_caller, self.orig_caller_name, self.ani = caller, caller_name, caller
         self.codec = codec
         self.state, self.state_number, self.call_state = "CS_NEW", 0, "DOWN"
         self.answer_state = "ringing"
@@ -61,6 +62,10 @@ class Channel:
         self.t0 = time.monotonic()
         self.variables: Dict[str, str] = {}
         self.peer: Optional["Channel"] = None
+        # "loopback": the legs hang up together and the A leg is destroyed last (as captured);
+        # "sip": a call to our own SIP profile, the far leg follows after a BYE.
+        self.peer_mode = "sip"
+        self.loopback_leg = ""
         fmt = {"uuid": self.uuid, "channel_name": name, "created": str(self.created_us), "caller": caller,
                "destination": destination, "session_id": str(emu._next_session_id()),
                "call_id": f"{uuidlib.uuid4().hex[:12]}@127.0.0.1", "origination_uuid": self.uuid,
@@ -174,9 +179,9 @@ class Channel:
         fields = [("Direction", self.direction), ("Logical-Direction", self.direction),
                   ("Username", self.username), ("Dialplan", self.dialplan_name),
                   ("Caller-ID-Name", self.caller_name), ("Caller-ID-Number", self.caller),
-                  ("Orig-Caller-ID-Name", self.caller_name), ("Orig-Caller-ID-Number", self.caller),
+                  ("Orig-Caller-ID-Name", self.orig_caller_name), ("Orig-Caller-ID-Number", self.orig_caller),
                   ("Callee-ID-Name", self.callee_name), ("Callee-ID-Number", self.callee_number),
-                  ("Network-Addr", self.network_addr), ("ANI", self.caller),
+                  ("Network-Addr", self.network_addr), ("ANI", self.ani),
                   ("Destination-Number", self.destination), ("Unique-ID", self.uuid), ("Source", self.source),
                   ("Context", self.context), ("Channel-Name", self.name)]
         h = [(p + k, v) for k, v in fields if v]
@@ -283,6 +288,8 @@ class Channel:
         self.fire(f"CHANNEL_EXECUTE_COMPLETE:{app}", fields)
 
     def _finish(self) -> None:
+        if self.peer is not None and self.peer_mode == "loopback" and not self.peer.hangup_cause:
+            self.peer.do_hangup(self.hangup_cause or "NORMAL_CLEARING")
         self.state = "CS_HANGUP"
         for bug, f in list(self.forks.items()):
             _safe(f.hangup)
@@ -290,6 +297,8 @@ class Channel:
         self.forks.clear()
         self.state, self.state_number, self.call_state = "CS_REPORTING", 11, "HANGUP"
         self.fire("CHANNEL_HANGUP_COMPLETE", {"Hangup-Cause": self.hangup_cause})
+        if self.peer is not None and self.peer_mode == "loopback" and self.loopback_leg == "A":
+            self.peer.hangup_event.wait(5)
         self.state_number = 12
         self.fire("CHANNEL_DESTROY")
         self.destroyed = True
@@ -314,11 +323,18 @@ class Channel:
         if self._greenlet is None:  # never started (originate failure paths finish themselves)
             pass
 
+    def swap_profile(self) -> None:
+        """An answered outbound leg presents the far end as its caller (switch_ivr_originate)."""
+        self.caller, self.caller_name, self.callee_number, self.callee_name = (
+            self.callee_number, self.callee_name, self.caller, "")
+
     def answer(self) -> bool:
         if self.hangup_cause:
             return False
         if self.answered:
             return True
+        if self.peer is not None and self.peer_mode == "loopback" and self.loopback_leg == "B":
+            self.peer.answer()  # loopback answers the originating leg first (as captured)
         self.answered_us = int(time.time() * 1_000_000)
         self.answer_state = "answered"
         self.fire("CHANNEL_ANSWER")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import json
 import logging
 import shlex
@@ -47,6 +48,7 @@ class Script:
     outcome: str = "answer"
     audio: Any = None
     ring_seconds: float = 0.0
+    ringing: bool = True  # False: no 180 at all (a SIP black hole), no CHANNEL_PROGRESS
 
 
 class FreeSwitchEmulator:
@@ -68,6 +70,7 @@ class FreeSwitchEmulator:
         self.gateways = set(gateways) if gateways is not None else None
         self.acl = [ip_network(c, strict=False) for c in acl] if acl else None
         self.api_delay = api_delay
+        self.sip_address = "127.0.0.1:5080"  # the emulated SIP profile (calls to it re-enter the dialplan)
         conf = default_conf_dir()
         self.dialplan_dir = Path(dialplan_dir) if dialplan_dir else conf / "dialplan"
         pre = read_preprocessor_vars(conf / "vars_voiceagent.xml")
@@ -213,11 +216,15 @@ class FreeSwitchEmulator:
         ch.start()
         return ch
 
-    def script_destination(self, number: str, outcome: str = "answer", audio=None, ring_seconds: float = 0.0) -> None:
-        """How an outbound call to ``number`` ends: answer|busy|no_answer|reject|invalid_gateway|unreachable."""
+    def script_destination(self, number: str, outcome: str = "answer", audio=None, ring_seconds: float = 0.0,
+                           ringing: bool = True) -> None:
+        """How an outbound call to ``number`` ends: answer|busy|no_answer|reject|invalid_gateway|unreachable.
+
+        ``audio`` is what the callee says once answered; ``ring_seconds`` delays the answer (or the
+        busy/reject); ``ringing=False`` sends no 180 (no CHANNEL_PROGRESS), like a SIP black hole."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}; one of {sorted(OUTCOMES)}")
-        self.scripts[number] = Script(outcome, audio, ring_seconds)
+        self.scripts[number] = Script(outcome, audio, ring_seconds, ringing)
 
     # ------------------------------------------------------------------ ESL commands with a channel
     def sendmsg(self, rest: str, cmd) -> str:
@@ -530,7 +537,7 @@ class FreeSwitchEmulator:
         if kind == "gateway":
             gw = dial.split("/")[2] if len(dial.split("/")) > 2 else ""
             if script.outcome == "invalid_gateway" or (self.gateways is not None and gw not in self.gateways):
-                self._na_destroy()
+                self._na_destroy(uuid)
                 return "-ERR INVALID_GATEWAY\n"
         if kind == "loopback":
             return self._originate_loopback(uuid, number, name, dial, target, context, cid_name, cid_num, vars_, timeout)
@@ -548,11 +555,15 @@ class FreeSwitchEmulator:
         ch.state, ch.state_number = "CS_CONSUME_MEDIA", 7
         if script.outcome == "unreachable":
             return self._originate_fail(ch, "NORMAL_TEMPORARY_FAILURE")
+        if kind == "sofia" and dial.endswith("@" + self.sip_address) and number in self.dialplan_numbers():
+            return self._originate_self(ch, number, target, context, timeout)
         if script.outcome == "answer" and script.ring_seconds <= 0:
             pass
         else:
-            ch.progress_us = int(time.time() * 1_000_000)
-            ch.fire("CHANNEL_PROGRESS")
+            if script.ringing:
+                ch.progress_us = int(time.time() * 1_000_000)
+                ch.network_addr = "127.0.0.1"  # learnt from the 180
+                ch.fire("CHANNEL_PROGRESS")
             ring = timeout if script.outcome == "no_answer" else min(script.ring_seconds, timeout)
             if script.outcome in ("busy", "reject"):
                 ring = min(script.ring_seconds, timeout)
@@ -561,6 +572,7 @@ class FreeSwitchEmulator:
             if script.outcome != "answer" or script.ring_seconds > timeout:
                 return self._originate_fail(ch, _FAIL_CAUSE.get(script.outcome, "NO_ANSWER"))
         ch.codec = ("PCMU", 8000, 64000)
+        ch.callee_name, ch.network_addr = number, "127.0.0.1"  # the 200 OK's identity
         ch.answer()
         ch.call_state = "DOWN"  # as captured: the A leg's ANSWER shows CS_CONSUME_MEDIA/DOWN
         if script.audio is not None:
@@ -568,6 +580,37 @@ class FreeSwitchEmulator:
         ch.call_state = "ACTIVE"
         ch.start(lambda: self._run_target(ch, target, context))
         return f"+OK {uuid}\n"
+
+    def dialplan_numbers(self) -> set:
+        """Literal extensions of the ``default`` context (what a call to our own SIP profile can reach)."""
+        out = set()
+        for ext in self.dialplan.contexts.get("default", []):
+            for c in ext.conditions:
+                if c.field == "destination_number":
+                    m = re.fullmatch(r"\^([\w+]+)\$", c.expression)
+                    if m:
+                        out.add(m.group(1))
+        return out
+
+    def _originate_self(self, a: Channel, number: str, target: str, context: str, timeout: float) -> str:
+        """FreeSWITCH calling its own SIP profile: the far end is an inbound call through the dialplan."""
+        b = Channel(self, direction="inbound", name=f"sofia/agent/{a.caller}@127.0.0.1", destination=number,
+                    caller=a.caller, caller_name=a.caller_name or a.caller, context="default", codec=("PCMU", 8000, 64000),
+                    username=a.caller, network_addr="127.0.0.1")
+        a.peer, b.peer = b, a
+        self._register(b)
+        b.start()
+        gevent.wait([b.answered_event, b.hangup_event, a._hangup_evt], timeout=timeout / self.speed, count=1)
+        if not b.answered:
+            if not b.hangup_cause:
+                b.do_hangup("ORIGINATOR_CANCEL")
+            return self._originate_fail(a, a.hangup_cause or "NO_ANSWER")
+        a.codec = ("PCMU", 8000, 64000)
+        a.callee_name, a.network_addr = number, "127.0.0.1"
+        a.answer()
+        a.call_state = "ACTIVE"
+        a.start(lambda: self._run_target(a, target, context))
+        return f"+OK {a.uuid}\n"
 
     def _endpoint(self, dial: str) -> Tuple[Optional[str], str, str]:
         parts = dial.split("/")
@@ -581,11 +624,13 @@ class FreeSwitchEmulator:
             return "sofia", parts[-1].split("@")[0], dial
         return None, "", dial
 
-    def _na_destroy(self) -> None:
+    def _na_destroy(self, uuid: str) -> None:
         """What a bad gateway leaves behind: one CHANNEL_DESTROY of a never-created N/A channel."""
         ch = Channel(self, direction="outbound", name="N/A", destination="", caller="", codec=None,
-                     profile="none", source="")
-        ch.state, ch.state_number = "CS_NONE", 1
+                     profile="none", source="", uuid=uuid)
+        ch.variables = {"direction": "outbound", "is_outbound": "true", "uuid": ch.uuid, "call_uuid": ch.uuid,
+                        "session_id": str(self._next_session_id())}
+        ch.state, ch.state_number = "CS_NONE", 0
         ch.caller_headers = lambda: []  # type: ignore[method-assign]  # as captured: no Caller-* at all
         ch.fire("CHANNEL_DESTROY")
 
@@ -606,6 +651,7 @@ class FreeSwitchEmulator:
 
     def _run_target(self, ch: Channel, target: str, context: str) -> None:
         ch.state, ch.state_number = "CS_EXECUTE", 4
+        ch.swap_profile()
         if target.startswith("&"):
             app, _, arg = target[1:].partition("(")
             ch.execute(app, arg[:-1] if arg.endswith(")") else arg)
@@ -627,22 +673,25 @@ class FreeSwitchEmulator:
                     callee_number=number, other_uuid=uuid)
         b.variables["origination_uuid"] = uuid
         a.peer, b.peer = b, a
+        a.peer_mode = b.peer_mode = "loopback"
+        a.loopback_leg, b.loopback_leg = "A", "B"
         self._register(a)
         a.state, a.state_number = "CS_NONE", 1
         a.fire("CHANNEL_OUTGOING")
         a.state, a.state_number = "CS_INIT", 2
         a.fire("CHANNEL_CREATE")
         self._register(b)
-        b.start()
+        b.state, b.state_number = "CS_INIT", 2
+        b.fire("CHANNEL_CREATE")
+        b.start(b._route)
         a.fire("CHANNEL_ORIGINATE")
         a.state, a.state_number = "CS_CONSUME_MEDIA", 7
+        a.call_state = "DOWN"
         gevent.wait([b.answered_event, b.hangup_event, a._hangup_evt], timeout=timeout / self.speed, count=1)
         if not b.answered:
             if not b.hangup_cause:
                 b.do_hangup("NO_ANSWER")
             return self._originate_fail(a, "NO_ANSWER" if not a.hangup_cause else a.hangup_cause)
-        a.call_state = "DOWN"
-        a.answer()
         a.call_state = "ACTIVE"
         a.start(lambda: self._run_target(a, target, context))
         return f"+OK {uuid}\n"
