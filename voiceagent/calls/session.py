@@ -132,7 +132,7 @@ class CallSession:
         self._audio_sink: Optional[Callable[[bytes, int], None]] = None
         self._uploads: Deque[Playback] = deque()   # sent as playAudio, waiting for ::play_audio
         self._by_file: Dict[str, Playback] = {}
-        self._playbacks: List[Playback] = []
+        self.playbacks: List[Playback] = []
         self._files: List[str] = []
         self._greenlet: Optional[gevent.Greenlet] = None
         self._dialog_greenlet: Optional[gevent.Greenlet] = None
@@ -142,7 +142,7 @@ class CallSession:
     @property
     def speaking(self) -> bool:
         """True while any reply is queued, uploading or playing."""
-        return any(not p.done for p in self._playbacks)
+        return any(not p.done for p in self.playbacks)
 
     @property
     def audio_clock(self) -> float:
@@ -156,7 +156,7 @@ class CallSession:
         """Queue PCM (int16 mono, any rate) to be spoken to the caller."""
         pcm, rate = to_playable(pcm, rate, self.sample_rate)
         pb = Playback(text=text, duration=len(pcm) / 2 / rate)
-        self._playbacks.append(pb)
+        self.playbacks.append(pb)
         if self.ended.is_set():
             pb._finish("cancelled")
             return pb
@@ -182,13 +182,13 @@ class CallSession:
     def play_file(self, path: str, text: str = "") -> Playback:
         """Broadcast a file FreeSWITCH can read (same path on the FreeSWITCH host)."""
         pb = Playback(text=text)
-        self._playbacks.append(pb)
+        self.playbacks.append(pb)
         self._broadcast(pb, path)
         return pb
 
     def stop_playback(self) -> bool:
         """Barge-in: stop what plays, drop what is queued. Returns whether anything was stopped."""
-        active = [p for p in self._playbacks if not p.done]
+        active = [p for p in self.playbacks if not p.done]
         if not active:
             return False
         for p in list(self._uploads):
@@ -332,19 +332,13 @@ class CallSession:
         if self.ended_by is None:
             self.ended_by = "caller"
         self.state = CallState.ENDING
-        for p in self._playbacks:
+        for p in self.playbacks:
             p._finish("done" if p.status == "playing" else "cancelled")
         self.ended.set()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        cid = self.id
-
-        def runner():
-            call_id_var.set(cid)
-            self._run()
-
-        self._greenlet = gevent.spawn(runner)
+        self._greenlet = self.worker.spawn(self._run, call_id=self.id)
 
     def _run(self) -> None:
         w = self.worker
@@ -369,13 +363,7 @@ class CallSession:
             log.info("call active", extra={"fields": {"direction": self.direction.value, "caller": self.caller,
                                                       "callee": self.callee, "node": self.node.name}})
             dialog = w.make_dialog(self)
-            cid = self.id
-
-            def dialog_runner():
-                call_id_var.set(cid)
-                dialog.run(self)
-
-            self._dialog_greenlet = gevent.spawn(dialog_runner)
+            self._dialog_greenlet = w.spawn(dialog.run, self, call_id=self.id)
             self._supervise()
         except gevent.GreenletExit:
             raise
@@ -440,7 +428,7 @@ class CallSession:
 
     def _wait_playbacks(self, timeout: float) -> None:
         end = time.monotonic() + timeout
-        for p in list(self._playbacks):
+        for p in list(self.playbacks):
             left = end - time.monotonic()
             if left <= 0 or self.ended.is_set():
                 return
@@ -451,7 +439,7 @@ class CallSession:
         g = self._dialog_greenlet
         if g is not None and not g.dead:
             g.kill(block=True, timeout=2)
-        for p in self._playbacks:
+        for p in self.playbacks:
             p._finish("cancelled")
         if self.fork is not None:
             try:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Optional
 
 import gevent
 import gevent.event
+import gevent.pool
 import redis
 
 from ..config import Settings
@@ -57,12 +58,7 @@ class NodeLink:
 
     def fs_async(self, method: str, *args, on_error: Optional[Callable[[Exception], None]] = None, **kwargs) -> None:
         """Run a command without blocking the caller (the ESL dispatch greenlet must never wait on a reply)."""
-        cid = self.worker._current_call_id()
-
         def run():
-            from ..observability.logs import call_id_var
-
-            call_id_var.set(cid)
             try:
                 getattr(self.fs, method)(*args, **kwargs)
             except Exception as exc:
@@ -70,14 +66,14 @@ class NodeLink:
                 if on_error is not None:
                     on_error(exc)
 
-        gevent.spawn(run)
+        self.worker.spawn(run)
 
     def knows(self, call_id: str) -> bool:
         return call_id in self.channels
 
-    def _on_connected(self) -> None:
+    def _on_connected(self, _conn=None) -> None:
         """After every (re)connect: re-sync which calls are still alive."""
-        gevent.spawn(self._resync)
+        self.worker.spawn(self._resync, call_id="")
 
     def _resync(self) -> None:
         try:
@@ -162,6 +158,7 @@ class VoiceWorker:
         self.fork_server = None
         self.inbox = InboxListener(self.store, self.worker_id, self._dispatch_command)
         self._heartbeat: Optional[gevent.Greenlet] = None
+        self.greenlets = gevent.pool.Group()  # every greenlet working for a call: none may outlive it
         self.stopped = gevent.event.Event()
         self.idle = gevent.event.Event()
         self.idle.set()
@@ -210,6 +207,7 @@ class VoiceWorker:
         timeout = self.settings.drain_seconds if timeout is None else timeout
         self.draining = True
         log.info("draining: %d live calls, waiting up to %.0fs", len(self.sessions), timeout)
+        self._beat()
         self.idle.wait(timeout)
         self.stop()
 
@@ -236,10 +234,17 @@ class VoiceWorker:
     def make_dialog(self, sess: CallSession):
         return self.dialog_factory(sess)
 
-    def _current_call_id(self) -> str:
+    def spawn(self, fn, *args, call_id: Optional[str] = None, **kwargs) -> gevent.Greenlet:
+        """Spawn a tracked greenlet that logs with the call id (of the caller, unless given)."""
         from ..observability.logs import call_id_var
 
-        return call_id_var.get()
+        cid = call_id_var.get() if call_id is None else call_id
+
+        def run():
+            call_id_var.set(cid)
+            return fn(*args, **kwargs)
+
+        return self.greenlets.spawn(run)
 
     def _capacity_left(self) -> int:
         return self.settings.max_calls - len(self.sessions)
@@ -307,7 +312,7 @@ class VoiceWorker:
                                      callee=str(meta.get("callee", "")), metadata=meta)
             sess.attach_fork(conn)
             sess.start()
-            gevent.spawn(self._confirm, sess)
+            self.spawn(self._confirm, sess, call_id=call_id)
         else:
             sess.attach_fork(conn)
         if first is not None and type(first).__name__ != "Metadata":
@@ -317,9 +322,6 @@ class VoiceWorker:
         sess.on_fork_closed(conn)
 
     def _confirm(self, sess: CallSession) -> None:
-        from ..observability.logs import call_id_var
-
-        call_id_var.set(sess.id)
         node = sess.node
         if node.wait_known(sess.id, self.settings.fork_grace_seconds):
             sess.confirmed.set()
@@ -372,7 +374,7 @@ class VoiceWorker:
             return
         if (self.settings.start_fork_on_park and ev.name == "CHANNEL_PARK" and u
                 and ev.get("Call-Direction") == "inbound"):
-            gevent.spawn(self._claim_and_fork, node, ev)
+            self.spawn(self._claim_and_fork, node, ev, call_id=u)
 
     def _claim_and_fork(self, node: NodeLink, ev: Event) -> None:
         """START_FORK_ON_PARK: the first worker to win the Redis claim forks the call to itself."""
@@ -428,16 +430,19 @@ class VoiceWorker:
             return
         sess.on_command(cmd)
 
+    def _beat(self) -> None:
+        try:
+            self.store.heartbeat(self.worker_id, {"calls": len(self.sessions), "fork_url": self.fork_url_base,
+                                                  "draining": int(self.draining)})
+            for sess in list(self.sessions.values()):
+                if sess.confirmed.is_set():
+                    self.store.update(sess.id, state=sess.state.value)
+        except redis.RedisError as exc:
+            log.warning("heartbeat failed: %s", exc)
+
     def _heartbeat_loop(self) -> None:
         while True:
-            try:
-                self.store.heartbeat(self.worker_id, {"calls": len(self.sessions), "fork_url": self.fork_url_base,
-                                                      "draining": int(self.draining)})
-                for sess in list(self.sessions.values()):
-                    if sess.confirmed.is_set():
-                        self.store.update(sess.id, state=sess.state.value)
-            except redis.RedisError as exc:
-                log.warning("heartbeat failed: %s", exc)
+            self._beat()
             gevent.sleep(5)
 
     def serve_forever(self) -> None:
