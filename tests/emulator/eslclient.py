@@ -214,12 +214,14 @@ class WsPeer:
     def _handler(self, ws) -> None:
         self.connections.append(ws)
         self.connected.set()
-        if self.on_connect:
-            gevent.spawn(self.on_connect, ws)
+        first = True
         try:
             for msg in ws:
                 if isinstance(msg, str):
                     self.texts.append((ws.request.path, msg))
+                    if first and self.on_connect:  # called once the metadata frame has arrived
+                        gevent.spawn(self.on_connect, ws)
+                    first = False
                 else:
                     self.binary_bytes += len(msg)
         except Exception:

@@ -207,3 +207,85 @@ def test_originate(emu):
         assert emu.wait_no_channels(5)
     finally:
         esl.close()
+
+
+def _play_audio_msg(seconds: float, text: str) -> str:
+    import base64
+    import io
+    import json
+
+    buf = io.BytesIO()
+    t = np.arange(int(seconds * 16000)) / 16000
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes())
+    return json.dumps({"type": "playAudio", "data": {"audioContentType": "wav", "sampleRate": 16000,
+                                                     "audioContent": base64.b64encode(buf.getvalue()).decode(),
+                                                     "textContent": text}})
+
+
+def test_inbound_call_narrow(tmp_path):
+    """The `agent` dialplan forks to a WS server that sends playAudio twice and killAudio; the
+    ESL client broadcasts the files; the caller presses 1 and hangs up."""
+    import json
+
+    from tests.emulator.eslclient import WsPeer
+
+    def on_connect(ws):
+        ws.send(_play_audio_msg(1.0, "tone one"))
+
+    peer = WsPeer(on_connect)
+    emu = FreeSwitchEmulator(speed=SPEED, temp_dir=str(tmp_path),
+                             variables={"trace_fork_url": f"ws://127.0.0.1:{peer.port}/"}).start()
+    esl = RawEsl(emu.port)
+    call_uuid = "8eb532dd-ba0a-4941-aab3-a85a2ae06271"
+    chans = []
+
+    def play_files():
+        return [json.loads(f.body.split(b"\n\n", 1)[1])["file"] for f in esl.events
+                if b"mod_audio_fork%3A%3Aplay_audio" in f.body]
+
+    def subst(data: bytes) -> bytes:
+        m = re.search(rb"/usr/local/freeswitch/temp/\S+_(\d)\.tmp\.wav", data)
+        if m:
+            data = data.replace(m.group(0), play_files()[int(m.group(1)) - 2].encode())
+        return data
+
+    def is_app_event(name, app):
+        return lambda f: (parse_event_plain(f.body).name == name
+                          and parse_event_plain(f.body).get("Application") == app)
+
+    def second_play():  # after the first file ends, the server sends the 5 s one
+        esl.wait_event(is_app_event("CHANNEL_EXECUTE_COMPLETE", "playback"), 5, "first playback done")
+        peer.connections[0].send(_play_audio_msg(5.0, "tone two"))
+
+    def kill_then_hangup():
+        esl.wait_for(lambda: sum(1 for f in esl.events if parse_event_plain(f.body).name == "PLAYBACK_START") == 2,
+                     5, "second PLAYBACK_START")
+        peer.connections[0].send(json.dumps({"type": "killAudio"}))
+        esl.wait_for(lambda: sum(1 for f in esl.events if is_app_event("CHANNEL_EXECUTE_COMPLETE", "playback")(f)) == 2,
+                     5, "second playback done")
+        chans[0].press("1")
+        chans[0].hangup()
+
+    hooks = {1: lambda: chans.append(emu.place_call(destination="agent", context="default", caller="sipp",
+                                                    uuid=call_uuid)),
+             2: second_play, 3: kill_then_hangup}
+    try:
+        replay(esl, "inbound_call_narrow", hooks, subst)
+        esl.closed.wait(5)
+        compare(esl, "inbound_call_narrow")
+        ch = chans[0]
+        assert [s["status"] for s in ch.segments] == ["done", "break"]
+        assert 0.9 < ch.segments[0]["end"] - ch.segments[0]["start"] <= 1.0
+        meta = json.loads(peer.texts[0][1])
+        assert meta == {"event": "start", "uuid": call_uuid, "caller": "sipp", "callee": "agent",
+                        "sampleRate": 16000, "mix": "mono"}
+        pcm, rate = ch.heard_audio()
+        assert rate == 16000 and len(pcm) >= 2 * 16000
+    finally:
+        esl.close()
+        emu.stop()
+        peer.close()
