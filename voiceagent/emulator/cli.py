@@ -1,0 +1,117 @@
+"""``voiceagent emulator``: run the FreeSWITCH emulator, or place one test call through it."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+import click
+
+
+def register(main: click.Group) -> None:
+    main.add_command(emulator)
+
+
+@click.group("emulator")
+def emulator() -> None:
+    """A FreeSWITCH stand-in (ESL + mod_audio_fork) to try the agent without a phone."""
+
+
+def _make(host, port, password, speed, fork_url, dialplan_dir):
+    from gevent import monkey
+
+    monkey.patch_all()
+    from . import FreeSwitchEmulator
+
+    variables = {"voiceagent_fork_url": fork_url.rstrip("/")} if fork_url else {}
+    return FreeSwitchEmulator(host=host, port=port, password=password, speed=speed, variables=variables,
+                              dialplan_dir=dialplan_dir)
+
+
+_common = [
+    click.option("--host", default="127.0.0.1", show_default=True, help="ESL listen address"),
+    click.option("--port", default=8021, show_default=True, type=int, help="ESL listen port (0 = any free port)"),
+    click.option("--password", default="ClueCon", show_default=True, help="ESL password"),
+    click.option("--speed", default=1.0, show_default=True, type=float, help="time scale (2 = twice real time)"),
+    click.option("--fork-url", default=None, help="worker fork server, e.g. ws://127.0.0.1:8765 (dialplan $${voiceagent_fork_url})"),
+    click.option("--dialplan-dir", default=None, type=click.Path(exists=True, file_okay=False),
+                 help="XML dialplan directory (default: the repo's freeswitch/conf/dialplan)"),
+]
+
+
+def _with_common(f):
+    for opt in reversed(_common):
+        f = opt(f)
+    return f
+
+
+@emulator.command("serve")
+@_with_common
+@click.option("--call", "calls", multiple=True, help="place an inbound call to this number after start (repeatable)")
+@click.option("--caller", default="+15551230001", show_default=True)
+@click.option("--audio", default=None, type=click.Path(exists=True, dir_okay=False), help="what the callers say (WAV)")
+def serve(host, port, password, speed, fork_url, dialplan_dir, calls, caller, audio) -> None:
+    """Run an emulated FreeSWITCH until interrupted."""
+    import gevent
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    emu = _make(host, port, password, speed, fork_url, dialplan_dir)
+    emu.start()
+    click.echo(f"FreeSWITCH emulator: ESL on {host}:{emu.port} (password {password!r}), Core-UUID {emu.factory.core_uuid}")
+    for number in calls:
+        ch = emu.place_call(destination=number, caller=caller, audio=audio)
+        click.echo(f"call {ch.uuid} -> {number}")
+    try:
+        while True:
+            gevent.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+
+
+@emulator.command("call")
+@_with_common
+@click.option("--to", "destination", default="agent", show_default=True, help="destination number")
+@click.option("--from", "caller", default="+15551230001", show_default=True, help="caller id number")
+@click.option("--context", default="public", show_default=True)
+@click.option("--audio", default=None, type=click.Path(exists=True, dir_okay=False), help="what the caller says (WAV)")
+@click.option("--press", default=None, help="DTMF digits the caller presses once answered")
+@click.option("--duration", default=30.0, show_default=True, type=float, help="hang up after this many call seconds")
+@click.option("--answer-timeout", default=10.0, show_default=True, type=float)
+@click.option("--record", default=None, type=click.Path(dir_okay=False), help="save what the caller heard (WAV)")
+def call(host, port, password, speed, fork_url, dialplan_dir, destination, caller, context, audio, press,
+         duration, answer_timeout, record) -> None:
+    """Place one call, print the ESL-side timeline, save what the caller heard.
+
+    The emulator listens on --port so that a worker configured for it can answer the call."""
+    logging.basicConfig(level=logging.WARNING)
+    emu = _make(host, port, password, speed, fork_url, dialplan_dir)
+    emu.start()
+    try:
+        ch = emu.place_call(destination=destination, caller=caller, audio=audio, context=context)
+        click.echo(f"call {ch.uuid}: {caller} -> {destination} (ESL on {host}:{emu.port})")
+        if not ch.wait_answered(answer_timeout / speed):
+            click.echo(f"not answered within {answer_timeout}s", err=True)
+            ch.hangup("ORIGINATOR_CANCEL")
+        else:
+            if press:
+                ch.press(press)
+            if not ch.wait_hangup(duration / speed):
+                ch.hangup()
+        ch.wait_hangup(5)
+        for t, key in ch.timeline:
+            click.echo(f"{t:9.3f}s  {key}")
+        for s in ch.segments:
+            click.echo(f"played {s['start']:.3f}-{s['end']:.3f}s {s['status']:5s} {s['path']}")
+        click.echo(f"hangup cause: {ch.hangup_cause}")
+        if record:
+            ch.write_heard_wav(record)
+            click.echo(f"wrote {record}")
+        out = {"uuid": ch.uuid, "answered": ch.answered, "hangup_cause": ch.hangup_cause,
+               "segments": ch.segments}
+        click.echo(json.dumps(out))
+    finally:
+        emu.stop()
+    sys.exit(0)
