@@ -1,0 +1,323 @@
+"""The voice conversation as a call dialog: hear (VAD + Whisper), think (LLM + tools), speak (TTS).
+
+One ``VoiceServices`` per worker holds what is expensive and shared (models, the inference
+pool, the LLM client, tools, profiles, the phrase cache); one ``VoiceDialog`` per call runs
+the turn loop in the call's greenlet:
+
+- caller audio → Endpointer (audio clock) → at the first pause a *speculative* transcription
+  starts in the pool; if the caller carries on it is dropped, if the turn ends it is used, so
+  the STT time hides inside the end-of-turn silence;
+- a turn → Conversation.respond() → each sentence → TTS (pool) → ``call.play`` immediately,
+  so the first sentence plays while the rest is still being generated;
+- caller speech while the agent talks, longer than BARGE_IN_MIN_MS → barge-in: playback
+  broken, queued sentences dropped, the LLM stream cancelled, the history keeps only what was
+  heard.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+import gevent
+import gevent.event
+import gevent.queue
+
+from ..observability.logs import call_id_var
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Turn:
+    """What happened in one caller turn, with its stage timings (ms)."""
+
+    index: int
+    heard: str = ""                       # what Whisper heard
+    said: List[str] = field(default_factory=list)       # sentences handed to FreeSWITCH
+    heard_by_caller: List[str] = field(default_factory=list)
+    tools: List[Dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+    timings: Dict[str, float] = field(default_factory=dict)
+    speculative_hit: Optional[bool] = None
+    kind: str = "speech"                  # speech | dtmf | greeting | command
+
+
+class VoiceServices:
+    """Shared, loaded-once parts of the voice pipeline."""
+
+    def __init__(self, settings, *, kit=None, transcriber=None, tts=None, pool=None) -> None:
+        from ..dialog.conversation import DialogKit
+        from ..speech.inference import InferencePool
+        from ..speech.stt import Transcriber
+        from ..speech.tts import PhraseCache, make_tts
+
+        self.settings = settings
+        self.pool = pool or InferencePool(settings.inference_threads or None, model_threads=settings.stt_threads)
+        self.transcriber = transcriber or Transcriber(settings.stt_model, settings.stt_language, settings.stt_device,
+                                                      settings.stt_compute_type, settings.stt_threads,
+                                                      settings.stt_beam_size, cache_dir=str(settings.model_cache_dir),
+                                                      pool=self.pool)
+        self.tts = tts or make_tts(settings, self.pool)
+        self.phrases = PhraseCache(self.tts)
+        self.kit = kit or DialogKit.from_settings(settings)
+        self.listeners: List[Callable[[str, Any, Any], None]] = []
+
+    def dialog(self, call) -> "VoiceDialog":
+        return VoiceDialog(self, call)
+
+    def emit(self, call, kind: str, data: Any) -> None:
+        """Hooks for the demo, the benchmark and tests: ('turn', Turn), ('greeting', text), ..."""
+        for fn in list(self.listeners):
+            try:
+                fn(kind, call, data)
+            except Exception:
+                log.exception("listener failed")
+
+
+class VoiceDialog:
+    def __init__(self, services: VoiceServices, call) -> None:
+        self.svc = services
+        self.call = call
+        self.s = services.settings
+        self.inq: gevent.queue.Queue = gevent.queue.Queue()
+        self.turns: List[Turn] = []
+        self.reply: Optional[gevent.Greenlet] = None
+        self.conv = None
+        self.profile = None
+        self._arrivals: Deque[Tuple[float, float]] = deque(maxlen=2000)  # (audio clock s, monotonic)
+        self._hangup_requested = False
+
+    # ------------------------------------------------------------------ turn loop
+    def run(self, call) -> None:
+        from ..speech.vad import EndOfTurn, Endpointer, Pause, Resume
+
+        s = self.s
+        self.conv = self.svc.kit.conversation(call_id=call.id, direction=call.direction.value, caller=call.caller,
+                                              callee=call.callee, profile_name=call.profile)
+        self.profile = self.conv.profile
+        ep = Endpointer(call.sample_rate, end_of_turn_ms=s.end_of_turn_ms, min_speech_ms=s.min_speech_ms,
+                        max_utterance_s=s.max_utterance_s, pause_ms=s.pause_ms, threshold=s.vad_threshold,
+                        engine=s.vad_engine)
+        call.set_audio_sink(lambda pcm, rate: self.inq.put(("audio", pcm)))
+        forward = gevent.spawn(self._forward_events)
+        try:
+            greeting = self.conv.greeting()
+            if greeting is not None:
+                self._say_fixed(greeting.speech, kind="greeting", text=greeting.text)
+            spec: Optional[gevent.Greenlet] = None
+            spec_len = -1
+            while not call.ended.is_set() and not self._hangup_requested:
+                try:
+                    kind, value = self.inq.get(timeout=0.5)
+                except gevent.queue.Empty:
+                    continue
+                if kind == "dtmf":
+                    self._on_dtmf(value)
+                    continue
+                if kind == "command":
+                    if getattr(value, "type", "") == "say":
+                        self._say_fixed(value.text, kind="command")
+                    continue
+                if kind != "audio":
+                    continue
+                events = ep.feed(value)
+                self._arrivals.append((ep.t, time.monotonic()))
+                if self._agent_talking() and ep.speaking and ep.speech_ms >= s.barge_in_min_ms:
+                    self._barge_in(ep)
+                for ev in events:
+                    if isinstance(ev, Pause):
+                        spec, spec_len = self._speculate(ev.audio), len(ev.audio)
+                    elif isinstance(ev, Resume):
+                        spec, spec_len = None, -1  # the caller carried on: that transcript is stale
+                    elif isinstance(ev, EndOfTurn):
+                        use = spec if spec is not None and spec_len == len(ev.audio) else None
+                        spec, spec_len = None, -1
+                        self._end_of_turn(ev, use)
+        finally:
+            forward.kill()
+            call.set_audio_sink(None)
+            if self.reply is not None and not self.reply.dead:
+                if self._hangup_requested:
+                    self.reply.join(60)
+                self.reply.kill()
+
+    def _forward_events(self) -> None:
+        while True:
+            ev = self.call.events.get()
+            self.inq.put((ev.kind, ev.value))
+
+    def _agent_talking(self) -> bool:
+        return self.call.speaking or (self.reply is not None and not self.reply.dead)
+
+    # ------------------------------------------------------------------ hearing
+    def _speculate(self, audio) -> gevent.Greenlet:
+        cid = self.call.id
+
+        def run():
+            call_id_var.set(cid)
+            t0 = time.monotonic()
+            tr = self.svc.transcriber.transcribe(audio)
+            return tr, (time.monotonic() - t0) * 1000
+
+        return gevent.spawn(run)
+
+    def _wall_of_audio_time(self, t: float) -> Optional[float]:
+        """When (monotonic) the sample at audio time ``t`` arrived."""
+        for at, wall in self._arrivals:
+            if at >= t:
+                return wall
+        return None
+
+    def _end_of_turn(self, ev, spec: Optional[gevent.Greenlet]) -> None:
+        turn = Turn(index=len(self.turns) + 1)
+        eot_wall = time.monotonic()
+        last_speech_t = ev.t - self.s.end_of_turn_ms / 1000.0
+        last_speech_wall = self._wall_of_audio_time(last_speech_t) or eot_wall
+        turn.timings["endpoint_wait_ms"] = (eot_wall - last_speech_wall) * 1000
+        t0 = time.monotonic()
+        if spec is not None:
+            tr, stt_ms = spec.get()
+            turn.speculative_hit = True
+        else:
+            tr = self.svc.transcriber.transcribe(ev.audio)
+            stt_ms = (time.monotonic() - t0) * 1000
+            turn.speculative_hit = False
+        turn.timings["stt_ms"] = stt_ms
+        turn.timings["stt_wait_ms"] = (time.monotonic() - t0) * 1000  # what STT added after end of turn
+        turn.heard = tr.text
+        if not tr.text:
+            log.info("turn dropped: nothing said (raw %r)", getattr(tr, "raw_text", ""))
+            return
+        log.info("caller said: %s", tr.text)
+        self.turns.append(turn)
+        turn.timings["_last_speech_wall"] = last_speech_wall
+        self._start_reply(turn, lambda: self.conv.respond(tr.text))
+
+    def _on_dtmf(self, digit: str) -> None:
+        turn = Turn(index=len(self.turns) + 1, heard=f"[DTMF {digit}]", kind="dtmf")
+        turn.timings["_last_speech_wall"] = time.monotonic()
+        self.turns.append(turn)
+        self._start_reply(turn, lambda: self.conv.on_dtmf(digit))
+
+    # ------------------------------------------------------------------ thinking + speaking
+    def _start_reply(self, turn: Turn, events_fn) -> None:
+        if self.reply is not None and not self.reply.dead:
+            self._interrupt(turn_reason="new turn")
+        cid = self.call.id
+
+        def run():
+            call_id_var.set(cid)
+            self._reply(turn, events_fn)
+
+        self.reply = gevent.spawn(run)
+
+    def _reply(self, turn: Turn, events_fn) -> None:
+        from ..dialog import conversation as cv
+
+        call = self.call
+        t_start = time.monotonic()
+        last_speech_wall = turn.timings.pop("_last_speech_wall", t_start)
+        self._current = (turn, [])
+        played: List[Tuple[str, Any]] = self._current[1]
+        hangup_after = False
+        transfer_to = None
+        try:
+            for ev in events_fn():
+                if isinstance(ev, cv.Say):
+                    text = ev.text
+                    t0 = time.monotonic()
+                    if ev.kind in ("apology", "goodbye", "filler", "transfer"):
+                        pcm, rate = self.svc.phrases.get(ev.speech)  # fixed phrases: synthesized once
+                    else:
+                        pcm, rate = self.svc.tts.synthesize(ev.speech)
+                    if not played:
+                        turn.timings["tts_first_ms"] = (time.monotonic() - t0) * 1000
+                        turn.timings["llm_first_sentence_ms"] = (t0 - t_start) * 1000
+                    pb = call.play(pcm, rate, text=text)
+                    if not played:
+                        handed = pb.handed_at or time.monotonic()
+                        turn.timings["voice_to_voice_ms"] = (handed - last_speech_wall) * 1000
+                        turn.timings["_first_pb"] = pb
+                    played.append((text, pb))
+                    turn.said.append(text)
+                elif isinstance(ev, cv.ToolStarted):
+                    turn.tools.append({"name": ev.name, "args": ev.args})
+                elif isinstance(ev, cv.ToolFinished):
+                    for t in reversed(turn.tools):
+                        if t["name"] == ev.name and "result" not in t:
+                            t["result"], t["ok"] = ev.result, ev.ok
+                            break
+                elif isinstance(ev, cv.HangupRequested):
+                    hangup_after = True
+                elif isinstance(ev, cv.TransferRequested):
+                    transfer_to = ev.destination
+            ttft = getattr(self.conv, "last_timings", {}) or {}
+            if "llm_ttft_ms" in ttft:
+                turn.timings["llm_ttft_ms"] = ttft["llm_ttft_ms"]
+            # wait until the caller has heard everything (or the call ends)
+            for _, pb in played:
+                gevent.wait([pb.finished, call.ended], count=1, timeout=pb.duration + 30)
+            first = turn.timings.pop("_first_pb", None)
+            if first is not None and first.started_at and first.handed_at:
+                turn.timings["playback_start_ms"] = (first.started_at - first.handed_at) * 1000
+            self._record_heard(turn, played, interrupted=False)
+            self.svc.emit(call, "turn", turn)
+            if transfer_to:
+                call.transfer(transfer_to)
+            elif hangup_after:
+                self._hangup_requested = True
+                call.hangup()
+                self.inq.put(("wake", None))
+        except gevent.GreenletExit:
+            turn.timings.pop("_first_pb", None)
+            raise
+
+    def _record_heard(self, turn: Turn, played, interrupted: bool) -> None:
+        heard, cut = [], None
+        for text, pb in played:
+            if pb.status == "done":
+                heard.append(text)
+            elif pb.status in ("break", "playing") or (pb.started_at and not cut):
+                cut = text
+                break
+            else:
+                break
+        turn.heard_by_caller = heard + ([cut + " —"] if cut else [])
+        turn.interrupted = interrupted
+        self.conv.record_heard(heard, cut)
+
+    def _interrupt(self, turn_reason: str) -> None:
+        cur = getattr(self, "_current", None)
+        self.conv.cancel()
+        if self.reply is not None and not self.reply.dead:
+            self.reply.kill(block=True, timeout=2)
+        self.call.stop_playback()
+        if cur is not None:
+            turn, played = cur
+            self._record_heard(turn, played, interrupted=True)
+            turn.timings.pop("_first_pb", None)
+            self.svc.emit(self.call, "turn", turn)
+            self._current = None
+        log.info("agent interrupted (%s)", turn_reason)
+
+    def _barge_in(self, ep) -> None:
+        t = time.monotonic()
+        self._interrupt("barge-in")
+        onset = self._wall_of_audio_time(max(0.0, ep.t - ep.speech_ms / 1000.0))
+        if onset is not None:
+            self.svc.emit(self.call, "barge_in", {"onset_to_break_ms": (t - onset) * 1000})
+
+    def _say_fixed(self, speech: str, kind: str, text: Optional[str] = None):
+        """Greeting and other fixed phrases: synthesized once per worker, then cached."""
+        from ..dialog.sentences import normalize_for_speech
+
+        text = text or speech
+        pcm, rate = self.svc.phrases.get(speech if kind == "greeting" else normalize_for_speech(speech))
+        pb = self.call.play(pcm, rate, text=text)
+        turn = Turn(index=len(self.turns) + 1, said=[text], kind=kind)
+        self.turns.append(turn)
+        self.svc.emit(self.call, kind, text)
+        return pb
