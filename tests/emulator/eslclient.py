@@ -5,6 +5,7 @@ import ast
 import json
 import re
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
@@ -85,6 +86,7 @@ class RawEsl:
         self.sock = socket.create_connection((host, port), timeout=10)
         self.raw = bytearray()
         self.frames: List[Frame] = []
+        self.arrival: List[float] = []  # monotonic arrival time of each frame
         self.closed = Event()
         self._changed = Event()
         self._reader = FrameReader()
@@ -97,7 +99,9 @@ class RawEsl:
                 if not data:
                     break
                 self.raw += data
-                self.frames.extend(self._reader.feed(data))
+                new = list(self._reader.feed(data))
+                self.frames.extend(new)
+                self.arrival.extend([time.monotonic()] * len(new))
                 self._changed.set()
         except OSError:
             pass
@@ -206,6 +210,8 @@ class WsPeer:
         self.texts: List[Tuple[str, str]] = []  # (path, text)
         self.binary_bytes = 0
         self.connected = Event()
+        self._text_evt = Event()
+        self.closed_at: List[float] = []
         self.on_connect = on_connect
         self._server = serve(self._handler, "127.0.0.1", 0, subprotocols=["audio.drachtio.org"])
         self.port = self._server.socket.getsockname()[1]
@@ -219,6 +225,7 @@ class WsPeer:
             for msg in ws:
                 if isinstance(msg, str):
                     self.texts.append((ws.request.path, msg))
+                    self._text_evt.set()
                     if first and self.on_connect:  # called once the metadata frame has arrived
                         gevent.spawn(self.on_connect, ws)
                     first = False
@@ -226,6 +233,14 @@ class WsPeer:
                     self.binary_bytes += len(msg)
         except Exception:
             pass
+        finally:
+            self.closed_at.append(time.monotonic())
+
+    def wait_texts(self, n: int, timeout: float = 5.0) -> None:
+        with gevent.Timeout(timeout, AssertionError(f"WS peer got {len(self.texts)} texts, wanted {n}")):
+            while len(self.texts) < n:
+                self._text_evt.clear()
+                self._text_evt.wait()
 
     def close(self) -> None:
         self._server.shutdown()
