@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     audio_idle_seconds: float = Field(default=10.0, gt=0, description="No audio for this long = fork died: restart it once, then hang up.")
     drain_seconds: float = Field(default=300.0, ge=0, description="On SIGTERM, how long live calls may continue before they are hung up.")
     answer_inbound: bool = Field(default=True, description="The owning worker answers parked inbound calls (the dialplan parks without answering).")
+    dialog: Literal["conversation", "greeting"] = Field(default="conversation", description="What answers calls: 'conversation' (VAD + Whisper + LLM + TTS) or 'greeting' (play GREETING_FILE and hang up: a plumbing check).")
     greeting_file: str = Field(default="", description="WAV the built-in greeting dialog plays (default: a packaged greeting).")
 
     # --- Outbound ----------------------------------------------------------------

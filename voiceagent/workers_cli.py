@@ -20,4 +20,11 @@ def register(main: click.Group) -> None:
             click.echo(str(exc), err=True)
             sys.exit(2)
         setup_logging(settings.log_level, settings.log_format)
-        VoiceWorker(settings).serve_forever()
+        factory = None
+        if settings.dialog == "conversation":
+            from .calls.voice_dialog import VoiceServices
+
+            services = VoiceServices(settings)
+            services.warm()
+            factory = services.dialog
+        VoiceWorker(settings, dialog_factory=factory).serve_forever()

@@ -24,7 +24,7 @@ def test_sigterm_drains_live_calls_then_exits(make_emulator, redis_prefix, tmp_p
     wid = f"drain-{uuid.uuid4().hex[:6]}"
     env = dict(os.environ, ESL_NODES=f"fs1=127.0.0.1:{emu.port}", ESL_PASSWORD=ESL_PASSWORD,
                FORK_HOST="127.0.0.1", FORK_PORT=str(port), REDIS_PREFIX=redis_prefix, WORKER_ID=wid,
-               DRAIN_SECONDS="30", PLAYBACK_DIR=str(tmp_path / "pb"), LOG_FORMAT="json")
+               DIALOG="greeting", DRAIN_SECONDS="30", PLAYBACK_DIR=str(tmp_path / "pb"), LOG_FORMAT="json")
     set_fork_url(emu, f"ws://127.0.0.1:{port}")
     log = open(tmp_path / "worker.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "voiceagent.cli", "voice"], env=env, stdout=log, stderr=log)

@@ -136,7 +136,8 @@ class CallSession:
         self._files: List[str] = []
         self._greenlet: Optional[gevent.Greenlet] = None
         self._dialog_greenlet: Optional[gevent.Greenlet] = None
-        self.barge_ins: List[float] = []  # monotonic times uuid_break was sent
+        self.barge_ins: List[float] = []
+        self._hangup_sent = False  # monotonic times uuid_break was sent
 
     # ------------------------------------------------------------------ dialog API
     @property
@@ -207,8 +208,9 @@ class CallSession:
         return True
 
     def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
-        if self.ended.is_set():
+        if self.ended.is_set() or self._hangup_sent:
             return
+        self._hangup_sent = True
         if self.ended_by is None:
             self.ended_by = "agent"
         self.state = CallState.ENDING

@@ -65,6 +65,20 @@ class VoiceServices:
         self.kit = kit or DialogKit.from_settings(settings)
         self.listeners: List[Callable[[str, Any, Any], None]] = []
 
+    def warm(self) -> None:
+        """Pay the one-time costs (litellm import, first inference, fixed phrases) before the first call."""
+        from ..dialog.llm import litellm_module
+        from ..dialog.sentences import normalize_for_speech
+        from ..speech.audio import pcm16_to_float, resample
+
+        litellm_module()
+        pcm, rate = self.tts.synthesize("Hello, this is a warm up.")
+        self.transcriber.transcribe(resample(pcm16_to_float(pcm), rate, 16000))
+        profile = self.kit.profiles.select()
+        for text in (profile.greeting, profile.phrases.apology, profile.phrases.goodbye):
+            if text:
+                self.phrases.get(normalize_for_speech(text))
+
     def dialog(self, call) -> "VoiceDialog":
         return VoiceDialog(self, call)
 
@@ -224,8 +238,9 @@ class VoiceDialog:
         played: List[Tuple[str, Any]] = self._current[1]
         hangup_after = False
         transfer_to = None
+        events = events_fn()
         try:
-            for ev in events_fn():
+            for ev in events:
                 if isinstance(ev, cv.Say):
                     text = ev.text
                     t0 = time.monotonic()
@@ -274,6 +289,12 @@ class VoiceDialog:
         except gevent.GreenletExit:
             turn.timings.pop("_first_pb", None)
             raise
+        finally:
+            # close the reply now (not whenever the killed greenlet's frame is collected): the
+            # conversation keeps the partial reply in its history before _interrupt rewrites it
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
 
     def _record_heard(self, turn: Turn, played, interrupted: bool) -> None:
         heard, cut = [], None

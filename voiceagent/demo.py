@@ -1,0 +1,187 @@
+"""``voiceagent demo``: a real call without a phone.
+
+Starts the FreeSWITCH emulator and a voice worker in this process, synthesizes the caller's
+questions with Piper, places an emulated call, and prints the conversation turn by turn with
+the stage timings; what the caller heard is saved as a WAV.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import List, Optional
+
+import click
+import gevent
+import gevent.event
+
+DEFAULT_QUESTIONS = ["What time is it?", "Thank you, goodbye."]
+
+
+def _say(msg: str = "", **style) -> None:
+    click.secho(msg, **style)
+    sys.stdout.flush()
+
+
+def _ms(timings: dict, key: str) -> str:
+    v = timings.get(key)
+    return f"{v:.0f}" if isinstance(v, (int, float)) else "-"
+
+
+def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: float, local_model: str,
+             caller: str, dialed: str) -> int:
+    from .calls.voice_dialog import VoiceServices
+    from .calls.worker import VoiceWorker
+    from .config import load_settings
+    from .emulator import FreeSwitchEmulator
+    from .observability.logs import setup_logging
+
+    setup_logging("WARNING", "text")
+    base = load_settings()
+    local = None
+    llm_url = base.llm_base_url
+    model = base.llm_model
+    if llm == "scripted":
+        llm_url = ""
+        _say("LLM: the built-in rule-based responder (zero latency, no model)", fg="yellow")
+    elif llm not in ("auto", "local"):
+        llm_url = llm
+    if llm == "local" or (llm == "auto" and not llm_url):
+        from .dialog.local_llm import LocalLlmServer, LocalLlmUnavailable
+
+        _say(f"LLM: starting the embedded llama.cpp server ({local_model}) ...")
+        try:
+            t0 = time.monotonic()
+            local = LocalLlmServer(local_model, log_path=os.path.join(out_dir(out), "llama-server.log")).start()
+            llm_url, model = local.base_url, "local"
+            _say(f"     ready in {time.monotonic() - t0:.1f}s at {llm_url}")
+        except LocalLlmUnavailable as exc:
+            _say(f"     not available ({exc}); using the rule-based responder instead", fg="yellow")
+            llm_url = ""
+    elif llm_url:
+        _say(f"LLM: {llm_url} (model {model})")
+
+    emu = worker = None
+    try:
+        t0 = time.monotonic()
+        settings = load_settings(llm_base_url=llm_url, llm_model=model, fork_host="127.0.0.1", fork_port=0,
+                                 esl_password="demo-password", esl_nodes="fs1=127.0.0.1:0",
+                                 redis_prefix=f"voiceagent-demo-{os.getpid()}", worker_id=f"demo-{os.getpid()}",
+                                 log_level="WARNING", log_format="text")
+        services = VoiceServices(settings)
+        services.warm()
+        _say(f"models loaded in {time.monotonic() - t0:.1f}s (Whisper {settings.stt_model}, Piper {settings.tts_voice}, "
+             f"VAD {settings.vad_engine})")
+        emu = FreeSwitchEmulator(password="demo-password", switchname="fs1", speed=speed).start()
+        settings = settings.model_copy(update={"esl_nodes": {"fs1": f"127.0.0.1:{emu.port}"}})
+        worker = VoiceWorker(settings, dialog_factory=services.dialog)
+        worker.start()
+        emu.global_vars["voiceagent_fork_url"] = worker.fork_url_base
+        emu.dialplan.pre["voiceagent_fork_url"] = worker.fork_url_base
+        emu.dialplan.load()
+        if not all(n.esl.wait_connected(10) for n in worker.nodes.values()):
+            _say("the worker could not connect to the emulator", fg="red")
+            return 1
+
+        turn_done = gevent.event.Event()
+        got = {}
+
+        def listener(kind, call, data):
+            if kind == "greeting":
+                _say(f"agent (greeting)  : {data}", fg="cyan")
+            elif kind == "turn":
+                got["turn"] = data
+                turn_done.set()
+
+        services.listeners.append(listener)
+        _say(f"\ncalling {dialed} from {caller} (emulated FreeSWITCH, speed x{speed:g})", bold=True)
+        ch = emu.place_call(destination=dialed, caller=caller)
+        if not ch.wait_answered(15):
+            _say("the call was not answered", fg="red")
+            return 1
+        # let the greeting play before the caller speaks
+        _wait_quiet(ch, worker)
+        utterances = [("text", q) for q in questions] + [("wav", w) for w in wavs]
+        for kind, item in utterances:
+            if ch.hangup_event.is_set():
+                break
+            if kind == "text":
+                pcm, rate = services.tts.synthesize(item)
+                _say(f"\ncaller says       : {item}", fg="green")
+                ch.say((pcm, rate))
+            else:
+                _say(f"\ncaller plays      : {item}", fg="green")
+                ch.say(item)
+            turn_done.clear()
+            if not turn_done.wait(120):
+                _say("(no answer within 120 s)", fg="red")
+                break
+            _print_turn(got["turn"])
+            _wait_quiet(ch, worker)
+        if not ch.wait_hangup(20 / speed + 10):
+            _say("\n(the agent did not hang up; the caller hangs up)")
+            ch.hangup()
+            ch.wait_hangup(10)
+        else:
+            _say(f"\ncall ended ({ch.hangup_cause}, hung up by the agent)")
+        path = os.path.join(out_dir(out), "demo-heard.wav")
+        ch.write_heard_wav(path)
+        _say(f"what the caller heard: {path}")
+        return 0
+    finally:
+        if worker is not None:
+            worker.stop()
+        if emu is not None:
+            emu.stop()
+        if local is not None:
+            local.stop()
+
+
+def out_dir(out: str) -> str:
+    os.makedirs(out, exist_ok=True)
+    return out
+
+
+def _wait_quiet(ch, worker, timeout: float = 60.0) -> None:
+    """Until the agent has nothing left to say (or the call ended)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not ch.hangup_event.is_set():
+        sess = worker.sessions.get(ch.uuid)
+        if sess is not None and sess.playbacks and not sess.speaking:
+            return
+        gevent.sleep(0.05)
+
+
+def _print_turn(turn) -> None:
+    _say(f"whisper heard     : {turn.heard}")
+    for t in turn.tools:
+        ok = "ok" if t.get("ok") else "FAILED"
+        _say(f"tool call         : {t['name']}({t.get('args') or ''}) -> {ok}: {str(t.get('result'))[:100]}", fg="magenta")
+    for s in turn.said:
+        _say(f"agent says        : {s}", fg="cyan")
+    if turn.interrupted:
+        _say("(interrupted by the caller)", fg="yellow")
+    tm = turn.timings
+    _say("timings (ms)      : " + "  ".join(
+        f"{label} {_ms(tm, key)}" for label, key in (
+            ("endpoint", "endpoint_wait_ms"), ("stt", "stt_ms"), ("llm-1st-token", "llm_ttft_ms"),
+            ("llm-1st-sentence", "llm_first_sentence_ms"), ("tts-1st", "tts_first_ms"),
+            ("voice-to-voice", "voice_to_voice_ms"), ("fs-playback-start", "playback_start_ms"))),
+        dim=True)
+
+
+def register(main: click.Group) -> None:
+    @main.command("demo")
+    @click.option("--say", "questions", multiple=True, help="What the caller says (repeatable). Default: 'What time is it?' then goodbye.")
+    @click.option("--wav", "wavs", multiple=True, type=click.Path(exists=True, dir_okay=False), help="A WAV the caller plays instead (repeatable).")
+    @click.option("--llm", default="auto", show_default=True, help="auto (LLM_BASE_URL, else the embedded llama.cpp), local, scripted, or a base URL.")
+    @click.option("--local-model", default="qwen2.5-coder-0.5b", show_default=True, help="Embedded model: qwen2.5-coder-0.5b or qwen2.5-coder-1.5b.")
+    @click.option("--out", default="out", show_default=True, help="Directory for the recording and logs.")
+    @click.option("--speed", default=1.0, show_default=True, help="Emulator speed (audio streamed and played x times real time).")
+    @click.option("--caller", default="+15551230001", show_default=True)
+    @click.option("--dialed", default="+15551230000", show_default=True)
+    def demo_cmd(questions, wavs, llm, local_model, out, speed, caller, dialed) -> None:
+        """Place an emulated call to the agent and print the conversation."""
+        qs = list(questions) or ([] if wavs else DEFAULT_QUESTIONS)
+        sys.exit(run_demo(qs, list(wavs), llm, out, speed, local_model, caller, dialed))
