@@ -94,6 +94,8 @@ class Settings(BaseSettings):
 
     # --- Observability -----------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="Port of the voice worker's Prometheus /metrics endpoint (0 = off).")
+    metrics_host: str = Field(default="127.0.0.1", description="Address the metrics endpoint binds.")
     log_format: Literal["json", "text"] = Field(default="json", description="JSON lines (default) or human-readable text.")
 
     # --- Speech (VAD, STT, TTS, inference pool; voiceagent/speech) ---------------

@@ -76,6 +76,7 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
         emu = FreeSwitchEmulator(password="demo-password", switchname="fs1", speed=speed).start()
         settings = settings.model_copy(update={"esl_nodes": {"fs1": f"127.0.0.1:{emu.port}"}})
         worker = VoiceWorker(settings, dialog_factory=services.dialog)
+        worker.admission_check = services.overloaded
         worker.start()
         emu.global_vars["voiceagent_fork_url"] = worker.fork_url_base
         emu.dialplan.pre["voiceagent_fork_url"] = worker.fork_url_base

@@ -20,11 +20,13 @@ def register(main: click.Group) -> None:
             click.echo(str(exc), err=True)
             sys.exit(2)
         setup_logging(settings.log_level, settings.log_format)
-        factory = None
+        factory = admission = None
         if settings.dialog == "conversation":
             from .calls.voice_dialog import VoiceServices
 
             services = VoiceServices(settings)
             services.warm()
-            factory = services.dialog
-        VoiceWorker(settings, dialog_factory=factory).serve_forever()
+            factory, admission = services.dialog, services.overloaded
+        worker = VoiceWorker(settings, dialog_factory=factory)
+        worker.admission_check = admission
+        worker.serve_forever()

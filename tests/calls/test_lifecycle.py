@@ -184,3 +184,21 @@ def test_fork_lost_is_restarted_once_then_call_hung_up(make_emulator, make_worke
     ch.fork.hangup()
     assert ch.wait_hangup(10), "a fork lost twice must end the call"
     assert sess.closed.wait(10)
+
+
+def test_admission_control_refuses_when_inference_is_backed_up(make_emulator, make_worker):
+    from voiceagent.observability import metrics
+
+    emu = make_emulator(speed=1.0)
+    w = make_worker([emu])
+    overloaded = {"now": True}
+    w.admission_check = lambda: overloaded["now"]
+    before = metrics.CALLS_REFUSED.labels(reason="overloaded")._value.get()
+    ch = emu.place_call(destination="+15551230000", caller="+15551230001")
+    assert ch.wait_hangup(10)
+    assert ch.hangup_cause == "USER_BUSY" and not ch.answered
+    assert metrics.CALLS_REFUSED.labels(reason="overloaded")._value.get() == before + 1
+    overloaded["now"] = False
+    ch2 = emu.place_call(destination="+15551230000", caller="+15551230002")
+    assert ch2.wait_answered(10)
+    ch2.hangup()

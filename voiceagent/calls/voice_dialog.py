@@ -79,6 +79,10 @@ class VoiceServices:
             if text:
                 self.phrases.get(normalize_for_speech(text))
 
+    def overloaded(self) -> bool:
+        """Admission control: the inference queue's expected wait is past ADMISSION_MAX_WAIT_S."""
+        return self.pool.saturated(self.settings.admission_max_wait_s)
+
     def dialog(self, call) -> "VoiceDialog":
         return VoiceDialog(self, call)
 

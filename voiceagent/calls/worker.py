@@ -158,6 +158,7 @@ class VoiceWorker:
         self.fork_server = None
         self.inbox = InboxListener(self.store, self.worker_id, self._dispatch_command)
         self._heartbeat: Optional[gevent.Greenlet] = None
+        self.admission_check: Optional[Callable[[], bool]] = None  # True = inference too backed up for a new call
         self.greenlets = gevent.pool.Group()  # every greenlet working for a call: none may outlive it
         self.stopped = gevent.event.Event()
         self.idle = gevent.event.Event()
@@ -181,6 +182,10 @@ class VoiceWorker:
             node.start()
         self.inbox.start()
         self._heartbeat = gevent.spawn(self._heartbeat_loop)
+        if s.metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(s.metrics_port, addr=s.metrics_host)
         log.info("voice worker %s ready: fork server %s, nodes %s", self.worker_id, self.fork_url_base,
                  ",".join(self.nodes))
 
@@ -249,6 +254,16 @@ class VoiceWorker:
     def _capacity_left(self) -> int:
         return self.settings.max_calls - len(self.sessions)
 
+    def _refusal_reason(self) -> str:
+        """Why a new call cannot be taken now ('' = it can)."""
+        if self.draining:
+            return "draining"
+        if self._capacity_left() <= 0:
+            return "busy"
+        if self.admission_check is not None and self.admission_check():
+            return "overloaded"
+        return ""
+
     def _precheck(self, call_id: str):
         if not call_id or not set(call_id) <= _UUID_CHARS:
             return (404, "bad call id")
@@ -303,9 +318,10 @@ class VoiceWorker:
                     metrics.CALLS_REFUSED.labels(reason="unknown").inc()
                     conn.close(1008, "unknown call")
                     return
-            if self.draining or self._capacity_left() <= 0:
-                self._refuse(node, call_id, "draining" if self.draining else "busy")
-                conn.close(1013, "busy")
+            reason = self._refusal_reason()
+            if reason:
+                self._refuse(node, call_id, reason)
+                conn.close(1013, reason)
                 return
             direction = Direction.OUTBOUND if str(meta.get("direction", "")).lower() == "outbound" else Direction.INBOUND
             sess = self._new_session(node, call_id, direction, caller=str(meta.get("caller", "")),
