@@ -7,7 +7,7 @@ import pytest
 from voiceagent.calls.voice_dialog import VoiceServices
 from voiceagent.config import load_settings
 from voiceagent.dialog.conversation import DialogKit
-from voiceagent.dialog.llm import LlmClient
+from voiceagent.dialog.llm import LlmClient, litellm_module
 from voiceagent.dialog.profiles import load_profiles
 from voiceagent.dialog.tools import ToolRegistry
 from voiceagent.speech.audio import pcm16_to_float, resample
@@ -21,6 +21,7 @@ from ..calls.conftest import make_emulator, make_worker, redis_prefix  # noqa: F
 
 @pytest.fixture(scope="session")
 def models():
+    litellm_module()  # the first import takes seconds: pay it before any call's timings
     pool = InferencePool(1)
     return {"pool": pool, "stt": Transcriber("base", "en", pool=pool), "tts": PiperTTS(pool=pool)}
 
@@ -33,17 +34,28 @@ def llm():
 
 
 @pytest.fixture
-def voice(models, llm):
-    """VoiceServices bound to this test's scripted LLM; ``turns`` collects every finished turn."""
-    s = load_settings(llm_base_url=llm.base_url, llm_timeout=3.0)
-    kit = DialogKit(LlmClient(llm.base_url, "test", timeout=3.0), ToolRegistry.from_settings(s), load_profiles(s),
-                    max_tool_rounds=3, max_failures=3)
-    svc = VoiceServices(s, kit=kit, transcriber=models["stt"], tts=models["tts"], pool=models["pool"])
-    svc.turns = []
-    svc.events = []
-    svc.listeners.append(lambda kind, call, data: (svc.events.append((kind, call.id, data)),
-                                                   svc.turns.append(data) if kind == "turn" else None))
-    return svc
+def make_voice(models, llm):
+    """VoiceServices bound to this test's scripted LLM (settings overridable); ``turns`` collects every
+    finished turn, ``events`` every emitted (kind, call id, data)."""
+
+    def make(**overrides):
+        overrides.setdefault("llm_timeout", 3.0)
+        s = load_settings(llm_base_url=llm.base_url, **overrides)
+        kit = DialogKit(LlmClient(llm.base_url, "test", timeout=s.llm_timeout), ToolRegistry.from_settings(s),
+                        load_profiles(s), max_tool_rounds=3, max_failures=3)
+        svc = VoiceServices(s, kit=kit, transcriber=models["stt"], tts=models["tts"], pool=models["pool"])
+        svc.turns = []
+        svc.events = []
+        svc.listeners.append(lambda kind, call, data: (svc.events.append((kind, call.id, data)),
+                                                       svc.turns.append(data) if kind == "turn" else None))
+        return svc
+
+    return make
+
+
+@pytest.fixture
+def voice(make_voice):
+    return make_voice()
 
 
 def speak(models, text):
@@ -66,3 +78,43 @@ def wait_for(pred, timeout=20.0):
             gevent.sleep(0.02)
         return True
     return bool(pred())
+
+
+def place_call(make_emulator, make_worker, voice, *, speed=3.0, emu=None, worker=None, caller="+15551230001"):
+    """A call from the emulated caller to a worker running ``voice``; returns (channel, session) once the
+    greeting has finished playing (so the caller's speech never barges into it)."""
+    emu = emu or make_emulator(speed=speed)
+    w = worker or make_worker([emu], dialog_factory=voice.dialog)
+    ch = emu.place_call(destination="+15551230000", caller=caller)
+    assert ch.wait_answered(10), "the call was never answered"
+    assert wait_for(lambda: ch.uuid in w.sessions, 10), "no session for the call"
+    sess = w.sessions[ch.uuid]
+    assert wait_for(lambda: len(ch.segments) >= 1, 15), "no greeting"
+    return ch, sess
+
+
+def segment_texts(sess, ch):
+    """[(text the agent meant to say, emulator segment)] in the order the caller heard them."""
+    by_file = {p.file: p.text for p in sess.playbacks if p.file}
+    return [(by_file.get(seg["path"], "?"), seg) for seg in ch.segments]
+
+
+def noise(seconds, rms=0.03, rate=16000, seed=1):
+    """White noise (int16 PCM, rate)."""
+    rng = np.random.default_rng(seed)
+    x = np.clip(rng.normal(0.0, rms, int(seconds * rate)), -1.0, 1.0)
+    return (x * 32767).astype("<i2").tobytes(), rate
+
+
+def silence(seconds, rate=16000):
+    return b"\x00\x00" * int(seconds * rate), rate
+
+
+def loudest_slice(pcm_rate, ms):
+    """The ``ms`` of speech with the most energy: a syllable, cut out of a Piper phrase."""
+    pcm, rate = pcm_rate
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    n = int(rate * ms / 1000)
+    energy = np.convolve(x * x, np.ones(n, dtype=np.float32), mode="valid")
+    i = int(np.argmax(energy))
+    return x[i:i + n].astype("<i2").tobytes(), rate

@@ -226,6 +226,9 @@ class Conversation:
                     self._keep(turn, message if sentences else None)
                     yield from self._failure(exc, timings)
                     return
+                except BaseException:  # the consumer left (GeneratorExit) or was killed (barge-in)
+                    self._keep(turn, message if sentences else None)  # so record_heard can rewrite it
+                    raise
                 finally:
                     self._stream = None
                     if stream is not None:
