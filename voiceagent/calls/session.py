@@ -400,7 +400,9 @@ class CallSession:
                     self.ended_by = "system"
                     self.hangup("NORMAL_TEMPORARY_FAILURE")
                     break
-            self.ended.wait(min(0.25, max(0.01, deadline - now)))
+            # wake at once when the call ends or the dialog finishes; otherwise tick for the watchdogs
+            waitables = [self.ended] + ([self._dialog_greenlet] if self._dialog_greenlet is not None else [])
+            gevent.wait(waitables, count=1, timeout=min(0.25, max(0.01, deadline - now)))
         # wait for FreeSWITCH to confirm the hangup; the channel may already be gone
         self.ended.wait(5)
 
