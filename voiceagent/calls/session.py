@@ -21,6 +21,7 @@ import gevent
 import gevent.event
 import gevent.queue
 
+from ..observability import metrics
 from ..observability.logs import call_id_var
 from ..telephony.eslwire import Event
 from ..telephony.forkwire import wav_encode
@@ -269,6 +270,8 @@ class CallSession:
                 pb.status = "playing"
                 pb.started_at = time.monotonic()
                 pb.started.set()
+                if pb.handed_at is not None:
+                    metrics.PLAYBACK_LATENCY.observe(pb.started_at - pb.handed_at)
         elif name == "PLAYBACK_STOP":
             pb = self._by_file.get(ev.get("Playback-File-Path", ""))
             if pb:
