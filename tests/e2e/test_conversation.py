@@ -24,11 +24,7 @@ LONG_REPLY = [  # a long first sentence, so the next ones are queued while it pl
 
 def test_what_time_is_it_tool_round_trip(make_emulator, make_worker, voice, llm, models):
     llm.push(L.tool_call("get_datetime", {}), L.text("It is half past ten in the morning."))
-    emu = make_emulator(speed=2.0)
-    w = make_worker([emu], dialog_factory=voice.dialog)
-    ch = emu.place_call(destination="+15551230000", caller="+15551230001")
-    assert ch.wait_answered(10)
-    assert wait_for(lambda: len(ch.segments) >= 1), "no greeting"
+    ch, _ = place_call(make_emulator, make_worker, voice)
     ch.say(speak(models, "What time is it?"))
     assert llm.wait_requests(2, timeout=20), "the tool result never went back to the LLM"
     first, second = llm.requests[0], llm.requests[1]
@@ -101,4 +97,148 @@ def test_barge_in_breaks_playback_cancels_the_llm_and_keeps_only_what_was_heard(
     barge = [d for kind, _, d in voice.events if kind == "barge_in"]
     assert barge and barge[0]["onset_to_break_ms"] > 0
     assert "sunny" in transcribe_heard(models, ch, start=heard[cut_at + 1][1]["start"])
+    ch.hangup()
+
+
+def test_a_short_cough_during_the_answer_does_not_interrupt(make_emulator, make_worker, voice, llm, models):
+    answer = ["Apples grow on trees in many parts of the world.", "They are picked in the autumn.",
+              "Most of them are eaten fresh or pressed into juice."]
+    llm.push(L.text(" ".join(answer)))
+    ch, sess = place_call(make_emulator, make_worker, voice)
+    # a backchannel syllable Whisper does hear ("Yeah"), with less speech than BARGE_IN_MIN_MS
+    cough = loudest_slice(speak(models, "Yeah."), 320)
+    ch.say(speak(models, "Tell me about apples."))
+    assert wait_for(lambda: len(sess.playbacks) >= 2, 20), "the answer never started"
+    assert sess.playbacks[1].started.wait(10)
+    ch.say(cough)
+    assert wait_for(lambda: voice.turns, 20), "the answer never finished"
+    assert ch.fork.audio.idle(), "the cough was not sent before the answer ended"
+    assert not sess.barge_ins, "uuid_break was sent for a cough"
+    played = segment_texts(sess, ch)[1:]
+    assert [t for t, _ in played] == answer, played
+    assert all(seg["status"] == "done" for _, seg in played), played
+    assert len(llm.requests) == 1 and not voice.turns[0].interrupted
+    ch.hangup()
+
+
+def test_llm_error_and_timeout_are_apologised_for_and_the_call_goes_on(
+        make_emulator, make_worker, make_voice, llm, models):
+    voice = make_voice(llm_timeout=1.0)
+    llm.push(L.error(500), L.stall(2.5), L.text("Apples are crisp and sweet."))
+    ch, sess = place_call(make_emulator, make_worker, voice, speed=4.0)
+    apology = voice.kit.profiles.select().phrases.apology
+    question = speak(models, "Tell me about apples.")
+    for n, failure in ((1, "500"), (2, "timeout")):
+        start = len(ch.segments)
+        ch.say(question)
+        assert llm.wait_requests(n, timeout=20), f"question {n} never reached the LLM"
+        assert wait_for(lambda: len(voice.turns) >= n, 20), f"no reply after the {failure}"
+        assert voice.turns[-1].said == [apology], (failure, voice.turns[-1].said)
+        assert len(ch.segments) == start + 1 and ch.segments[-1]["status"] == "done"
+        if failure == "500":  # the phrase is cached: what the caller hears is the same both times
+            heard = transcribe_heard(models, ch, start=ch.segments[start]["start"])
+            assert "sorry" in heard, (failure, heard)
+    ch.say(question)
+    assert wait_for(lambda: len(voice.turns) >= 3, 20), "no answer after the failures"
+    assert voice.turns[-1].said == ["Apples are crisp and sweet."]
+    heard = transcribe_heard(models, ch, start=ch.segments[-1]["start"])
+    assert "crisp" in heard and "sorry" not in heard, heard
+    assert not ch.hangup_cause, "the call ended after two failures"
+    ch.hangup()
+
+
+def test_tool_call_written_as_json_text_is_run_and_never_spoken(make_emulator, make_worker, voice, llm, models):
+    llm.push(L.json_tool_text("get_datetime", {}), L.text("It is half past ten."))
+    ch, sess = place_call(make_emulator, make_worker, voice)
+    ch.say(speak(models, "What time is it?"))
+    assert llm.wait_requests(2, timeout=20), "the recovered tool call's result never went back to the LLM"
+    second = llm.requests[1]["messages"]
+    calls = [c for m in second if m["role"] == "assistant" for c in m.get("tool_calls") or []]
+    assert [c["function"]["name"] for c in calls] == ["get_datetime"], second
+    tool_msgs = [m for m in second if m["role"] == "tool"]
+    assert tool_msgs and tool_msgs[-1]["tool_call_id"] == calls[0]["id"] and json.loads(tool_msgs[-1]["content"])
+    assert wait_for(lambda: voice.turns, 20)
+    turn = voice.turns[-1]
+    assert turn.said == ["It is half past ten."] and turn.tools[0]["name"] == "get_datetime"
+    assert len(ch.segments) == 2, segment_texts(sess, ch)
+    heard = transcribe_heard(models, ch, start=ch.segments[1]["start"])
+    assert "half past" in heard, heard
+    for leaked in ("{", "}", "argument", "name", "date time", "datetime"):
+        assert leaked not in heard, heard
+    ch.hangup()
+
+
+def test_silence_and_noise_make_no_turn(make_emulator, make_worker, voice, llm, models):
+    llm.push(L.text("Hello to you too."))
+    ch, sess = place_call(make_emulator, make_worker, voice, speed=4.0)
+    received = sess.samples_received
+    ch.say(silence(1.5))
+    ch.say(noise(3.0, rms=0.03))
+    ch.say(silence(1.0))  # longer than END_OF_TURN_MS: a turn would end here
+    assert wait_for(lambda: sess.samples_received >= received + 5.5 * sess.sample_rate, 20)
+    ch.say(speak(models, "Hello there."))
+    assert llm.wait_requests(1, timeout=20)
+    assert wait_for(lambda: voice.turns, 20)
+    users = [m["content"] for m in llm.requests[0]["messages"] if m["role"] == "user"]
+    assert len(users) == 1 and "hello" in users[0].lower(), users
+    assert len(llm.requests) == 1 and len(voice.turns) == 1
+    ch.hangup()
+
+
+def test_goodbye_hangs_up_after_the_goodbye_has_played(make_emulator, make_worker, voice, llm, models):
+    llm.push(L.tool_call("hang_up", {}, text="Goodbye!"))
+    ch, sess = place_call(make_emulator, make_worker, voice)
+    ch.say(speak(models, "Thanks, goodbye."))
+    assert ch.wait_hangup(20), "the agent never hung up"
+    assert sess.ended_by == "agent"
+    assert len(llm.requests) == 1 and "goodbye" in llm.requests[0]["messages"][-1]["content"].lower()
+    played = segment_texts(sess, ch)
+    assert [t for t, _ in played[1:]] == ["Goodbye!"], played
+    last = played[-1][1]
+    assert last["status"] == "done", last
+    hung_up_at = next(t for t, key in ch.timeline if key == "CHANNEL_HANGUP")
+    assert hung_up_at >= last["end"], (hung_up_at, last)
+    assert "goodbye" in transcribe_heard(models, ch, start=last["start"])
+    turn = voice.turns[-1]
+    assert turn.tools and turn.tools[0]["name"] == "hang_up" and turn.heard_by_caller == ["Goodbye!"]
+
+
+def test_two_calls_at_once_hear_only_their_own_answers(make_emulator, make_worker, voice, llm, models):
+    def by_fruit(body):
+        user = [m for m in body["messages"] if m["role"] == "user"][-1]["content"].lower()
+        if "apple" in user:
+            return L.text("Apples are crisp and red.", chunk_delay=0.02)
+        if "banana" in user:
+            return L.text("Bananas are soft and yellow.", chunk_delay=0.02)
+        return L.text("Which fruit did you mean?")
+
+    llm.handler = by_fruit
+    emu = make_emulator(speed=3.0)
+    w = make_worker([emu], dialog_factory=voice.dialog)
+    (ch_a, sess_a), (ch_b, sess_b) = [place_call(make_emulator, make_worker, voice, emu=emu, worker=w, caller=c)
+                                      for c in ("+15551230001", "+15551230002")]
+    ch_a.say(speak(models, "Tell me about apples."))
+    ch_b.say(speak(models, "Tell me about bananas."))
+    assert wait_for(lambda: len(voice.turns) >= 2, 30), "both calls did not get their answers"
+    assert llm.wait_requests(2) and len(llm.requests) == 2
+    for ch, sess, mine, other in ((ch_a, sess_a, "apple", "banana"), (ch_b, sess_b, "banana", "apple")):
+        said = [t for t, _ in segment_texts(sess, ch)[1:]]
+        assert len(said) == 1 and mine in said[0].lower(), said
+        heard = transcribe_heard(models, ch, start=ch.segments[1]["start"])
+        assert mine in heard and other not in heard, (mine, heard)
+    ch_a.hangup()
+    ch_b.hangup()
+
+
+def test_dtmf_reaches_the_llm_and_the_answer_is_played(make_emulator, make_worker, voice, llm, models):
+    llm.push(L.text("You chose option one."))
+    ch, sess = place_call(make_emulator, make_worker, voice)
+    ch.press("1")
+    assert llm.wait_requests(1, timeout=20)
+    assert llm.requests[0]["messages"][-1] == {"role": "user", "content": "The caller pressed 1 on the keypad."}
+    assert wait_for(lambda: voice.turns, 20), "the answer never finished"
+    turn = voice.turns[-1]
+    assert turn.kind == "dtmf" and turn.said == ["You chose option one."]
+    assert len(ch.segments) == 2 and ch.segments[1]["status"] == "done"
+    assert "option" in transcribe_heard(models, ch, start=ch.segments[1]["start"])
     ch.hangup()

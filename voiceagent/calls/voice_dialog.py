@@ -127,6 +127,7 @@ class VoiceDialog:
                 self._say_fixed(greeting.speech, kind="greeting", text=greeting.text)
             spec: Optional[gevent.Greenlet] = None
             spec_len = -1
+            overlapped = False  # the caller spoke while the agent was talking, in this turn
             while not call.ended.is_set() and not self._hangup_requested:
                 try:
                     kind, value = self.inq.get(timeout=0.5)
@@ -141,10 +142,14 @@ class VoiceDialog:
                     continue
                 if kind != "audio":
                     continue
+                if not ep.speaking and not ep.in_turn:
+                    overlapped = False  # no turn in progress (a click the endpointer dropped, say)
                 events = ep.feed(value)
                 self._arrivals.append((ep.t, time.monotonic()))
-                if self._agent_talking() and ep.speaking and ep.speech_ms >= s.barge_in_min_ms:
-                    self._barge_in(ep)
+                if self._agent_talking() and ep.speaking:
+                    overlapped = True
+                    if ep.speech_ms >= s.barge_in_min_ms:
+                        self._barge_in(ep)
                 for ev in events:
                     if isinstance(ev, Pause):
                         spec, spec_len = self._speculate(ev.audio), len(ev.audio)
@@ -153,7 +158,13 @@ class VoiceDialog:
                     elif isinstance(ev, EndOfTurn):
                         use = spec if spec is not None and spec_len == len(ev.audio) else None
                         spec, spec_len = None, -1
-                        self._end_of_turn(ev, use)
+                        if overlapped and ev.speech_ms < s.barge_in_min_ms:
+                            # 'mm-hm', 'yeah', a cough over the agent's voice: too short to barge in,
+                            # so it must not become a turn that interrupts the answer either
+                            log.info("ignored %.0f ms of speech over the agent (< BARGE_IN_MIN_MS)", ev.speech_ms)
+                        else:
+                            self._end_of_turn(ev, use)
+                        overlapped = False
         finally:
             forward.kill()
             call.set_audio_sink(None)
