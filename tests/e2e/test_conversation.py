@@ -95,7 +95,8 @@ def test_barge_in_breaks_playback_cancels_the_llm_and_keeps_only_what_was_heard(
     assert answered.timings["playback_start_ms"] >= 0, answered.timings
     assert not any(k.startswith("_") for t in voice.turns for k in t.timings), "internal keys leaked"
     barge = [d for kind, _, d in voice.events if kind == "barge_in"]
-    assert barge and barge[0]["onset_to_break_ms"] > 0
+    assert len(barge) == 1 and barge[0]["onset_to_break_ms"] > 0, barge
+    assert len(sess.barge_ins) == 1, f"uuid_break sent {len(sess.barge_ins)} times for one interruption"
     assert "sunny" in transcribe_heard(models, ch, start=heard[cut_at + 1][1]["start"])
     ch.hangup()
 

@@ -128,6 +128,7 @@ class VoiceDialog:
             spec: Optional[gevent.Greenlet] = None
             spec_len = -1
             overlapped = False  # the caller spoke while the agent was talking, in this turn
+            barged = False  # this turn already interrupted the agent (PLAYBACK_STOP may still be on its way)
             while not call.ended.is_set() and not self._hangup_requested:
                 try:
                     kind, value = self.inq.get(timeout=0.5)
@@ -143,12 +144,13 @@ class VoiceDialog:
                 if kind != "audio":
                     continue
                 if not ep.speaking and not ep.in_turn:
-                    overlapped = False  # no turn in progress (a click the endpointer dropped, say)
+                    overlapped = barged = False  # no turn in progress (a click the endpointer dropped, say)
                 events = ep.feed(value)
                 self._arrivals.append((ep.t, time.monotonic()))
                 if self._agent_talking() and ep.speaking:
                     overlapped = True
-                    if ep.speech_ms >= s.barge_in_min_ms:
+                    if ep.speech_ms >= s.barge_in_min_ms and not barged:
+                        barged = True
                         self._barge_in(ep)
                 for ev in events:
                     if isinstance(ev, Pause):
@@ -164,7 +166,7 @@ class VoiceDialog:
                             log.info("ignored %.0f ms of speech over the agent (< BARGE_IN_MIN_MS)", ev.speech_ms)
                         else:
                             self._end_of_turn(ev, use)
-                        overlapped = False
+                        overlapped = barged = False
         finally:
             forward.kill()
             call.set_audio_sink(None)
