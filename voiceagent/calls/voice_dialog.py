@@ -107,10 +107,11 @@ class VoiceDialog:
         self.profile = None
         self._arrivals: Deque[Tuple[float, float]] = deque(maxlen=2000)  # (audio clock s, monotonic)
         self._hangup_requested = False
+        self._speech_onset: Optional[float] = None  # audio-clock onset of the caller's current turn
 
     # ------------------------------------------------------------------ turn loop
     def run(self, call) -> None:
-        from ..speech.vad import EndOfTurn, Endpointer, Pause, Resume
+        from ..speech.vad import EndOfTurn, Endpointer, Pause, Resume, SpeechStart
 
         s = self.s
         self.conv = self.svc.kit.conversation(call_id=call.id, direction=call.direction.value, caller=call.caller,
@@ -153,7 +154,9 @@ class VoiceDialog:
                         barged = True
                         self._barge_in(ep)
                 for ev in events:
-                    if isinstance(ev, Pause):
+                    if isinstance(ev, SpeechStart):
+                        self._speech_onset = ev.t  # audio clock; barge-in latency is measured from here
+                    elif isinstance(ev, Pause):
                         spec, spec_len = self._speculate(ev.audio), len(ev.audio)
                     elif isinstance(ev, Resume):
                         spec, spec_len = None, -1  # the caller carried on: that transcript is stale
@@ -293,6 +296,10 @@ class VoiceDialog:
             for _, pb in played:
                 gevent.wait([pb.finished, call.ended], count=1, timeout=pb.duration + 30)
             first = turn.timings.pop("_first_pb", None)
+            if first is not None and first.handed_at:
+                # upload mode: handed_at (uuid_broadcast sent) is only known once FreeSWITCH has
+                # stored the playAudio file, after call.play() returned
+                turn.timings["voice_to_voice_ms"] = (first.handed_at - last_speech_wall) * 1000
             if first is not None and first.started_at and first.handed_at:
                 turn.timings["playback_start_ms"] = (first.started_at - first.handed_at) * 1000
             self._record_heard(turn, played, interrupted=False)
@@ -342,11 +349,20 @@ class VoiceDialog:
         log.info("agent interrupted (%s)", turn_reason)
 
     def _barge_in(self, ep) -> None:
-        t = time.monotonic()
+        breaks = getattr(self.call, "barge_ins", [])  # monotonic times uuid_break was sent
+        n_breaks = len(breaks)
+        decided = time.monotonic()
         self._interrupt("barge-in")
-        onset = self._wall_of_audio_time(max(0.0, ep.t - ep.speech_ms / 1000.0))
+        # when uuid_break was sent (after the reply was cancelled), not when barge-in was decided
+        t = breaks[-1] if len(breaks) > n_breaks else time.monotonic()
+        # from the onset of the caller's turn, not of the current burst: speech_ms restarts after every
+        # short pause, so "Wait, wait, can I..." would otherwise be timed from "can I"
+        burst = max(0.0, ep.t - ep.speech_ms / 1000.0)
+        start = self._speech_onset if ep.in_turn and self._speech_onset is not None else burst
+        onset = self._wall_of_audio_time(min(start, burst))
         if onset is not None:
-            self.svc.emit(self.call, "barge_in", {"onset_to_break_ms": (t - onset) * 1000})
+            self.svc.emit(self.call, "barge_in", {"onset_to_break_ms": (t - onset) * 1000,
+                                                  "decided_to_break_ms": (t - decided) * 1000})
 
     def _say_fixed(self, speech: str, kind: str, text: Optional[str] = None):
         """Greeting and other fixed phrases: synthesized once per worker, then cached."""
