@@ -1,0 +1,500 @@
+#!/usr/bin/env python3
+"""Sabotage pass for the telephony edge: break the code on purpose, check the tests notice.
+
+Every breakage is one or more exact text patches (file, original snippet, replacement).  For
+each breakage the script takes a *fresh* copy of the repository (``git archive <ref>`` of the
+source repo, or a plain copy of ``--source-dir``), verifies that every original snippet occurs
+exactly the expected number of times (so the script fails loudly when the code moves on),
+applies the patches, runs the breakage's test files against that copy and records which tests
+failed.  A clean baseline run of the same test files comes first: a breakage only counts as
+caught by tests that pass without it.
+
+    python scripts/sabotage.py                  # every breakage, table on stdout
+    python scripts/sabotage.py --only 2a 5a     # some of them
+    python scripts/sabotage.py --list           # what would be broken, no test runs
+    python scripts/sabotage.py --check          # only verify that every snippet still matches
+    python scripts/sabotage.py --markdown docs/sabotage.md
+
+Exit status: 0 if every breakage was caught, 1 if any was not, 2 if a snippet is missing or
+the baseline fails.  The copies live under a temporary directory (``--keep`` keeps them); the
+tests find ``../shared/traces`` through a ``shared`` symlink placed next to each copy.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Patch:
+    file: str
+    old: str
+    new: str
+    count: int = 1  # how many times ``old`` must occur; all occurrences are replaced
+
+
+@dataclass(frozen=True)
+class Breakage:
+    id: str
+    what: str
+    patches: Tuple[Patch, ...]
+    tests: Tuple[str, ...]
+
+
+def B(id: str, what: str, tests: Sequence[str], *patches: Patch) -> Breakage:
+    return Breakage(id, what, tuple(patches), tuple(tests))
+
+
+# --------------------------------------------------------------------------- test groups
+ESL_CLIENT = "tests/telephony/test_esl_client.py"
+ESL_EMU = "tests/telephony/test_esl_emulator.py"
+COMMANDS = "tests/telephony/test_commands.py"
+EVENTS = "tests/telephony/test_events.py"
+FORK_SERVER = "tests/telephony/test_fork_server.py"
+FORK_WIRE = "tests/telephony/test_fork_wire.py"
+CONFORMANCE = "tests/emulator/test_conformance.py"
+EMU_API = "tests/emulator/test_emulator_api.py"
+FORK_CLIENT = "tests/emulator/test_fork_client.py"
+TRACE_PARSE = "tests/emulator/test_trace_parse.py"
+LIFECYCLE = "tests/calls/test_lifecycle.py"
+DRAIN = "tests/calls/test_drain.py"
+CALLS_EDGE = "tests/calls/test_edge.py"
+OUTBOUND = "tests/calls/test_outbound.py"
+ESLWIRE_T = "tests/telephony/test_eslwire.py"
+
+WIRE = (ESLWIRE_T, ESL_CLIENT, ESL_EMU, EVENTS, COMMANDS, CONFORMANCE, TRACE_PARSE, EMU_API)
+ESL = (ESL_CLIENT, ESL_EMU, COMMANDS)
+FORK = (FORK_SERVER, FORK_WIRE, FORK_CLIENT)
+EMU = (CONFORMANCE, EMU_API, FORK_CLIENT, TRACE_PARSE, ESL_EMU, COMMANDS, EVENTS)
+CALLS = (LIFECYCLE, OUTBOUND, CALLS_EDGE)
+
+ESLWIRE = "voiceagent/telephony/eslwire.py"
+ESLPY = "voiceagent/telephony/esl.py"
+FORKSRV = "voiceagent/telephony/fork_server.py"
+FORKWIRE = "voiceagent/telephony/forkwire.py"
+SESSION = "voiceagent/calls/session.py"
+WORKER = "voiceagent/calls/worker.py"
+INBOX = "voiceagent/calls/inbox.py"
+EMU_CORE = "voiceagent/emulator/core.py"
+EMU_EVENTS = "voiceagent/emulator/events.py"
+EMU_ESL = "voiceagent/emulator/esl_server.py"
+
+# --------------------------------------------------------------------------- the breakages
+BREAKAGES: List[Breakage] = [
+    # 1. URL encoding -----------------------------------------------------------------
+    B("1a", "eslwire.url_encode stops escaping ':'", WIRE,
+      Patch(ESLWIRE, """_ESCAPED = set(b' #%&+:;<=>?@[\\\\]^`{|}"\\r\\n')""",
+            """_ESCAPED = set(b' #%&+;<=>?@[\\\\]^`{|}"\\r\\n')""")),
+    B("1b", "eslwire.url_encode writes lower-case hex (%3a)", WIRE,
+      Patch(ESLWIRE, 'out += b"%%%02X" % b', 'out += b"%%%02x" % b')),
+    B("1c", "eslwire.url_encode re-escapes an existing %XX (not idempotent)", WIRE,
+      Patch(ESLWIRE, "if b == 0x25 and i + 2 < len(raw)", "if False and b == 0x25 and i + 2 < len(raw)")),
+    B("1d", "eslwire.parse_event_plain does not URL-decode header values", WIRE,
+      Patch(ESLWIRE, "headers = [(k, url_decode(v)) for k, v in parse_header_block(block)]",
+            "headers = [(k, v) for k, v in parse_header_block(block)]")),
+    # 2. reconnect ----------------------------------------------------------------------
+    B("2a", "esl supervisor gives up after a dropped connection (no reconnect)", ESL + (LIFECYCLE,),
+      Patch(ESLPY, "            delay = 0.0  # first retry immediately, then back off", "            break")),
+    B("2b", "esl supervisor gives up when the first connect fails (no retry)", ESL,
+      Patch(ESLPY, """            except EslError as exc:
+                delay = self._backoff(delay)""", """            except EslError as exc:
+                break""")),
+    B("2c", "esl never probes an idle connection (dead socket never replaced)", ESL,
+      Patch(ESLPY, "            if time.monotonic() - proto.last_rx >= self.keepalive_interval:",
+            "            if False:")),
+    # 3. resubscribe -------------------------------------------------------------------
+    B("3a", "esl does not re-send 'event plain ...' after a reconnect", ESL + (LIFECYCLE,),
+      Patch(ESLPY, """            self._expect_ok(proto.send(self._subscription), "event subscription")""",
+            """            if self.connect_count == 0:
+                self._expect_ok(proto.send(self._subscription), "event subscription")""")),
+    B("3b", "esl does not restore filters after a reconnect", ESL,
+      Patch(ESLPY, "            for h, v in self._filters:\n",
+            "            for h, v in (self._filters if self.connect_count == 0 else []):\n")),
+    B("3c", "esl does not tell on_connected handlers about a reconnect (no re-sync)", ESL + CALLS,
+      Patch(ESLPY, """            self._queue.put(("connected", None))""",
+            """            if self.connect_count == 1:
+                self._queue.put(("connected", None))""")),
+    # 4. bgapi correlation -------------------------------------------------------------
+    B("4a", "bgapi results delivered FIFO instead of by Job-UUID", ESL,
+      Patch(ESLPY, """entry = self._jobs.pop(event.get("Job-UUID", ""), None)""",
+            """entry = self._jobs.pop(next(iter(self._jobs)), None) if self._jobs else None""")),
+    B("4b", "bgapi sent without our Job-UUID header", ESL,
+      Patch(ESLPY, """reply = self.send(f"bgapi {cmd}\\nJob-UUID: {job}")""",
+            """reply = self.send(f"bgapi {cmd}")""")),
+    B("4c", "command replies matched LIFO instead of FIFO", ESL + CALLS,
+      Patch(ESLPY, "self._pending.popleft().set(reply)", "self._pending.pop().set(reply)")),
+    # 5. timeouts ----------------------------------------------------------------------
+    B("5a", "esl command waits forever (no timeout on the reply)", ESL,
+      Patch(ESLPY, "        timer = gevent.Timeout(timeout)\n", "        timer = gevent.Timeout(None)\n")),
+    B("5b", "esl command timeout keeps the connection (late reply taken by the next command)", ESL,
+      Patch(ESLPY, """            self.mark_lost(f"no reply to {what!r} within {timeout:.1f}s")\n""", "")),
+    B("5c", "bgapi jobs never expire", ESL,
+      Patch(ESLPY, "expiry = gevent.spawn_later(wait, self._expire_job, job, wait)",
+            "expiry = gevent.spawn_later(10**6, self._expire_job, job, wait)")),
+    B("5d", "pending commands not failed when the socket drops (wait for the timeout)", ESL,
+      Patch(ESLPY, """                slot.set_exception(EslDisconnected(f"ESL {self._owner.node}: connection lost ({reason})"))""",
+            """                pass""")),
+    # 6. greenswitch body defect -------------------------------------------------------
+    B("6a", "greenswitch's event parser back (body glued to headers, URL-decoded)", WIRE + (FORK_SERVER,),
+      Patch(ESLPY, "                event = eslwire.parse_event_plain(frame.body)",
+            """                event = eslwire.Event(list(gs.ESLEvent(frame.body.decode("utf-8", "replace")).headers.items()))""")),
+    B("6b", "event body URL-decoded instead of kept raw", WIRE + (FORK_SERVER,),
+      Patch(ESLWIRE, "        body = rest[:n]",
+            """        body = url_decode(rest[:n].decode("utf-8", "replace")).encode("utf-8")""")),
+    B("6c", "frame reader ignores Content-Length (splits on the first blank line)", WIRE,
+      Patch(ESLWIRE, "            self._pending, self._need = headers, length",
+            "            self._pending, self._need = headers, 0")),
+    # 7. leaked session ---------------------------------------------------------------
+    B("7a", "session cleanup does not remove the session from the worker", CALLS + (DRAIN,),
+      Patch(SESSION, "        self.worker.session_closed(self)\n", "")),
+    B("7b", "session cleanup does not close the fork WebSocket", CALLS,
+      Patch(SESSION, """                self.fork.close(1000, "")""", """                pass""")),
+    B("7c", "session cleanup does not delete shared-mode WAV files", CALLS,
+      Patch(SESSION, "                os.unlink(path)\n", "                pass\n")),
+    B("7d", "dialog greenlet not killed at cleanup", CALLS,
+      Patch(SESSION, "            g.kill(block=True, timeout=2)", "            pass")),
+    # 8. busy limit ---------------------------------------------------------------------
+    B("8a", "busy limit off by one (max_calls + 1 accepted)", CALLS,
+      Patch(WORKER, '        if self._capacity_left() <= 0:\n            return "busy"',
+            '        if self._capacity_left() < 0:\n            return "busy"')),
+    B("8b", "refused call killed with NORMAL_CLEARING instead of USER_BUSY", CALLS + (DRAIN,),
+      Patch(WORKER, """node.fs_async("kill", call_id, "USER_BUSY")""", """node.fs_async("kill", call_id, "NORMAL_CLEARING")""")),
+    B("8c", "refused call never killed (only the fork is closed)", CALLS + (DRAIN,),
+      Patch(WORKER, """            node.fs_async("kill", call_id, "USER_BUSY")""", """            pass""")),
+    # 9. answer ------------------------------------------------------------------------
+    B("9a", "inbound call answered before it is confirmed (answer first, then wait)", CALLS,
+      Patch(SESSION, """            if self.direction == Direction.INBOUND and s.answer_inbound:
+                try:
+                    self.node.fs.answer(self.id)
+                except Exception as exc:
+                    log.warning("answer failed: %s", exc)
+                    return
+            self.answered_at = self.answered_at or time.monotonic()""",
+            """            self.answered_at = self.answered_at or time.monotonic()"""),
+      Patch(SESSION, """        try:
+            if not self.confirmed.wait(s.fork_grace_seconds):""", """        try:
+            if self.direction == Direction.INBOUND and s.answer_inbound:
+                try:
+                    self.node.fs.answer(self.id)
+                except Exception as exc:
+                    log.warning("answer failed: %s", exc)
+                    return
+            if not self.confirmed.wait(s.fork_grace_seconds):""")),
+    B("9b", "inbound call answered even when never confirmed", CALLS,
+      Patch(SESSION, """                w.metrics_refused("unconfirmed")
+                return""", """                w.metrics_refused("unconfirmed")""")),
+    B("9c", "inbound call never answered", CALLS,
+      Patch(SESSION, "                    self.node.fs.answer(self.id)", "                    pass")),
+    # 10. fork server upgrade --------------------------------------------------------
+    B("10a", "fork server accepts a missing/wrong subprotocol", FORK + CALLS,
+      Patch(FORKSRV, "        if forkwire.SUBPROTOCOL not in offered:", "        if False:")),
+    B("10b", "fork server skips Basic auth", FORK + CALLS,
+      Patch(FORKSRV, "        if self._auth is not None and not self._authorized(request.headers):",
+            "        if False:")),
+    B("10c", "fork server Basic auth ignores the password", FORK + CALLS,
+      Patch(FORKSRV, "        return bool(sep) and ok_user and ok_pw", "        return bool(sep) and ok_user")),
+    B("10d", "fork server accepts any path (no uuid routing check)", FORK + CALLS,
+      Patch(FORKSRV, "        return rest if forkwire.UUID_RE.match(rest) else None", "        return rest")),
+    # 11. metadata ---------------------------------------------------------------------
+    B("11a", "metadata parser fails on concatenated JSON (json.loads)", FORK + CALLS,
+      Patch(FORKWIRE, """        values = parse_json_values(text)
+    except ValueError as exc:
+        return ParsedMetadata(""", """        values = [json.loads(text)]
+    except ValueError as exc:
+        return ParsedMetadata(""")),
+    B("11b", "metadata parser drops the values after the first", FORK + CALLS,
+      Patch(FORKWIRE, "    first, rest = values[0], values[1:]", "    first, rest = values[0], []")),
+    # 12. emulator fidelity ----------------------------------------------------------
+    B("12a", "emulator: '-ERR No such channel!' becomes '-ERR no such channel' (uuid_kill)", EMU,
+      Patch(EMU_CORE, """            return "-ERR No such channel!\\n"
+        ch.do_hangup(""", """            return "-ERR no such channel\\n"
+        ch.do_hangup(""")),
+    B("12b", "emulator: uuid_answer's '-ERR no such channel' becomes '-ERR No such channel!'", EMU,
+      Patch(EMU_CORE, """            return "-ERR no such channel\\n"
+        return "+OK\\n" if ch.answer()""", """            return "-ERR No such channel!\\n"
+        return "+OK\\n" if ch.answer()""")),
+    B("12c", "emulator: Core-UUID before Event-Name in every event", EMU,
+      Patch(EMU_EVENTS, """            ("Event-Name", name),
+            ("Core-UUID", self.core_uuid),""", """            ("Core-UUID", self.core_uuid),
+            ("Event-Name", name),""")),
+    B("12d", "emulator: event frames say Content-Type before Content-Length", EMU,
+      Patch(EMU_ESL, """frame = encode_frame([("Content-Length", str(len(body))), ("Content-Type", ctype)], body)""",
+            """frame = encode_frame([("Content-Type", ctype), ("Content-Length", str(len(body)))], body)""")),
+    B("12e", "emulator: uuid_broadcast replies '+OK' instead of '+OK Message sent'", EMU,
+      Patch(EMU_CORE, 'return "+OK Message sent\\n"', 'return "+OK\\n"')),
+    B("12f", "emulator: event-plain body without its inner Content-Length", EMU,
+      Patch(EMU_EVENTS, """            return head + b"Content-Length: %d\\n\\n" % len(self.body) + self.body
+        return head + b"\\n"
+
+    def json""", """            return head + b"\\n" + self.body
+        return head + b"\\n"
+
+    def json""")),
+    # 13. redis ------------------------------------------------------------------------
+    B("13a", "redis inbox drops every command", CALLS,
+      Patch(INBOX, "            self._handle(item[1])", "            pass")),
+    B("13b", "call record not removed from redis at hangup", CALLS,
+      Patch(WORKER, "            self.store.remove(sess.id)", "            pass")),
+    B("13c", "inbox listener dies on the first redis error", CALLS,
+      Patch(INBOX, """                log.warning("inbox: redis error: %s", exc)""",
+            """                log.warning("inbox: redis error: %s", exc)
+                return""")),
+    B("13d", "worker does not register the call in redis", CALLS,
+      Patch(WORKER, """            self.store.register({""", """            0 and self.store.register({""")),
+    # 14. drain -------------------------------------------------------------------------
+    B("14a", "SIGTERM stops at once without draining", (DRAIN,),
+      Patch(WORKER, "gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(self.drain))",
+            "gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(self.stop))")),
+    B("14b", "SIGTERM drain with a zero timeout (live calls cut)", (DRAIN,),
+      Patch(WORKER, "gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(self.drain))",
+            "gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(self.drain, 0))")),
+    B("14c", "draining worker still accepts new calls", (DRAIN,) + CALLS,
+      Patch(WORKER, """        if self.draining:
+            return "draining"
+""", "")),
+    # 15. fork restart ----------------------------------------------------------------
+    B("15a", "lost fork never restarted (call hung up at once)", CALLS,
+      Patch(SESSION, "                if self.fork_restarts < 1:", "                if False:")),
+    B("15b", "lost fork restarted forever", CALLS,
+      Patch(SESSION, "                if self.fork_restarts < 1:", "                if True:")),
+    B("15c", "lost fork never detected (closed fork ignored)", CALLS,
+      Patch(SESSION, "        if self.fork_lost_at is not None and now - self.fork_lost_at > s.fork_grace_seconds:",
+            "        if False:")),
+    # extras ---------------------------------------------------------------------------
+    B("16a", "one failing event handler stops dispatch for everybody", ESL,
+      Patch(ESLPY, """                    except Exception:
+                        log.exception(
+                            "ESL %s: event handler %s failed on %s for call %s",""", """                    except ZeroDivisionError:
+                        log.exception(
+                            "ESL %s: event handler %s failed on %s for call %s",""")),
+    B("16b", "worker acts on a session's events coming from another node", CALLS,
+      Patch(WORKER, "        if sess is not None and sess.node is node:", "        if sess is not None:")),
+    B("16c", "max call duration not enforced", CALLS,
+      Patch(SESSION, "            if now >= deadline:", "            if False:")),
+    B("16d", "barge-in does not send uuid_break", CALLS + (COMMANDS,),
+      Patch(SESSION, """        self.node.fs_async("break_playback", self.id, all=True)\n""", "")),
+    B("16e", "hangup at the end of the dialog skipped (agent never hangs up)", CALLS,
+      Patch(SESSION, """                self._wait_playbacks(timeout=30)
+                self.hangup()""", """                self._wait_playbacks(timeout=30)
+                self.ended.wait()""")),
+    B("16f", "forbidden connection-level commands (myevents, nixevent...) allowed", ESL,
+      Patch(ESLPY, "        if any(first == f or first.startswith(f + \" \") for f in _FORBIDDEN):",
+            "        if False:")),
+    B("16g", "fork server keeps odd-length audio frames", FORK,
+      Patch(FORKSRV, "        if len(data) % 2:", "        if False:")),
+    B("16h", "re-sync after reconnect does not clean up calls that vanished", CALLS,
+      Patch(WORKER, "                sess.kill()", "                pass")),
+]
+
+
+# --------------------------------------------------------------------------- machinery
+def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
+    """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    if source_dir is not None:
+        shutil.copytree(source_dir, dest, symlinks=True,
+                        ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache"))
+    else:
+        data = subprocess.run(["git", "-C", str(repo), "archive", ref], check=True, capture_output=True).stdout
+        dest.mkdir(parents=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            tar.extractall(dest, filter="data")
+    shared = dest.parent / "shared"
+    if not shared.exists():
+        shared.symlink_to((repo.parent / "shared").resolve())
+
+
+class SnippetMissing(RuntimeError):
+    pass
+
+
+def apply(tree: Path, br: Breakage, dry: bool = False) -> None:
+    for p in br.patches:
+        path = tree / p.file
+        if not path.exists():
+            raise SnippetMissing(f"{br.id}: {p.file} does not exist")
+        text = path.read_text()
+        n = text.count(p.old)
+        if n != p.count:
+            raise SnippetMissing(f"{br.id}: snippet found {n} times in {p.file} (expected {p.count}):\n{p.old}")
+        if not dry:
+            path.write_text(text.replace(p.old, p.new))
+            if p.file.endswith(".py"):
+                compile(path.read_text(), str(path), "exec")  # a typo in a patch is our bug, not a catch
+
+
+@dataclass
+class Run:
+    failed: List[str] = field(default_factory=list)
+    passed: int = 0
+    errors: List[str] = field(default_factory=list)  # collection errors, crashes, timeouts
+    seconds: float = 0.0
+    output: str = ""
+
+
+def run_tests(tree: Path, tests: Sequence[str], python: str, per_test_timeout: float, total_timeout: float) -> Run:
+    tests = [t for t in tests if (tree / t).exists()]
+    xml = tree.parent / f"junit-{os.getpid()}-{time.monotonic_ns()}.xml"
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
+    cmd = [python, "-m", "pytest", *tests, "-q", "-p", "no:cacheprovider", f"--timeout={per_test_timeout:g}",
+           f"--junitxml={xml}", "-o", "junit_family=xunit1"]
+    t0 = time.monotonic()
+    run = Run()
+    try:
+        proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=total_timeout)
+        run.output = proc.stdout[-4000:] + proc.stderr[-2000:]
+    except subprocess.TimeoutExpired as exc:
+        run.errors.append(f"whole run timed out after {total_timeout:g}s")
+        run.output = (exc.stdout or b"")[-4000:].decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else str(exc.stdout)[-4000:]
+    run.seconds = time.monotonic() - t0
+    if xml.exists():
+        try:
+            root = ET.parse(xml).getroot()
+            for case in root.iter("testcase"):
+                name = f"{case.get('file') or case.get('classname', '').replace('.', '/') + '.py'}::{case.get('name')}"
+                name = name.replace("tests/", "", 1)
+                bad = [c for c in case if c.tag in ("failure", "error")]
+                if bad:
+                    run.failed.append(name)
+                elif not any(c.tag == "skipped" for c in case):
+                    run.passed += 1
+        finally:
+            xml.unlink()
+    elif not run.errors:
+        run.errors.append("no junit report (pytest crashed?)")
+    return run
+
+
+def short(test: str) -> str:
+    """``telephony/test_esl_client.py::test_x`` → ``test_esl_client::test_x``."""
+    path, _, name = test.partition("::")
+    return f"{Path(path).stem}::{name}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repo", type=Path, default=REPO, help="git repository to archive (default: this one)")
+    ap.add_argument("--ref", default="HEAD", help="git ref to archive (default HEAD: committed code only)")
+    ap.add_argument("--source-dir", type=Path, help="copy this directory instead of git archive (uncommitted work)")
+    ap.add_argument("--only", nargs="*", help="breakage ids to run")
+    ap.add_argument("--tests", nargs="*", help="run these test files instead of each breakage's own list")
+    ap.add_argument("--list", action="store_true", help="list breakages and exit")
+    ap.add_argument("--check", action="store_true", help="only verify that every snippet matches")
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--timeout", type=float, default=30.0, help="per-test timeout (pytest-timeout)")
+    ap.add_argument("--run-timeout", type=float, default=600.0, help="timeout of one breakage's whole test run")
+    ap.add_argument("--workdir", type=Path, help="where the copies go (default: a temp dir)")
+    ap.add_argument("--keep", action="store_true", help="keep the copies")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the clean baseline run")
+    ap.add_argument("--markdown", type=Path, help="also write the table as markdown to this file")
+    ap.add_argument("--max-names", type=int, default=4, help="failed tests named per breakage in the table")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print pytest's tail for every breakage")
+    args = ap.parse_args(argv)
+
+    chosen = BREAKAGES
+    if args.only:
+        known = {b.id for b in BREAKAGES}
+        unknown = [i for i in args.only if i not in known]
+        if unknown:
+            ap.error(f"unknown breakage ids: {unknown}")
+        chosen = [b for b in BREAKAGES if b.id in args.only]
+    ids = [b.id for b in BREAKAGES]
+    assert len(ids) == len(set(ids)), "duplicate breakage ids"
+
+    if args.list:
+        for b in chosen:
+            print(f"{b.id:5} {b.what}\n      files: {', '.join(sorted({p.file for p in b.patches}))}\n"
+                  f"      tests: {' '.join(b.tests)}")
+        return 0
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="sabotage-"))
+    work.mkdir(parents=True, exist_ok=True)
+    tree = work / "repo"
+    try:
+        # Every snippet must match the pristine tree before anything runs.
+        fresh_copy(tree, args.source_dir, args.ref, args.repo)
+        missing = []
+        for b in chosen:
+            try:
+                apply(tree, b, dry=True)
+            except SnippetMissing as exc:
+                missing.append(str(exc))
+        if missing:
+            print("SNIPPETS MISSING (the code changed; update scripts/sabotage.py):", file=sys.stderr)
+            for m in missing:
+                print("  " + m.replace("\n", "\n    "), file=sys.stderr)
+            return 2
+        print(f"all {len(chosen)} breakages' snippets match", file=sys.stderr)
+        if args.check:
+            return 0
+
+        baseline_failed: Dict[str, List[str]] = {}
+        if not args.no_baseline:
+            files = sorted(args.tests or {t for b in chosen for t in b.tests})
+            print(f"baseline: {len(files)} test files ...", file=sys.stderr, flush=True)
+            base = run_tests(tree, files, args.python, args.timeout, args.run_timeout * 2)
+            print(f"baseline: {base.passed} passed, {len(base.failed)} failed in {base.seconds:.0f}s",
+                  file=sys.stderr, flush=True)
+            if base.failed or base.errors:
+                print("BASELINE NOT CLEAN; these failures are ignored below:\n  " + "\n  ".join(base.failed + base.errors)
+                      + "\n" + base.output, file=sys.stderr)
+            for t in base.failed:
+                baseline_failed.setdefault(t, [])
+            if base.errors and not base.passed:
+                return 2
+
+        rows: List[Tuple[Breakage, Run, List[str]]] = []
+        for b in chosen:
+            fresh_copy(tree, args.source_dir, args.ref, args.repo)
+            apply(tree, b)
+            print(f"[{b.id}] {b.what} ...", file=sys.stderr, flush=True)
+            r = run_tests(tree, args.tests or b.tests, args.python, args.timeout, args.run_timeout)
+            caught = [t for t in r.failed if t not in baseline_failed]
+            rows.append((b, r, caught))
+            verdict = f"caught by {len(caught)}" if caught else "NOT CAUGHT"
+            print(f"[{b.id}]   {verdict} ({r.passed} passed, {r.seconds:.0f}s){' ' + '; '.join(r.errors) if r.errors else ''}",
+                  file=sys.stderr, flush=True)
+            if args.verbose or (not caught):
+                print(r.output[-1500:], file=sys.stderr)
+    finally:
+        if not args.keep and args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+        elif not args.keep:
+            shutil.rmtree(tree, ignore_errors=True)
+
+    lines = ["| id | breakage | caught by |", "|---|---|---|"]
+    for b, r, caught in rows:
+        files = ", ".join(sorted({Path(p.file).name for p in b.patches}))
+        shown = [short(t) for t in caught[:args.max_names]]
+        if len(caught) > args.max_names:
+            shown.append(f"(+{len(caught) - args.max_names} more)")
+        by = ", ".join(shown) if caught else "**NOT CAUGHT**"
+        if r.errors:
+            by += f" ({'; '.join(r.errors)})"
+        lines.append(f"| {b.id} | `{files}`: {b.what} | {by} |")
+    table = "\n".join(lines)
+    print(table)
+    n_missed = sum(1 for _, _, c in rows if not c)
+    print(f"\n{len(rows) - n_missed}/{len(rows)} breakages caught", file=sys.stderr)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(table + "\n")
+    return 1 if n_missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
