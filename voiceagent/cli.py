@@ -37,7 +37,7 @@ def _register_optional() -> None:
     """Subcommands living in their own modules register themselves here."""
     import importlib
 
-    for mod in ("voiceagent.workers_cli", "voiceagent.emulator.cli", "voiceagent.demo"):
+    for mod in ("voiceagent.workers_cli", "voiceagent.emulator.cli", "voiceagent.demo", "voiceagent.bench_cli"):
         try:
             m = importlib.import_module(mod)
         except ImportError as exc:  # a module not written yet must not break the CLI
