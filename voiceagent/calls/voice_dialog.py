@@ -263,6 +263,8 @@ class VoiceDialog:
             for ev in events:
                 if isinstance(ev, cv.Say):
                     text = ev.text
+                    if not any(ch.isalnum() for ch in ev.speech):
+                        continue  # nothing speakable (stray markup or punctuation from a small model)
                     t0 = time.monotonic()
                     if ev.kind in ("apology", "goodbye", "filler", "transfer"):
                         pcm, rate = self.svc.phrases.get(ev.speech)  # fixed phrases: synthesized once

@@ -311,6 +311,8 @@ def _plain_number(m: re.Match) -> str:
 
 def normalize_for_speech(text: str) -> str:
     t = unicodedata.normalize("NFC", text)
+    # markup small local models leak from their chat templates (<tools>, <tool_call>, <|im_end|>)
+    t = re.sub(r"</?(?:tools?|tool_call|tool_response|function[a-z_]*)>|<\|[a-z_]+\|>", " ", t)
     t = _strip_markdown(t)
     t = _EMAIL.sub(lambda m: f"{m.group(1)} at {_spoken_domain(m.group(2))}", t)
     t = _URL.sub(lambda m: _spoken_domain(m.group(1)), t)
