@@ -69,6 +69,9 @@ def transcribe_heard(models, ch, start=0.0):
     x = pcm16_to_float(pcm)[int(start * rate):]
     if rate != 16000:
         x = resample(x, rate, 16000)
+    # the recording stops where the last playback ended: without a little silence after it Whisper
+    # sometimes drops a short last word ("... Goodbye!")
+    x = np.concatenate([x, np.zeros(8000, dtype=x.dtype)])
     return models["stt"].transcribe(x).text.lower()
 
 
