@@ -125,10 +125,15 @@ class Conversation:
         self._said: List[_Said] = []
         self._stream = None
         self._cancelled = False
+        self._system: Optional[str] = None
 
     # --- prompt and history --------------------------------------------------------------------
     def system_prompt(self) -> str:
-        return self.profile.render_prompt(self.clock.now(), self.ctx.caller, self.ctx.callee)
+        """Rendered once per call: a prompt that changes every minute defeats the LLM server's prefix
+        cache (llama.cpp re-reads the whole prompt); get_datetime gives the exact time when asked."""
+        if self._system is None:
+            self._system = self.profile.render_prompt(self.clock.now(), self.ctx.caller, self.ctx.callee)
+        return self._system
 
     def messages(self) -> List[dict]:
         """What the LLM receives: the system prompt (current time) + the history window."""
