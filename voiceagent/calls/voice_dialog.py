@@ -25,7 +25,6 @@ import gevent
 import gevent.event
 import gevent.queue
 
-from ..observability.logs import call_id_var
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,31 @@ class Turn:
     timings: Dict[str, float] = field(default_factory=dict)
     speculative_hit: Optional[bool] = None
     kind: str = "speech"                  # speech | dtmf | greeting | command
+
+
+class _Speculation:
+    """A transcription started at the caller's first pause, before the turn is known to be over.
+
+    If the caller carries on it is marked stale; a stale run still waiting for the inference pool
+    is skipped when its turn comes, so it never delays another call's (or this call's) real turn.
+    """
+
+    def __init__(self, dialog: "VoiceDialog", audio) -> None:
+        self.stale = False
+        self.samples = len(audio)
+        self._stt = dialog.svc.transcriber
+        self._pool = dialog.svc.pool
+        self.greenlet = dialog.spawn(self._run, audio)
+
+    def _run(self, audio):
+        t0 = time.monotonic()
+        tr = self._pool.run(self._job, audio, kind="stt")
+        return None if tr is None else (tr, (time.monotonic() - t0) * 1000)
+
+    def _job(self, audio):  # runs in a native pool thread
+        if self.stale:
+            return None
+        return self._stt.transcribe_blocking(audio)
 
 
 class VoiceServices:
@@ -121,13 +145,12 @@ class VoiceDialog:
                         max_utterance_s=s.max_utterance_s, pause_ms=s.pause_ms, threshold=s.vad_threshold,
                         engine=s.vad_engine)
         call.set_audio_sink(lambda pcm, rate: self.inq.put(("audio", pcm)))
-        forward = gevent.spawn(self._forward_events)
+        forward = self.spawn(self._forward_events)
         try:
             greeting = self.conv.greeting()
             if greeting is not None:
                 self._say_fixed(greeting.speech, kind="greeting", text=greeting.text)
-            spec: Optional[gevent.Greenlet] = None
-            spec_len = -1
+            spec: Optional[_Speculation] = None
             overlapped = False  # the caller spoke while the agent was talking, in this turn
             barged = False  # this turn already interrupted the agent (PLAYBACK_STOP may still be on its way)
             while not call.ended.is_set() and not self._hangup_requested:
@@ -157,12 +180,18 @@ class VoiceDialog:
                     if isinstance(ev, SpeechStart):
                         self._speech_onset = ev.t  # audio clock; barge-in latency is measured from here
                     elif isinstance(ev, Pause):
-                        spec, spec_len = self._speculate(ev.audio), len(ev.audio)
+                        if spec is not None:
+                            spec.stale = True
+                        spec = _Speculation(self, ev.audio)
                     elif isinstance(ev, Resume):
-                        spec, spec_len = None, -1  # the caller carried on: that transcript is stale
+                        if spec is not None:
+                            spec.stale = True  # the caller carried on: that transcript is stale
+                        spec = None
                     elif isinstance(ev, EndOfTurn):
-                        use = spec if spec is not None and spec_len == len(ev.audio) else None
-                        spec, spec_len = None, -1
+                        use = spec if spec is not None and spec.samples == len(ev.audio) else None
+                        if spec is not None and use is None:
+                            spec.stale = True
+                        spec = None
                         if overlapped and ev.speech_ms < s.barge_in_min_ms:
                             # 'mm-hm', 'yeah', a cough over the agent's voice: too short to barge in,
                             # so it must not become a turn that interrupts the answer either
@@ -178,6 +207,13 @@ class VoiceDialog:
                     self.reply.join(60)
                 self.reply.kill()
 
+    def spawn(self, fn, *args) -> gevent.Greenlet:
+        """A greenlet tracked by the worker (none may outlive the call) with the call id bound."""
+        spawn = getattr(self.call.worker, "spawn", None)
+        if spawn is not None:
+            return spawn(fn, *args, call_id=self.call.id)
+        return gevent.spawn(fn, *args)
+
     def _forward_events(self) -> None:
         while True:
             ev = self.call.events.get()
@@ -187,17 +223,6 @@ class VoiceDialog:
         return self.call.speaking or (self.reply is not None and not self.reply.dead)
 
     # ------------------------------------------------------------------ hearing
-    def _speculate(self, audio) -> gevent.Greenlet:
-        cid = self.call.id
-
-        def run():
-            call_id_var.set(cid)
-            t0 = time.monotonic()
-            tr = self.svc.transcriber.transcribe(audio)
-            return tr, (time.monotonic() - t0) * 1000
-
-        return gevent.spawn(run)
-
     def _wall_of_audio_time(self, t: float) -> Optional[float]:
         """When (monotonic) the sample at audio time ``t`` arrived."""
         for at, wall in self._arrivals:
@@ -205,15 +230,16 @@ class VoiceDialog:
                 return wall
         return None
 
-    def _end_of_turn(self, ev, spec: Optional[gevent.Greenlet]) -> None:
+    def _end_of_turn(self, ev, spec: Optional["_Speculation"]) -> None:
         turn = Turn(index=len(self.turns) + 1)
         eot_wall = time.monotonic()
         last_speech_t = ev.t - self.s.end_of_turn_ms / 1000.0
         last_speech_wall = self._wall_of_audio_time(last_speech_t) or eot_wall
         turn.timings["endpoint_wait_ms"] = (eot_wall - last_speech_wall) * 1000
         t0 = time.monotonic()
-        if spec is not None:
-            tr, stt_ms = spec.get()
+        result = spec.greenlet.get() if spec is not None else None
+        if result is not None:
+            tr, stt_ms = result
             turn.speculative_hit = True
         else:
             tr = self.svc.transcriber.transcribe(ev.audio)
@@ -240,13 +266,7 @@ class VoiceDialog:
     def _start_reply(self, turn: Turn, events_fn) -> None:
         if self.reply is not None and not self.reply.dead:
             self._interrupt(turn_reason="new turn")
-        cid = self.call.id
-
-        def run():
-            call_id_var.set(cid)
-            self._reply(turn, events_fn)
-
-        self.reply = gevent.spawn(run)
+        self.reply = self.spawn(self._reply, turn, events_fn)
 
     def _reply(self, turn: Turn, events_fn) -> None:
         from ..dialog import conversation as cv

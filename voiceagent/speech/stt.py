@@ -127,6 +127,10 @@ class Transcriber:
             return self.pool.run(self._transcribe, audio, initial_prompt, kind="stt")
         return self._transcribe(audio, initial_prompt)
 
+    def transcribe_blocking(self, audio: np.ndarray, initial_prompt: Optional[str] = None) -> Transcript:
+        """The model call itself, in the calling thread (for code that manages the pool itself)."""
+        return self._transcribe(audio, initial_prompt)
+
     def _transcribe(self, audio: np.ndarray, initial_prompt: Optional[str]) -> Transcript:
         audio = np.asarray(audio, dtype=np.float32)
         duration = len(audio) / 16000.0
