@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     vad_engine: Literal["silero", "webrtc"] = Field(default="silero", description="Voice activity detector: 'silero' (accurate, ~0.1 ms/32 ms) or 'webrtc' (cheaper, more false triggers on noise).")
     vad_threshold: float = Field(default=0.5, gt=0, lt=1, description="Silero speech probability above which a chunk counts as speech.")
     end_of_turn_ms: int = Field(default=600, ge=100, le=5000, description="Silence after speech that ends the caller's turn, ms.")
-    pause_ms: int = Field(default=200, ge=0, le=5000, description="Silence after speech that starts speculative transcription, ms (0 = off; must be < END_OF_TURN_MS).")
+    pause_ms: int = Field(default=120, ge=0, le=5000, description="Silence after speech that starts speculative transcription, ms (0 = off; must be < END_OF_TURN_MS). 120 leaves Whisper base 480 ms of the 600 ms end-of-turn window to finish in (bench/RESULTS.md).")
     min_speech_ms: int = Field(default=250, ge=0, description="Shortest speech that can make a turn; shorter bursts (clicks, coughs) are ignored, ms.")
     max_utterance_s: float = Field(default=30.0, gt=0, description="A turn is cut after this much audio even if the caller keeps talking, s.")
     barge_in_min_ms: int = Field(default=400, ge=0, description="Caller speech needed to interrupt the agent's playback, ms ('mm-hm' and coughs do not).")
