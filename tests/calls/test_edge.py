@@ -159,3 +159,26 @@ def test_dialog_that_ignores_the_hangup_is_killed_with_its_session(make_emulator
     ch.hangup()
     assert wait_until(lambda: not w.sessions, 10)
     assert wait_until(lambda: len(w.greenlets) == 0, 5), f"greenlets left: {list(w.greenlets)}"
+
+
+def test_events_for_the_same_uuid_on_another_node_do_not_touch_the_call(make_emulator, make_worker):
+    # a session belongs to one node: a channel with its uuid on another node (origination_uuid reuse,
+    # a replayed uuid) must not end it
+    a = make_emulator(switchname="fsa")
+    b = make_emulator(switchname="fsb")
+    w = make_worker([a, b], dialog_factory=lambda call: _SilentDialog())
+    ca = a.place_call(destination="+15551230000", caller="+15550000001")
+    assert ca.wait_answered(10)
+    assert wait_until(lambda: ca.uuid in w.sessions, 5)
+    sess = w.sessions[ca.uuid]
+    assert wait_until(lambda: sess.state == CallState.ACTIVE, 5)
+    fsb = w.nodes["fsb"]
+    cb = b.place_call(destination="agent_esl", context="default", caller="+15550000002", uuid=ca.uuid)
+    assert wait_until(lambda: ca.uuid in fsb.channels, 5)
+    cb.hangup()
+    assert cb.wait_hangup(5)
+    assert wait_until(lambda: ca.uuid not in fsb.channels, 5)  # fsb's hangup events have been handled
+    assert not sess.ended.is_set(), "a hangup on another node ended our call"
+    assert ca.uuid in a.channels and ca.uuid in w.sessions
+    ca.hangup()
+    assert sess.closed.wait(10)
