@@ -182,3 +182,48 @@ def test_events_for_the_same_uuid_on_another_node_do_not_touch_the_call(make_emu
     assert ca.uuid in a.channels and ca.uuid in w.sessions
     ca.hangup()
     assert sess.closed.wait(10)
+
+
+class _BargeInDialog:
+    """Once told to, plays the greeting and interrupts it as soon as it is heard."""
+
+    def __init__(self):
+        self.go = gevent.event.Event()
+        self.done = gevent.event.Event()
+        self.pb = None
+
+    def run(self, call):
+        import wave
+
+        from voiceagent.calls.worker import default_greeting_path
+
+        self.go.wait()
+        with wave.open(default_greeting_path(), "rb") as f:
+            pcm, rate = f.readframes(f.getnframes()), f.getframerate()
+        self.pb = call.play(pcm, rate, text="greeting")
+        if self.pb.started.wait(10):
+            call.stop_playback()
+            self.pb.finished.wait(10)
+        self.done.set()
+        call.ended.wait()
+
+
+def test_barge_in_without_a_fork_breaks_the_file_playback(make_emulator, make_worker):
+    # with the fork gone there is no killAudio: only uuid_break can stop what FreeSWITCH plays
+    emu = make_emulator(speed=1.0)
+    dialog = _BargeInDialog()
+    w = make_worker([emu], fork_grace_seconds=30, audio_idle_seconds=30, dialog_factory=lambda call: dialog)
+    ch = emu.place_call(destination="+15551230000", caller="+15550001111")
+    assert ch.wait_answered(10)
+    assert wait_until(lambda: ch.uuid in w.sessions, 5)
+    sess = w.sessions[ch.uuid]
+    assert wait_until(lambda: sess.fork is not None and sess.state == CallState.ACTIVE, 5)
+    ch.fork.hangup()
+    assert wait_until(lambda: sess.fork.closed, 5)
+    dialog.go.set()
+    assert dialog.done.wait(15)
+    assert dialog.pb.file.startswith(str(w.settings.playback_dir)), "expected the shared-file fallback"
+    assert dialog.pb.status == "break", f"playback not interrupted: {dialog.pb.status}"
+    assert ch.segments and ch.segments[-1]["status"] == "break"
+    ch.hangup()
+    assert sess.closed.wait(10)
