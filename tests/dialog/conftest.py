@@ -45,6 +45,7 @@ def profile():
     return Profile(
         name="test", timezone="Europe/Paris", greeting="Hi there!",
         prompt="You help. Time {local_time} {weekday} {date} in {timezone}; caller {caller}.",
+        context="",  # everything in one system message (the default splits per-call facts out)
         tools=["get_datetime", "hang_up", "transfer_call", "add_numbers", "explode", "slow_lookup"],
         transfer_targets={"operator": "1001", "sales": "1002"},
         dtmf={"0": "transfer:operator", "9": "hangup", "5": "say:Our hours are nine to five."},

@@ -44,6 +44,29 @@ def test_system_prompt_has_local_time_and_caller(server, make_conv):
     assert system["content"] == "You help. Time 3:07 PM Tuesday March 5, 2024 in Europe/Paris; caller +15551234567."
 
 
+def test_default_profile_keeps_the_prompt_static_and_sends_call_facts_separately(server):
+    from datetime import datetime, timezone
+
+    from voiceagent.dialog.conversation import Conversation
+    from voiceagent.dialog.llm import LlmClient
+    from voiceagent.dialog.profiles import Profile
+    from voiceagent.dialog.tools import FixedClock, ToolContext, ToolRegistry
+
+    def messages_at(minute):
+        server.push(S.text("Okay."))
+        clock = FixedClock(datetime(2024, 3, 5, 14, minute, tzinfo=timezone.utc))
+        prof = Profile(name="p", timezone="UTC")
+        conv = Conversation(prof, LlmClient(server.base_url, "m", timeout=5), ToolRegistry(),
+                            ToolContext(caller="+15550001111", clock=clock), clock)
+        run(conv.respond("hi"))
+        return server.requests[-1]["messages"]
+
+    a, b = messages_at(7), messages_at(8)
+    assert a[0] == b[0] and a[0]["role"] == "system" and "{" not in a[0]["content"]  # cacheable prefix
+    assert a[1]["role"] == "system" and "2:07 PM" in a[1]["content"] and "+15550001111" in a[1]["content"]
+    assert "2:08 PM" in b[1]["content"]
+
+
 def test_tool_call_result_goes_back_and_answer_is_spoken(server, make_conv):
     server.push(S.tool_call("get_datetime", {}), S.text("It is seven past three."))
     events = run(make_conv().respond("What time is it?"))
@@ -269,3 +292,12 @@ def test_demo_kit_without_llm_answers_time_with_the_rule_based_responder(tmp_pat
         assert isinstance(events[-1], HangupRequested)
     finally:
         kit.demo_server.stop()
+
+
+def test_mutual_goodbye_without_hang_up_tool_still_ends_the_call(server, make_conv):
+    server.push(S.text("Goodbye, have a nice day!"))
+    events = run(make_conv().respond("Thanks, goodbye."))
+    assert [type(e).__name__ for e in events] == ["Say", "HangupRequested"]
+    server.push(S.text("Bye is a short word."))
+    events = run(make_conv().respond("How do you spell it?"))
+    assert "HangupRequested" not in [type(e).__name__ for e in events]

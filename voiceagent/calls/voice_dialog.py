@@ -102,6 +102,26 @@ class VoiceServices:
         for text in (profile.greeting, profile.phrases.apology, profile.phrases.goodbye):
             if text:
                 self.phrases.get(normalize_for_speech(text))
+        self._warm_llm_prefix()
+
+    def _warm_llm_prefix(self) -> None:
+        """Have a local LLM server evaluate the static prompt + tool definitions once, so the first
+        caller does not wait for it (llama.cpp reads ~1000 prompt tokens in seconds on 2 cores).
+        Only for servers on this machine: on a paid API this would be a billed request."""
+        from urllib.parse import urlparse
+
+        host = urlparse(self.kit.llm.base_url).hostname or ""
+        if host not in ("127.0.0.1", "localhost", "::1") or self.kit.demo_server is not None:
+            return
+        conv = self.kit.conversation()
+        messages = [{"role": "system", "content": conv.system_prompt()}, {"role": "user", "content": "Hello."}]
+        try:
+            stream = self.kit.llm.stream(messages, self.kit.tools.specs(conv.tool_names) or None)
+            for _ in stream:
+                break
+            stream.cancel()
+        except Exception as exc:  # a cold first call is slower, not broken
+            log.warning("LLM warm-up failed: %s", exc)
 
     def overloaded(self) -> bool:
         """Admission control: the inference queue's expected wait is past ADMISSION_MAX_WAIT_S."""

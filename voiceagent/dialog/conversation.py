@@ -14,6 +14,7 @@ the sentences that were played, the interrupted one marked as cut off.  The sess
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
@@ -126,6 +127,7 @@ class Conversation:
         self._stream = None
         self._cancelled = False
         self._system: Optional[str] = None
+        self._context: Optional[str] = None
 
     # --- prompt and history --------------------------------------------------------------------
     def system_prompt(self) -> str:
@@ -138,6 +140,10 @@ class Conversation:
     def messages(self) -> List[dict]:
         """What the LLM receives: the system prompt (current time) + the history window."""
         out = [{"role": "system", "content": self.system_prompt()}]
+        if self._context is None:
+            self._context = self.profile.render_context(self.clock.now(), self.ctx.caller, self.ctx.callee)
+        if self._context:
+            out.append({"role": "system", "content": self._context})
         if self._greeting:
             out.append(self._greeting)
         for turn in self._turns[-self.history_turns:]:
@@ -254,6 +260,11 @@ class Conversation:
                 if not calls:
                     if not replied:
                         log.warning("the LLM answered with nothing to say")
+                    elif _is_goodbye(user_text) and sentences and _is_goodbye(sentences[-1].text):
+                        # Small models often say goodbye without calling hang_up; a call where both
+                        # sides have said goodbye must not linger in silence.
+                        log.info("both sides said goodbye: hanging up after the reply")
+                        yield HangupRequested("goodbye")
                     return
                 for call in calls:
                     timings.tool_calls += 1
@@ -359,6 +370,13 @@ def _key(s: Union[str, Say, None]) -> str:
     if isinstance(s, Say):
         return s.text.strip()
     return (s or "").strip()
+
+
+_GOODBYE = re.compile(r"\b(good\s*-?\s*bye|bye(\s*-?\s*bye)?|farewell|talk to you later)\b", re.I)
+
+
+def _is_goodbye(text: str) -> bool:
+    return bool(_GOODBYE.search(text or ""))
 
 
 def _fmt(v: Optional[float]) -> str:

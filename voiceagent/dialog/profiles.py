@@ -72,10 +72,12 @@ class DtmfAction(_Strict):
 
 _DEFAULT_PROMPT = (
     "You are a friendly, concise phone assistant. Answer in one to three short spoken sentences; "
-    "no lists, no markdown, no emoji. It is {local_time} on {weekday}, {date} ({timezone}). "
-    "The caller's number is {caller}. Use tools when they help; when the caller says goodbye, say "
+    "no lists, no markdown, no emoji. Use tools when they help; when the caller says goodbye, say "
     "goodbye and use hang_up."
 )
+# Per-call facts go in a second system message: the first one (prompt + tool definitions) then stays
+# identical across calls, so an LLM server's prefix cache (llama.cpp, vLLM) serves it warm.
+_DEFAULT_CONTEXT = "It is {local_time} on {weekday}, {date} ({timezone}). The caller's number is {caller}."
 
 PLACEHOLDERS = ("local_time", "date", "weekday", "timezone", "caller", "callee", "profile")
 
@@ -83,6 +85,7 @@ PLACEHOLDERS = ("local_time", "date", "weekday", "timezone", "caller", "callee",
 class Profile(_Strict):
     name: str = Field(min_length=1)
     prompt: str = Field(default=_DEFAULT_PROMPT, min_length=1, description="System prompt; placeholders: " + ", ".join("{%s}" % p for p in PLACEHOLDERS))
+    context: str = Field(default=_DEFAULT_CONTEXT, description="Per-call facts sent as a second system message (same placeholders; empty = none). Keeping the time out of `prompt` keeps the prompt cacheable.")
     greeting: str = "Hello! How can I help you?"
     voice: str = Field(default="", description="TTS voice name (empty = the worker's default voice).")
     language: str = "en"
@@ -110,7 +113,7 @@ class Profile(_Strict):
                 raise ValueError(f"DTMF key {digit!r} is not one of 0-9 * # A-D")
         return v
 
-    @field_validator("prompt")
+    @field_validator("prompt", "context")
     @classmethod
     def _placeholders(cls, v: str) -> str:
         unknown = sorted(set(re.findall(r"\{(\w+)\}", v)) - set(PLACEHOLDERS))
@@ -132,6 +135,12 @@ class Profile(_Strict):
         return self.transfer_targets.get(target, target)
 
     def render_prompt(self, now: datetime, caller: str = "", callee: str = "") -> str:
+        return self._render(self.prompt, now, caller, callee)
+
+    def render_context(self, now: datetime, caller: str = "", callee: str = "") -> str:
+        return self._render(self.context, now, caller, callee)
+
+    def _render(self, template: str, now: datetime, caller: str, callee: str) -> str:
         local = now.astimezone(ZoneInfo(self.timezone))
         values = {
             "local_time": local.strftime("%I:%M %p").lstrip("0"),
@@ -143,7 +152,7 @@ class Profile(_Strict):
             "profile": self.name,
         }
         # Only known placeholders are replaced: other braces in a prompt stay as written.
-        return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), self.prompt)
+        return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 DEFAULT_PROFILE = Profile(name="default")
