@@ -177,7 +177,7 @@ def register(main: click.Group) -> None:
     @click.option("--say", "questions", multiple=True, help="What the caller says (repeatable). Default: 'What time is it?' then goodbye.")
     @click.option("--wav", "wavs", multiple=True, type=click.Path(exists=True, dir_okay=False), help="A WAV the caller plays instead (repeatable).")
     @click.option("--llm", default="auto", show_default=True, help="auto (LLM_BASE_URL, else the embedded llama.cpp), local, scripted, or a base URL.")
-    @click.option("--local-model", default="qwen2.5-coder-0.5b", show_default=True, help="Embedded model: qwen2.5-coder-0.5b or qwen2.5-coder-1.5b.")
+    @click.option("--local-model", default="qwen2.5-coder-1.5b", show_default=True, help="Embedded model: qwen2.5-coder-1.5b or qwen2.5-coder-0.5b (faster, worse at tools).")
     @click.option("--out", default="out", show_default=True, help="Directory for the recording and logs.")
     @click.option("--speed", default=1.0, show_default=True, help="Emulator speed (audio streamed and played x times real time).")
     @click.option("--caller", default="+15551230001", show_default=True)
