@@ -227,3 +227,16 @@ def test_barge_in_without_a_fork_breaks_the_file_playback(make_emulator, make_wo
     assert ch.segments and ch.segments[-1]["status"] == "break"
     ch.hangup()
     assert sess.closed.wait(10)
+
+
+def test_fork_confirmed_by_uuid_exists_when_the_nodes_events_are_lost(make_emulator, make_worker):
+    """An ESL outage can swallow a call's CHANNEL_CREATE/PARK: the fork must still be confirmed
+    (by asking FreeSWITCH) within the grace window, and the call answered."""
+    emu = make_emulator()
+    w = make_worker([emu], fork_grace_seconds=1.0)
+    node = w.nodes["fs1"]
+    assert node.synced.wait(5)  # the start-up re-sync is over (it would otherwise see the new channel)
+    node.esl.remove_handler(node._on_event)  # the node no longer learns about channels from events
+    ch = emu.place_call(destination="+15551230000", caller="+15550001111")
+    assert ch.wait_answered(5), f"refused although FreeSWITCH has the channel ({ch.hangup_cause})"
+    ch.hangup()

@@ -352,6 +352,8 @@ class CallSession:
             if not self.confirmed.wait(s.fork_grace_seconds):
                 log.warning("call not confirmed within %.1fs (fork=%s): refusing", s.fork_grace_seconds, self.fork is not None)
                 w.metrics_refused("unconfirmed")
+                # if the channel exists after all (its events were lost), do not leave it parked for an hour
+                self.node.fs_async("kill", self.id, "USER_BUSY")
                 return
             if self.ended.is_set():
                 return

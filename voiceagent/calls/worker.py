@@ -47,6 +47,7 @@ class NodeLink:
         self.fs = FreeSwitch(self.esl)
         self.channels: Dict[str, Dict[str, str]] = {}
         self._waiters: Dict[str, gevent.event.Event] = {}  # forks waiting for their channel to appear
+        self.synced = gevent.event.Event()  # set after each re-sync with `show channels`
 
     def start(self) -> None:
         self.esl.on_event(self._on_event)
@@ -73,6 +74,7 @@ class NodeLink:
 
     def _on_connected(self, _conn=None) -> None:
         """After every (re)connect: re-sync which calls are still alive."""
+        self.synced.clear()
         self.worker.spawn(self._resync, call_id="")
 
     def _resync(self) -> None:
@@ -95,6 +97,7 @@ class NodeLink:
                 log.warning("call vanished while ESL was down: cleaning up", extra={"call_id": sess.id})
                 sess.kill()
         log.info("node %s: re-synced, %d live channels", self.name, len(alive))
+        self.synced.set()
 
     def _on_event(self, ev: Event) -> None:
         u = ev.uuid
@@ -338,15 +341,24 @@ class VoiceWorker:
         sess.on_fork_closed(conn)
 
     def _confirm(self, sess: CallSession) -> None:
+        """The fork came first: wait for the node's events about the call, and ask FreeSWITCH
+        directly early in the grace window (the events may have been lost in an ESL outage)."""
         node = sess.node
-        if node.wait_known(sess.id, self.settings.fork_grace_seconds):
+        grace = self.settings.fork_grace_seconds
+        deadline = time.monotonic() + grace
+        if node.wait_known(sess.id, min(0.3, grace / 3)):
             sess.confirmed.set()
             return
-        try:
-            if node.fs.uuid_exists(sess.id):
+        while not sess.confirmed.is_set() and time.monotonic() < deadline:
+            try:
+                if node.fs.uuid_exists(sess.id):
+                    sess.confirmed.set()
+                    return
+            except Exception as exc:
+                log.warning("uuid_exists failed: %s", exc)
+            if node.wait_known(sess.id, min(0.5, max(0.0, deadline - time.monotonic()))):
                 sess.confirmed.set()
-        except Exception as exc:
-            log.warning("uuid_exists failed: %s", exc)
+                return
 
     def _new_session(self, node: NodeLink, call_id: str, direction: Direction, **kw) -> CallSession:
         sess = CallSession(self, node, call_id, direction=direction, **kw)
