@@ -207,7 +207,7 @@ def test_goodbye_hangs_up_after_the_goodbye_has_played(make_emulator, make_worke
     stops = [t for t, key in ch.timeline if key == "PLAYBACK_STOP"]
     assert len(stops) == len(played) and stops[-1] <= hung_up_at, (stops, hung_up_at)
     assert hung_up_at >= last["end"] - 0.01, (hung_up_at, last)
-    assert "goodbye" in transcribe_heard(models, ch, start=last["start"])  # the last word, heard in full
+    assert "bye" in transcribe_heard(models, ch, start=last["start"])  # the last word, heard in full (Whisper writes "Goodbye!" as "goodbye" or "bye bye")
     turn = voice.turns[-1]
     assert turn.tools and turn.tools[0]["name"] == "hang_up"
     assert turn.heard_by_caller == ["Thanks for calling.", "Goodbye!"]
