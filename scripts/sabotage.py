@@ -197,8 +197,8 @@ BREAKAGES: List[Breakage] = [
                     return
             if not self.confirmed.wait(s.fork_grace_seconds):""")),
     B("9b", "inbound call answered even when never confirmed", CALLS,
-      Patch(SESSION, """                w.metrics_refused("unconfirmed")
-                return""", """                w.metrics_refused("unconfirmed")""")),
+      Patch(SESSION, """                self.node.fs_async("kill", self.id, "USER_BUSY")
+                return""", """                pass""")),
     B("9c", "inbound call never answered", CALLS,
       Patch(SESSION, "                    self.node.fs.answer(self.id)", "                    pass")),
     # 10. fork server upgrade --------------------------------------------------------
