@@ -63,7 +63,9 @@ class NodeLink:
             try:
                 getattr(self.fs, method)(*args, **kwargs)
             except Exception as exc:
-                log.warning("%s %s failed: %s", method, args[:1], exc)
+                gone = "No such channel" in str(exc) or "invalid uuid" in str(exc)
+                # the channel hung up first (a race with the caller): nothing to do, not a fault
+                log.log(logging.INFO if gone else logging.WARNING, "%s %s failed: %s", method, args[:1], exc)
                 if on_error is not None:
                     on_error(exc)
 
