@@ -93,12 +93,9 @@ def to_playable(pcm: bytes, rate: int, call_rate: int) -> Tuple[bytes, int]:
     """FreeSWITCH plays raw audio only at 8/16 kHz: resample anything else to the call's rate."""
     if rate in (8000, 16000):
         return pcm, rate
-    import numpy as np
-    import soxr
+    from ..speech.audio import resample_pcm16
 
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-    y = soxr.resample(x, rate, call_rate)
-    return (np.clip(y, -1.0, 1.0) * 32767.0).astype("<i2").tobytes(), call_rate
+    return resample_pcm16(pcm, rate, call_rate), call_rate
 
 
 class CallSession:
