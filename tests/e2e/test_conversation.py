@@ -38,7 +38,7 @@ def test_what_time_is_it_tool_round_trip(make_emulator, make_worker, voice, llm,
     assert turn.tools and turn.tools[0]["name"] == "get_datetime" and turn.tools[0]["ok"]
     assert turn.said == ["It is half past ten in the morning."]
     heard = transcribe_heard(models, ch, start=ch.segments[1]["start"])
-    assert "half past" in heard and ("ten" in heard or "10" in heard), heard
+    assert "half past" in heard and "morning" in heard, heard  # ("ten" is sometimes heard as "and")
     assert turn.timings["voice_to_voice_ms"] > 0
     ch.hangup()
 
@@ -207,7 +207,10 @@ def test_goodbye_hangs_up_after_the_goodbye_has_played(make_emulator, make_worke
     stops = [t for t, key in ch.timeline if key == "PLAYBACK_STOP"]
     assert len(stops) == len(played) and stops[-1] <= hung_up_at, (stops, hung_up_at)
     assert hung_up_at >= last["end"] - 0.01, (hung_up_at, last)
-    assert "bye" in transcribe_heard(models, ch, start=last["start"])  # the last word, heard in full (Whisper writes "Goodbye!" as "goodbye" or "bye bye")
+    # the whole reply, so the short last word has context (alone, "Goodbye!" can look like Whisper's
+    # silence hallucination "Bye." and be filtered); Whisper writes it "goodbye" or "bye bye"
+    heard = transcribe_heard(models, ch, start=played[1][1]["start"])
+    assert "thank" in heard and heard.rstrip(" .!").endswith("bye"), heard
     turn = voice.turns[-1]
     assert turn.tools and turn.tools[0]["name"] == "hang_up"
     assert turn.heard_by_caller == ["Thanks for calling.", "Goodbye!"]
