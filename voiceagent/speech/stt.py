@@ -48,6 +48,10 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text.lower())).strip()
 
 
+def _segment_is_noise(text: str, no_speech_prob: float, avg_logprob: float) -> bool:
+    return bool(_ALWAYS_DROP.search(text.strip())) or (no_speech_prob > 0.6 and avg_logprob < -0.5)
+
+
 def is_hallucination(text: str, no_speech_prob: float, avg_logprob: float, level_dbfs: float) -> bool:
     """True when ``text`` is most likely Whisper inventing words over silence or noise."""
     if _ALWAYS_DROP.search(text.strip()):
@@ -157,7 +161,9 @@ class Transcriber:
             raw.append(text)
             nsp.append(seg.no_speech_prob)
             alp.append(seg.avg_logprob)
-            if text and not is_hallucination(text, seg.no_speech_prob, seg.avg_logprob, level):
+            # per segment only the unconditional signs; the suspect-phrase rule applies to the whole
+            # transcript below, so a real "Goodbye." after "Thanks for calling." is not dropped
+            if text and not _segment_is_noise(text, seg.no_speech_prob, seg.avg_logprob):
                 kept.append(text)
         elapsed = time.perf_counter() - t0
         raw_text = " ".join(raw).strip()
