@@ -75,17 +75,6 @@ def transcribe_heard(models, ch, start=0.0):
     return models["stt"].transcribe(x).text.lower()
 
 
-def transcribe_segment_raw(models, ch, seg):
-    """Whisper's raw reading (before the hallucination filter) of one played segment, padded with
-    silence: for checking that a short word such as "Goodbye!" was heard in full."""
-    pcm, rate = ch.heard_audio()
-    x = pcm16_to_float(pcm)[int(seg["start"] * rate):int(seg["end"] * rate) + 1]
-    if rate != 16000:
-        x = resample(x, rate, 16000)
-    pad = np.zeros(8000, dtype=x.dtype)
-    return models["stt"].transcribe(np.concatenate([pad, x, pad])).raw_text.lower()
-
-
 def wait_for(pred, timeout=20.0):
     with gevent.Timeout(timeout, False):
         while not pred():
