@@ -6,11 +6,10 @@ the stage timings; what the caller heard is saved as a WAV.
 """
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import time
-from typing import List, Optional
+from typing import List
 
 import click
 import gevent

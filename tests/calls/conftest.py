@@ -2,7 +2,6 @@
 import os
 import uuid
 
-import gevent
 import pytest
 import redis
 

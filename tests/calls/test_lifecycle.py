@@ -1,5 +1,4 @@
 """Call lifecycle through the emulator: answer, greet, hang up, limits, ownership, inbox, cleanup."""
-import os
 
 import gevent
 import gevent.event
@@ -7,8 +6,7 @@ import pytest
 import redis
 
 from voiceagent.calls.inbox import CallStore
-from voiceagent.calls.session import CallSession
-from voiceagent.calls.worker import GreetingDialog, default_greeting_path
+from voiceagent.calls.worker import default_greeting_path
 
 from .conftest import set_fork_url, temp_files
 

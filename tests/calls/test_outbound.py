@@ -3,8 +3,6 @@ and the START_FORK_ON_PARK mode, where workers race for a parked call through a 
 import gevent
 import pytest
 
-from .conftest import set_fork_url
-
 
 def test_originate_answered_call_gets_a_session_and_hears_the_greeting(make_emulator, make_worker):
     emu = make_emulator(speed=4.0)

@@ -22,9 +22,8 @@ import gevent.event
 import gevent.queue
 
 from ..observability import metrics
-from ..observability.logs import call_id_var
 from ..telephony.eslwire import Event
-from ..telephony.forkwire import wav_encode
+from ..speech.audio import wav_encode
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +170,7 @@ class CallSession:
         else:
             self._uploads.append(pb)
             try:
-                self.fork.send_play_audio(wav_encode(pcm, rate), sample_rate=rate, content_type="wav", text=text or None)
+                self.fork.send_play_audio(pcm, sample_rate=rate, content_type="wav", text=text or None)
             except Exception as exc:  # the socket died under us: the watchdog handles the fork
                 log.warning("playAudio send failed: %s", exc)
                 self._uploads.remove(pb)

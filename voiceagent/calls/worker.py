@@ -7,7 +7,6 @@ of known channels, which is how a fork that arrives first gets confirmed.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal

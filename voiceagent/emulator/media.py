@@ -1,7 +1,6 @@
 """What the emulated channel can play: WAV (any rate), raw .r8/.r16, tone_stream://."""
 from __future__ import annotations
 
-import io
 import os
 import re
 import wave
@@ -82,11 +81,3 @@ def file_type(path: str) -> Optional[str]:
     return m.group(1) if m else None
 
 
-def wav_bytes(pcm: bytes, rate: int) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
-    return buf.getvalue()

@@ -20,6 +20,8 @@ import wave
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
+from ..speech.audio import wav_encode as _wav_encode
+
 SUBPROTOCOL = "audio.drachtio.org"
 # mod_audio_fork copies the metadata into an 8 KiB buffer.
 MAX_METADATA_BYTES = 8192
@@ -216,13 +218,7 @@ def frame_bytes(sample_rate: int, frame_ms: int, channels: int = 1) -> int:
 
 def wav_encode(pcm: bytes, sample_rate: int, channels: int = 1) -> bytes:
     """A 16-bit PCM WAV (44-byte header) around L16LE samples."""
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(int(sample_rate))
-        w.writeframes(pcm)
-    return buf.getvalue()
+    return _wav_encode(pcm, int(sample_rate), channels)
 
 
 def wav_decode(data: bytes) -> Tuple[bytes, int, int]:
