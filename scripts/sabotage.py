@@ -300,6 +300,24 @@ BREAKAGES: List[Breakage] = [
 ]
 
 
+# --------------------------------------------------------------------------- hardening (issue 7)
+# Three groups, kept apart so that work on each merges cleanly.
+
+# 17. the fork edge: accept loop, connection caps, unconfirmed forks, fork takeover, auth defaults
+BREAKAGES += [
+]
+
+
+# 18. state and recovery: inbox validation, orphan sweep, playback watchdog, records, bulk hangup
+BREAKAGES += [
+]
+
+
+# 19. ESL and configuration: reconnect backoff, event flood, start-up checks, secrets masking
+BREAKAGES += [
+]
+
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""
