@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate voiceagent/emulator/data/event_templates.json from the FreeSWITCH captures.
 
-The captures (../shared/traces/*.esl.bin) are facts about FreeSWITCH 1.10.12; this script
+The captures (tests/data/freeswitch/*.esl.bin) are facts about FreeSWITCH 1.10.12; this script
 reduces them to what the emulator needs to reproduce them:
 
 * per event key (``Event-Name``, the subclass for CUSTOM, ``CHANNEL_EXECUTE:<app>`` for
@@ -114,7 +114,7 @@ def var_profile(ev, other_uuid: str = "") -> list:
 
 
 def main() -> None:
-    traces = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "traces"
+    traces = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "data" / "freeswitch"
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "voiceagent" / "emulator" / "data" / "event_templates.json"
     layouts: dict = collections.defaultdict(list)
     calling: dict = {}
@@ -149,7 +149,7 @@ def main() -> None:
         # streams, Application-Data when an app has arguments) are omitted at run time.
         best = max(layouts[key], key=len)
         events[key] = {"layout": best, "calling": calling[key]}
-    data = {"source": "FreeSWITCH 1.10.12 captures (shared/traces)", "events": events, "variables": profiles}
+    data = {"source": "FreeSWITCH 1.10.12 captures (tests/data/freeswitch)", "events": events, "variables": profiles}
     out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"wrote {out}: {len(events)} event templates, {len(profiles)} variable profiles")
 

@@ -16,8 +16,8 @@ caught by tests that pass without it.
     python scripts/sabotage.py --markdown docs/sabotage.md
 
 Exit status: 0 if every breakage was caught, 1 if any was not, 2 if a snippet is missing or
-the baseline fails.  The copies live under a temporary directory (``--keep`` keeps them); the
-tests find ``../shared/traces`` through a ``shared`` symlink placed next to each copy.
+the baseline fails.  The copies live under a temporary directory (``--keep`` keeps them); each is
+self-contained (the FreeSWITCH captures are in ``tests/data/freeswitch``).
 """
 from __future__ import annotations
 
@@ -331,9 +331,6 @@ def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> 
         dest.mkdir(parents=True)
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             tar.extractall(dest, filter="data")
-    shared = dest.parent / "shared"
-    if not shared.exists():
-        shared.symlink_to((repo.parent / "shared").resolve())
 
 
 class SnippetMissing(RuntimeError):

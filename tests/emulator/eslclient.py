@@ -15,8 +15,9 @@ from gevent.event import Event
 
 from voiceagent.telephony.eslwire import Frame, FrameReader, parse_event_plain
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-TRACES = SHARED / "traces"
+from tests.data import FREESWITCH_TRACES
+
+TRACES = FREESWITCH_TRACES
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 IGNORED_EVENTS = ("HEARTBEAT", "RE_SCHEDULE")
 EVENT_TYPES = ("text/event-plain", "text/event-json", "text/event-xml")
@@ -24,7 +25,7 @@ EVENT_TYPES = ("text/event-plain", "text/event-json", "text/event-xml")
 
 def traces_dir() -> Path:
     if not TRACES.is_dir():
-        raise RuntimeError(f"FreeSWITCH traces not found at {TRACES}: the shared/ directory must sit beside the repo")
+        raise RuntimeError(f"FreeSWITCH captures not found at {TRACES}")
     return TRACES
 
 

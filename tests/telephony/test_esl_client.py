@@ -18,6 +18,7 @@ import pytest
 from gevent import socket
 from gevent.server import StreamServer
 
+from tests.data import trace_files
 from voiceagent.telephony import eslwire
 from voiceagent.telephony.esl import (
     CommandError,
@@ -29,8 +30,6 @@ from voiceagent.telephony.esl import (
     subscription_command,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-TRACES = SHARED / "traces"
 
 
 def reply(text: str, extra: str = "") -> bytes:
@@ -390,7 +389,7 @@ def test_stop_fails_waiting_jobs(make_server, make_conn):
 
 
 # ----------------------------------------------------------------------------- traces
-TRACE_FILES = sorted(TRACES.glob("*.esl.bin"))
+TRACE_FILES = trace_files("*.esl.bin")
 
 
 def _replay_server(data: bytes, seed: int) -> FakeEsl:
@@ -423,7 +422,6 @@ def _expected_frames(data: bytes):
 @pytest.mark.parametrize("path", TRACE_FILES, ids=lambda p: p.name)
 def test_trace_frames_through_client_reader(path):
     """Every real frame passes through the client's reader: events keep their raw bodies."""
-    assert TRACE_FILES, "shared traces not found"
     data = path.read_bytes()
     frames = _expected_frames(data)
     want_events = [eslwire.parse_event_plain(f.body) for f in frames if f.content_type == "text/event-plain"]

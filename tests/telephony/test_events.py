@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.data import FREESWITCH_TRACES, trace_files
 from voiceagent.telephony import eslwire, events
 from voiceagent.telephony.events import (
     BackgroundJob,
@@ -31,7 +32,7 @@ from voiceagent.telephony.events import (
     hangup_outcome,
 )
 
-TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "traces"
+TRACES = FREESWITCH_TRACES
 
 
 def trace_events(name: str):
@@ -43,7 +44,7 @@ def typed(name: str):
     return [events.parse(e) for e in trace_events(name)]
 
 
-@pytest.mark.parametrize("name", sorted(p.name[: -len(".esl.bin")] for p in TRACES.glob("*.esl.bin")))
+@pytest.mark.parametrize("name", [p.name[: -len(".esl.bin")] for p in trace_files("*.esl.bin")])
 def test_every_trace_event_parses_without_problem(name, caplog):
     with caplog.at_level(logging.WARNING):
         out = typed(name)

@@ -1,6 +1,6 @@
 """Speech to text with faster-whisper, tuned for short phone turns.
 
-Decisions (measured on 2 cores, see /work/shared/README.md): int8, 2 threads, greedy (beam 1),
+Decisions (measured on 2 cores, see the measurements in README.md): int8, 2 threads, greedy (beam 1),
 language fixed (auto-detection adds ~0.5 s), no temperature fallback (retries on noise cost
 seconds and only produce other hallucinations), vad_filter off because the Endpointer already cut
 the turn.  Whisper invents text on silence and noise ("Thank you.", "you", subtitle credits); a
