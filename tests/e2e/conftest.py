@@ -23,7 +23,7 @@ from ..calls.conftest import make_emulator, make_worker, redis_prefix  # noqa: F
 def models():
     litellm_module()  # the first import takes seconds: pay it before any call's timings
     pool = InferencePool(1)
-    return {"pool": pool, "stt": Transcriber("base", "en", pool=pool), "tts": PiperTTS(pool=pool)}
+    return {"pool": pool, "stt": Transcriber("base", "en", pool=pool), "tts": PiperTTS(pool=pool, noise_scale=0, noise_w=0)}
 
 
 @pytest.fixture
@@ -121,3 +121,18 @@ def loudest_slice(pcm_rate, ms):
     energy = np.convolve(x * x, np.ones(n, dtype=np.float32), mode="valid")
     i = int(np.argmax(energy))
     return x[i:i + n].astype("<i2").tobytes(), rate
+
+
+def heard_like(heard, phrase, min_ratio=0.8):
+    """Whether Whisper's ``heard`` holds ``phrase`` give or take a spelling ("half passed" for "half past"):
+    the best character similarity of ``phrase`` against any run of as many words in ``heard``."""
+    import difflib
+    import re
+
+    words = re.findall(r"[a-z0-9']+", heard.lower())
+    want = " ".join(re.findall(r"[a-z0-9']+", phrase.lower()))
+    n = max(1, len(want.split()))
+    best = 0.0
+    for i in range(max(1, len(words) - n + 1)):
+        best = max(best, difflib.SequenceMatcher(None, " ".join(words[i:i + n]), want).ratio())
+    return best >= min_ratio

@@ -7,8 +7,8 @@ from voiceagent.dialog.conversation import CUT_OFF_MARK
 from voiceagent.speech.audio import pcm16_to_float, rms_dbfs
 from voiceagent.testing import llm_server as L
 
-from .conftest import (loudest_slice, noise, place_call, segment_texts, silence, speak, transcribe_heard,
-                       wait_for)
+from .conftest import (heard_like, loudest_slice, noise, place_call, segment_texts, silence, speak,
+                       transcribe_heard, wait_for)
 
 STAGE_TIMINGS = ("endpoint_wait_ms", "stt_ms", "llm_first_sentence_ms", "tts_first_ms", "voice_to_voice_ms")
 
@@ -39,15 +39,18 @@ def test_what_time_is_it_tool_round_trip(make_emulator, make_worker, voice, llm,
     assert turn.tools and turn.tools[0]["name"] == "get_datetime" and turn.tools[0]["ok"]
     assert turn.said == ["It is half past ten in the morning."]
     heard = transcribe_heard(models, ch, start=ch.segments[1]["start"])
-    assert "half past" in heard and "morning" in heard, heard  # ("ten" is sometimes heard as "and")
+    assert heard_like(heard, "half past") and heard_like(heard, "morning"), heard  # ("ten" may be heard as "and")
     assert turn.timings["voice_to_voice_ms"] > 0
     ch.hangup()
 
 
 def test_barge_in_breaks_playback_cancels_the_llm_and_keeps_only_what_was_heard(
         make_emulator, make_worker, voice, llm, models):
-    # the reply streams word by word for ~4 s: it is still being written when the caller interrupts
-    llm.push(L.text(" ".join(LONG_REPLY), chunk_delay=0.04), L.text("Tomorrow will be sunny."))
+    # the reply streams its first three sentences, then holds the stream open: it is still being written
+    # when the caller interrupts, however slow the machine is
+    streamed = len(" ".join(LONG_REPLY[:3]).split())
+    llm.push(L.text(" ".join(LONG_REPLY), chunk_delay=0.02, stall_after=streamed, stall_seconds=60),
+             L.text("Tomorrow will be sunny."))
     ch, sess = place_call(make_emulator, make_worker, voice)
     ch.say(speak(models, "What is the weather like?"))
     # the caller interrupts while the first sentence plays and the second is already queued
@@ -100,7 +103,7 @@ def test_barge_in_breaks_playback_cancels_the_llm_and_keeps_only_what_was_heard(
     barge = [d for kind, _, d in voice.events if kind == "barge_in"]
     assert len(barge) == 1 and barge[0]["onset_to_break_ms"] > 0, barge
     assert len(sess.barge_ins) == 1, f"uuid_break sent {len(sess.barge_ins)} times for one interruption"
-    assert "sunny" in transcribe_heard(models, ch, start=heard[cut_at + 1][1]["start"])
+    assert heard_like(transcribe_heard(models, ch, start=heard[cut_at + 1][1]["start"]), "sunny")
     ch.hangup()
 
 
@@ -141,12 +144,12 @@ def test_llm_error_and_timeout_are_apologised_for_and_the_call_goes_on(
         assert len(ch.segments) == start + 1 and ch.segments[-1]["status"] == "done"
         if failure == "500":  # the phrase is cached: what the caller hears is the same both times
             heard = transcribe_heard(models, ch, start=ch.segments[start]["start"])
-            assert "sorry" in heard, (failure, heard)
+            assert heard_like(heard, "sorry"), (failure, heard)
     ch.say(question)
     assert wait_for(lambda: len(voice.turns) >= 3, 20), "no answer after the failures"
     assert voice.turns[-1].said == ["Apples are crisp and sweet."]
     heard = transcribe_heard(models, ch, start=ch.segments[-1]["start"])
-    assert "crisp" in heard and "sorry" not in heard, heard
+    assert heard_like(heard, "crisp") and "sorry" not in heard, heard
     assert not ch.hangup_cause, "the call ended after two failures"
     ch.hangup()
 
@@ -166,7 +169,7 @@ def test_tool_call_written_as_json_text_is_run_and_never_spoken(make_emulator, m
     assert turn.said == ["It is half past ten."] and turn.tools[0]["name"] == "get_datetime"
     assert len(ch.segments) == 2, segment_texts(sess, ch)
     heard = transcribe_heard(models, ch, start=ch.segments[1]["start"])
-    assert "half past" in heard, heard
+    assert heard_like(heard, "half past"), heard
     for leaked in ("{", "}", "argument", "name", "date time", "datetime"):
         assert leaked not in heard, heard
     ch.hangup()
@@ -247,7 +250,7 @@ def test_two_calls_at_once_hear_only_their_own_answers(make_emulator, make_worke
         said = " ".join(t for t, _ in segment_texts(sess, ch)[1:]).lower()
         assert other not in said, said  # never the other call's answer
         heard = transcribe_heard(models, ch, start=ch.segments[1]["start"])
-        assert "capital" in heard and other not in heard, (mine, heard)
+        assert heard_like(heard, "capital") and other not in heard, (mine, heard)
     ch_a.hangup()
     ch_b.hangup()
 
@@ -262,5 +265,5 @@ def test_dtmf_reaches_the_llm_and_the_answer_is_played(make_emulator, make_worke
     turn = voice.turns[-1]
     assert turn.kind == "dtmf" and turn.said == ["You chose option one."]
     assert len(ch.segments) == 2 and ch.segments[1]["status"] == "done"
-    assert "option" in transcribe_heard(models, ch, start=ch.segments[1]["start"])
+    assert heard_like(transcribe_heard(models, ch, start=ch.segments[1]["start"]), "option")
     ch.hangup()

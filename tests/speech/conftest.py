@@ -14,7 +14,7 @@ from voiceagent.speech.tts import PiperTTS  # noqa: E402
 
 @pytest.fixture(scope="session")
 def piper():
-    return PiperTTS()
+    return PiperTTS(noise_scale=0, noise_w=0)
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,8 @@ class PiperTTS(_Engine):
     """A Piper voice, loaded once; safe to share across calls and threads."""
 
     def __init__(self, voice: str = "en_US-joe-medium", *, threads: int = 1, pool: "Optional[InferencePool]" = None,
-                 length_scale: Optional[float] = None, sentence_silence_s: float = 0.15):
+                 length_scale: Optional[float] = None, noise_scale: Optional[float] = None,
+                 noise_w: Optional[float] = None, sentence_silence_s: float = 0.15):
         import onnxruntime
         from piper import PiperVoice
         from piper.config import PiperConfig, SynthesisConfig
@@ -72,7 +73,8 @@ class PiperTTS(_Engine):
         with open(cfg_path, encoding="utf-8") as f:
             config = PiperConfig.from_dict(json.load(f))
         self._voice = PiperVoice(session=session, config=config, download_dir=Path(onnx_path).parent)
-        self._syn = SynthesisConfig(length_scale=length_scale)
+        # None keeps the voice's own value; noise 0 makes the same text give the same samples (tests).
+        self._syn = SynthesisConfig(length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=noise_w)
         self._gap = np.zeros(int(sentence_silence_s * config.sample_rate), dtype=np.float32)
         self.voice_id = f"piper:{Path(onnx_path).stem}"
         self.sample_rate = config.sample_rate
@@ -132,7 +134,8 @@ def make_tts(settings, pool: "Optional[InferencePool]" = None) -> _Engine:
     """The engine the settings select (TTS_ENGINE, TTS_VOICE / XTTS_MODEL_DIR)."""
     if settings.tts_engine == "xtts":
         return XttsTTS(settings.xtts_model_dir, settings.xtts_speaker_wav, language=settings.stt_language, pool=pool)
-    return PiperTTS(settings.tts_voice, threads=settings.tts_threads, pool=pool)
+    return PiperTTS(settings.tts_voice, threads=settings.tts_threads, pool=pool, length_scale=settings.tts_length_scale,
+                    noise_scale=settings.tts_noise_scale, noise_w=settings.tts_noise_w)
 
 
 class PhraseCache:

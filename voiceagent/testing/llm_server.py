@@ -46,8 +46,10 @@ class Reply:
     finish_reason: Optional[str] = None
 
 
-def text(content: str, *, chunk_delay: float = 0.0, chunk_chars: int = 0, delay: float = 0.0) -> Reply:
-    return Reply(text=content, chunk_delay=chunk_delay, chunk_chars=chunk_chars, delay=delay)
+def text(content: str, *, chunk_delay: float = 0.0, chunk_chars: int = 0, delay: float = 0.0,
+         stall_after: Optional[int] = None, stall_seconds: float = 30.0) -> Reply:
+    return Reply(text=content, chunk_delay=chunk_delay, chunk_chars=chunk_chars, delay=delay,
+                 stall_after=stall_after, stall_seconds=stall_seconds)
 
 
 def tool_call(name: str, arguments: Union[dict, str] = None, *, text: str = "", chunk_delay: float = 0.0) -> Reply:
@@ -204,8 +206,12 @@ class ScriptedLlmServer:
             yield chunk({"role": "assistant", "content": ""})
             sent = 0
             for piece in _pieces(reply.text, reply.chunk_chars):
-                if reply.stall_after is not None and sent >= reply.stall_after:
-                    gevent.sleep(reply.stall_seconds)
+                if reply.stall_after is not None and sent == reply.stall_after:
+                    # SSE comment lines while stalled: a client that went away is noticed at once
+                    end = time.monotonic() + reply.stall_seconds
+                    while time.monotonic() < end:
+                        gevent.sleep(0.05)
+                        yield b": stalled\n\n"
                 if reply.chunk_delay:
                     gevent.sleep(reply.chunk_delay)
                 yield chunk({"content": piece})
