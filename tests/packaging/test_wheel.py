@@ -1,0 +1,85 @@
+"""The built wheel carries every data file the runtime needs.
+
+The wheel is built from this checkout, installed into a fresh virtualenv (its dependencies are borrowed
+from the running environment through a .pth line, so nothing is downloaded), and a check script run
+from outside the checkout must find the default greeting, the emulator's data, the built-in tool
+plugins and the packaged models through the *installed* package.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+CHECK = r"""
+import json, sys
+from pathlib import Path
+import voiceagent
+from voiceagent.calls.worker import default_greeting_path
+from voiceagent.dialog.tools import builtin_tools_dir
+from voiceagent.emulator.core import default_conf_dir
+from voiceagent.emulator import events as emu_events
+from voiceagent.speech.models import resolve_piper_voice, resolve_whisper
+from voiceagent.speech.vad import make_vad
+
+out = {
+    "package": voiceagent.__file__,
+    "greeting": default_greeting_path(),
+    "conf": str(default_conf_dir()),
+    "tools": sorted(p.name for p in builtin_tools_dir().glob("*.py")),
+    "whisper": str(resolve_whisper("base", cache_dir=sys.argv[1])),
+    "piper": [str(p) for p in resolve_piper_voice("en_US-joe-medium")],
+}
+out["greeting_ok"] = Path(out["greeting"]).is_file()
+out["dialplan"] = sorted(p.name for p in Path(out["conf"]).rglob("*.xml"))
+out["templates"] = len(emu_events.templates()["events"])
+make_vad("silero")  # the Silero model inside faster-whisper's assets
+print(json.dumps(out))
+"""
+
+
+def test_wheel_installs_with_its_data_and_resolves_models(tmp_path):
+    # from a copy of the checkout's files: a build/ left by an earlier build would hide a missing pattern
+    src = tmp_path / "src"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
+                           capture_output=True, text=True).stdout.splitlines()
+    for name in files:
+        if (REPO / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, src / name)
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist),
+                    str(src)], check=True, capture_output=True, timeout=300)
+    wheel = next(dist.glob("voiceagent-*.whl"))
+    env_dir = tmp_path / "fresh"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    py = env_dir / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    fresh_site = Path(subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                              text=True).strip())
+    # dependencies from the running environment, after the wheel's own files (never this checkout)
+    (fresh_site / "zz_borrowed_deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    run_dir = tmp_path / "elsewhere"
+    run_dir.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    res = subprocess.run([str(py), "-c", CHECK, str(tmp_path / "models")], cwd=run_dir, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["package"].startswith(str(env_dir)), f"imported {out['package']}, not the installed wheel"
+    assert out["greeting_ok"] and out["greeting"].startswith(str(env_dir)), out["greeting"]
+    assert out["conf"].startswith(str(env_dir)) and "50_voiceagent.xml" in out["dialplan"], out
+    assert out["tools"] == sorted(p.name for p in (REPO / "tools").glob("*.py")), out["tools"]
+    assert out["templates"] > 10, out["templates"]
+    assert Path(out["whisper"], "model.bin").is_file()
+    assert all(Path(p).is_file() for p in out["piper"])
+    # the voice command starts far enough to print its configuration from the installed package
+    cfg = subprocess.run([str(env_dir / "bin" / "voiceagent"), "config"], cwd=run_dir, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert cfg.returncode == 0 and "ESL_NODES" in cfg.stdout, cfg.stderr[-2000:]
