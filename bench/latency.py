@@ -464,7 +464,7 @@ def waterfall(run: Dict[str, Any], summary: Dict[str, Any], path: str) -> None:
 # --------------------------------------------------------------------------- entry
 
 def run_latency(turns: int = 20, llm: str = "auto", out: str = "out/bench", barge_ins: int = 4,
-                local_model: str = "qwen2.5-coder-0.5b") -> int:
+                local_model: str = "qwen2.5-coder-1.5b") -> int:
     from voiceagent.config import load_settings
     from voiceagent.observability.logs import setup_logging
     from voiceagent.speech.inference import InferencePool
@@ -548,7 +548,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--llm", default="auto", help="auto (scripted, then local if importable), scripted, local, or a base URL")
     p.add_argument("--out", default="out/bench", help="directory for the JSON and PNG (default out/bench)")
     p.add_argument("--barge-ins", type=int, default=4, help="extra barge-in turns (default 4)")
-    p.add_argument("--local-model", default="qwen2.5-coder-0.5b")
+    p.add_argument("--local-model", default="qwen2.5-coder-1.5b")
     a = p.parse_args(argv)
     return run_latency(a.turns, a.llm, a.out, a.barge_ins, a.local_model)
 

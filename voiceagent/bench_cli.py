@@ -30,7 +30,8 @@ def register(main: click.Group) -> None:
                   help="auto (scripted, then the embedded llama.cpp if importable), scripted, local, or a base URL.")
     @click.option("--out", default="out/bench", show_default=True, help="Directory for the JSON and the waterfall PNG.")
     @click.option("--barge-ins", default=4, show_default=True, help="Extra barge-in turns.")
-    @click.option("--local-model", default="qwen2.5-coder-0.5b", show_default=True)
+    @click.option("--local-model", default="qwen2.5-coder-1.5b", show_default=True,
+                  help="Embedded model (the demo's default): qwen2.5-coder-1.5b or qwen2.5-coder-0.5b.")
     def latency_cmd(turns, llm, out, barge_ins, local_model) -> None:
         """Voice-to-voice, per-stage and barge-in latency through the emulator; p50/p90 vs targets."""
         sys.exit(_load_latency().run_latency(turns, llm, out, barge_ins, local_model))

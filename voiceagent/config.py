@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="voiceagent", description="Key prefix, so several deployments or test runs can share one Redis.")
 
     # --- Dialog / LLM (owner: dialog layer) ----------------------------------------
-    llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (empty = the built-in rule-based demo responder).")
+    llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; 'rule-based' = the built-in rule-based responder on purpose; empty = the same, with a warning that no LLM is configured.")
     llm_model: str = Field(default="local", description="Model name; a bare name means an OpenAI-compatible server at LLM_BASE_URL, 'provider/name' is passed to litellm as is.")
     llm_api_key: SecretStr = Field(default=SecretStr(""), description="API key for the LLM endpoint (empty for local servers).")
     llm_timeout: float = Field(default=20.0, gt=0, description="Seconds to wait for the LLM's response and between streamed chunks.")

@@ -33,6 +33,7 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
     from .calls.voice_dialog import VoiceServices
     from .calls.worker import VoiceWorker
     from .config import load_settings
+    from .dialog.conversation import RULE_BASED
     from .emulator import FreeSwitchEmulator
     from .observability.logs import setup_logging
 
@@ -42,7 +43,7 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
     llm_url = base.llm_base_url
     model = base.llm_model
     if llm == "scripted":
-        llm_url = ""
+        llm_url = RULE_BASED
         _say("LLM: the built-in rule-based responder (zero latency, no model)", fg="yellow")
     elif llm not in ("auto", "local"):
         llm_url = llm
@@ -57,7 +58,7 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
             _say(f"     ready in {time.monotonic() - t0:.1f}s at {llm_url}")
         except LocalLlmUnavailable as exc:
             _say(f"     not available ({exc}); using the rule-based responder instead", fg="yellow")
-            llm_url = ""
+            llm_url = RULE_BASED
     elif llm_url:
         _say(f"LLM: {llm_url} (model {model})")
 
@@ -153,11 +154,18 @@ def _wait_quiet(ch, worker, timeout: float = 60.0) -> None:
         gevent.sleep(0.05)
 
 
+def _short(value, width: int = 100) -> str:
+    """A tool result on one line, cut at a word boundary."""
+    import textwrap
+
+    return textwrap.shorten(str(value), width, placeholder=" …")
+
+
 def _print_turn(turn) -> None:
     _say(f"whisper heard     : {turn.heard}")
     for t in turn.tools:
         ok = "ok" if t.get("ok") else "FAILED"
-        _say(f"tool call         : {t['name']}({t.get('args') or ''}) -> {ok}: {str(t.get('result'))[:100]}", fg="magenta")
+        _say(f"tool call         : {t['name']}({t.get('args') or ''}) -> {ok}: {_short(t.get('result'))}", fg="magenta")
     for s in turn.said:
         _say(f"agent says        : {s}", fg="cyan")
     if turn.interrupted:

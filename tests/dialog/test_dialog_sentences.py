@@ -67,8 +67,13 @@ def test_ordinals(n, words):
 
 @pytest.mark.parametrize("text,speech", [
     ("It's 10:30 now.", "It's ten thirty now."),
-    ("Meet at 3:05 PM.", "Meet at three oh five P M."),
-    ("Open 9 am to 5pm.", "Open nine A M to five P M."),
+    ("Meet at 3:05 PM.", "Meet at three oh five p.m."),
+    ("Open 9 am to 5pm.", "Open nine a.m. to five p.m."),
+    ("It is 7:47 AM on Wednesday, December 1, 2026 (UTC).",
+     "It is seven forty-seven a.m. on Wednesday, December first, twenty twenty-six U T C."),
+    ("See you Dec. 3rd at 9 AM.", "See you December third at nine a.m."),
+    ("That is 10:15 in America/New_York (EST).", "That is ten fifteen in New York E S T."),
+    ("Room 12 on May 5.", "Room twelve on May fifth."),
     ("At 10:00 or 14:00.", "At ten o'clock or fourteen hundred."),
     ("It costs $5.20 or $1.", "It costs five dollars and twenty cents or one dollar."),
     ("Only $0.99!", "Only ninety-nine cents!"),

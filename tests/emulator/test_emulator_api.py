@@ -251,3 +251,21 @@ def test_packaged_conf_matches_repo():
     repo = REPO / "freeswitch" / "conf"
     for rel in ["vars_voiceagent.xml", "dialplan/public/50_voiceagent.xml", "dialplan/default/90_voiceagent_traces.xml"]:
         assert filecmp.cmp(pkg / rel, repo / rel, shallow=False), rel
+
+
+def test_one_default_esl_password_for_the_emulator_the_worker_and_the_shipped_config(monkeypatch):
+    """`voiceagent emulator serve` and `voiceagent voice` work together with no password given."""
+    from pathlib import Path
+
+    import click
+
+    from voiceagent.config import Settings
+    from voiceagent.emulator import cli as emu_cli
+
+    worker_default = Settings.model_fields["esl_password"].default.get_secret_value()
+    monkeypatch.delenv("ESL_PASSWORD", raising=False)
+    assert emu_cli._WORKER_DEFAULT_PASSWORD == worker_default
+    conf = Path(__file__).resolve().parents[2] / "freeswitch/conf/autoload_configs/event_socket.conf.xml"
+    assert f'name="password" value="{worker_default}"' in conf.read_text()
+    opt = next(o for o in emu_cli.serve.params if o.name == "password")
+    assert opt.get_default(click.Context(emu_cli.serve), call=True) == worker_default

@@ -25,6 +25,9 @@ from .tools import Clock, ToolContext, ToolRegistry
 
 log = logging.getLogger(__name__)
 
+# LLM_BASE_URL value that chooses the built-in rule-based responder on purpose (no warning).
+RULE_BASED = "rule-based"
+
 CUT_OFF_MARK = " [cut off: the caller interrupted]"
 
 
@@ -404,12 +407,15 @@ class DialogKit:
         profiles = profiles_from_settings(s)
         tools = ToolRegistry.from_settings(s)
         demo = None
-        llm = LlmClient.from_settings(s) if s.llm_base_url else None
+        llm = LlmClient.from_settings(s) if s.llm_base_url not in ("", RULE_BASED) else None
         if llm is None:
             from ..testing.llm_server import ScriptedLlmServer, rule_based
 
             demo = ScriptedLlmServer(handler=rule_based).start()
-            log.warning("LLM_BASE_URL is not set: using the rule-based demo responder at %s", demo.base_url)
+            if s.llm_base_url == RULE_BASED:
+                log.info("LLM_BASE_URL=%s: the rule-based responder answers, at %s", RULE_BASED, demo.base_url)
+            else:
+                log.warning("LLM_BASE_URL is not set: using the rule-based demo responder at %s", demo.base_url)
             llm = LlmClient(demo.base_url, "demo", timeout=s.llm_timeout)
         return cls(llm, tools, profiles, history_turns=s.history_turns, max_tool_rounds=s.llm_max_tool_rounds,
                    max_failures=s.llm_max_failures, demo_server=demo)

@@ -251,7 +251,7 @@ def _time(m: re.Match) -> str:
     h, mm, ampm = int(m.group(1)), int(m.group(2)), (m.group(3) or "")
     suffix = ""
     if ampm:
-        suffix = " " + ("A M" if ampm.lower().startswith("a") else "P M")
+        suffix = " " + ("a.m." if ampm.lower().startswith("a") else "p.m.")  # Whisper hears "A M" as "at M"
     if mm == 0:
         return number_to_words(h) + (suffix if ampm else (" hundred" if h > 12 or m.group(1).startswith("0") else " o'clock"))
     minutes = ("oh " + _ONES[mm]) if mm < 10 else number_to_words(mm)
@@ -309,6 +309,19 @@ def _plain_number(m: re.Match) -> str:
     return number_to_words(int(s.replace(",", "")))
 
 
+_MONTHS = {m[:3].lower(): m for m in ("January", "February", "March", "April", "May", "June", "July", "August",
+                                       "September", "October", "November", "December")}
+# "December 1", "Dec. 3rd" -> "December first", "December third" (a person says the ordinal)
+_MONTH_DAY = re.compile(r"\b(Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+                        r"Sep(?:t|tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b(?![:.,]?\d)")
+# Time zone abbreviations are spelled out ("U T C"); "(UTC)" loses its brackets.
+_ZONE_ABBR = re.compile(r"\(?\b(UTC|GMT|CET|CEST|EET|EEST|WET|WEST|BST|IST|EST|EDT|CST|CDT|MST|MDT|PST|PDT|AKST|AKDT|"
+                        r"HST|JST|KST|AEST|AEDT|ACST|AWST|NZST|NZDT)\b\)?")
+# An IANA zone name is said as its city: "America/New_York" -> "New York".
+_IANA_ZONE = re.compile(r"\b((?:Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific)/[A-Za-z_]+"
+                        r"(?:/[A-Za-z_]+)?)\b")
+
+
 def normalize_for_speech(text: str) -> str:
     t = unicodedata.normalize("NFC", text)
     # markup small local models leak from their chat templates (<tools>, <tool_call>, <|im_end|>)
@@ -319,7 +332,11 @@ def normalize_for_speech(text: str) -> str:
     t = _strip_emoji(t)
     t = re.sub(r"(?<![\w.])\+?\d[\d\s\-.()]{5,}\d(?!\w|\.\d|:\d)", _phone, t)
     t = re.sub(r"\b(\d{1,2}):(\d{2})(?::\d{2})?(?:\s*([AaPp])\.?[Mm]\b)?(?![\d:])", _time, t)
-    t = re.sub(r"\b(\d{1,2})\s*([AaPp])\.?[Mm]\b", lambda m: f"{number_to_words(int(m.group(1)))} {m.group(2).upper()} M", t)
+    t = re.sub(r"\b(\d{1,2})\s*([AaPp])\.?[Mm]\b\.?", lambda m: f"{number_to_words(int(m.group(1)))} {m.group(2).lower()}.m.", t)
+    t = re.sub(r"\b([ap])\.m\.(?:\s*\.)", r"\1.m.", t)  # "7:47 AM." must not end in "a.m.."
+    t = _MONTH_DAY.sub(lambda m: f"{_MONTHS[m.group(1).lower()[:3]]} {ordinal_to_words(int(m.group(2)))}", t)
+    t = _ZONE_ABBR.sub(lambda m: " ".join(m.group(1)), t)
+    t = _IANA_ZONE.sub(lambda m: m.group(1).split("/")[-1].replace("_", " "), t)
     t = re.sub(r"([$€£¥])\s?(" + _NUM + r")(?:\s?(million|billion|thousand|trillion)\b)?", _money, t)
     t = re.sub(r"(" + _NUM + r")\s?%", lambda m: _amount(m.group(1)) + " percent", t)
     units = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 
@@ -29,10 +30,14 @@ def _make(host, port, password, speed, fork_url, dialplan_dir):
                               dialplan_dir=dialplan_dir)
 
 
+_WORKER_DEFAULT_PASSWORD = "change-me"  # = Settings.esl_password's default (tests/emulator checks they agree)
+
 _common = [
     click.option("--host", default="127.0.0.1", show_default=True, help="ESL listen address"),
     click.option("--port", default=8021, show_default=True, type=int, help="ESL listen port (0 = any free port)"),
-    click.option("--password", default="ClueCon", show_default=True, help="ESL password"),
+    click.option("--password", default=lambda: os.environ.get("ESL_PASSWORD") or _WORKER_DEFAULT_PASSWORD,
+                 show_default="$ESL_PASSWORD, else the worker's default 'change-me'",
+                 help="ESL password (the same default as the worker's, so the two work together out of the box)"),
     click.option("--speed", default=1.0, show_default=True, type=float, help="time scale (2 = twice real time)"),
     click.option("--fork-url", default=None, help="worker fork server, e.g. ws://127.0.0.1:8765 (dialplan $${voiceagent_fork_url})"),
     click.option("--dialplan-dir", default=None, type=click.Path(exists=True, file_okay=False),
