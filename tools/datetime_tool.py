@@ -2,7 +2,7 @@
 from voiceagent.dialog.tools import NoArgs, ToolContext, tool
 
 
-@tool("get_datetime")
+@tool("get_datetime", capability="tell the current date, time and weekday")
 def get_datetime(args: NoArgs, ctx: ToolContext) -> dict:
     """Get the current local date, time and weekday. Use it whenever the caller asks about the time or date."""
     now = ctx.local_now()

@@ -2,7 +2,7 @@
 from voiceagent.dialog.tools import NoArgs, ToolContext, tool
 
 
-@tool("hang_up")
+@tool("hang_up", capability="end the call")
 def hang_up(args: NoArgs, ctx: ToolContext) -> dict:
     """End the phone call. Say goodbye in the same reply; the call ends after it has been spoken.
     Use it when the caller says goodbye or asks to end the call."""

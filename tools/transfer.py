@@ -10,7 +10,8 @@ class TransferArgs(BaseModel):
     target: Optional[str] = Field(default=None, description="Name of the destination (e.g. 'operator'); omit for the default one.")
 
 
-@tool("transfer_call")
+@tool("transfer_call", capability="put the caller through to a person or department",
+      available=lambda profile: bool(getattr(profile, "transfer_targets", None)))
 def transfer_call(args: TransferArgs, ctx: ToolContext) -> dict:
     """Transfer the caller to a person or department. Tell the caller you are connecting them."""
     targets = dict(getattr(ctx.profile, "transfer_targets", None) or {})

@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 
 
-def _load_latency():
-    """bench/latency.py of this checkout (the benchmark is not part of the installed package)."""
-    path = Path(__file__).resolve().parents[1] / "bench" / "latency.py"
+def _load_latency(name: str = "latency"):
+    """bench/<name>.py of this checkout (the benchmarks are not part of the installed package)."""
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
     if not path.exists():
         raise click.ClickException(f"{path} not found: run the benchmark from a source checkout")
-    spec = importlib.util.spec_from_file_location("voiceagent_bench_latency", path)
+    spec = importlib.util.spec_from_file_location(f"voiceagent_bench_{name}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -35,3 +35,14 @@ def register(main: click.Group) -> None:
     def latency_cmd(turns, llm, out, barge_ins, local_model) -> None:
         """Voice-to-voice, per-stage and barge-in latency through the emulator; p50/p90 vs targets."""
         sys.exit(_load_latency().run_latency(turns, llm, out, barge_ins, local_model))
+
+    @bench.command("honesty")
+    @click.option("--llm", default="local", show_default=True, help="local (the embedded llama.cpp) or a base URL.")
+    @click.option("--prompt", type=click.Choice(["before", "after"]), default="after", show_default=True,
+                  help="'before': the default prompt as it was before it listed the line's capabilities.")
+    @click.option("--local-model", default="qwen2.5-coder-1.5b", show_default=True)
+    @click.option("--repeats", default=1, show_default=True)
+    @click.option("--out", default="out/bench", show_default=True)
+    def honesty_cmd(llm, prompt, local_model, repeats, out) -> None:
+        """Out-of-scope requests (weather, timers, e-mail, bookings): count replies that claim or invent."""
+        sys.exit(_load_latency("honesty").run_honesty(llm, prompt, local_model, out, repeats))

@@ -120,8 +120,9 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
                 break
             _print_turn(got["turn"])
             _wait_quiet(ch, worker)
-        if not ch.wait_hangup(20 / speed + 10):
-            _say("\n(the agent did not hang up; the caller hangs up)")
+        # the last line has been answered and the answer has played: a caller would hang up now
+        if not ch.wait_hangup(2.0):
+            _say("\n(the conversation is over; the caller hangs up)")
             ch.hangup()
             ch.wait_hangup(10)
         else:

@@ -65,11 +65,24 @@ def test_tool_call_written_as_text_is_recovered_and_not_spoken(server, llm, styl
     assert [(c.name, c.arguments, c.from_text) for c in calls] == [("add_numbers", {"a": 3}, True)]
 
 
-def test_json_text_with_unknown_name_is_spoken(server, llm):
+def test_json_text_calling_a_tool_that_does_not_exist_is_a_call_never_spoken(server, llm):
+    # small models "call" tools they wish they had; the dialog answers with a failed result
     server.push(S.json_tool_text("launch_rockets", {"n": 1}))
     out = items(llm.stream(MSGS, TOOLS))
-    assert not [i for i in out if isinstance(i, ToolCall)]
-    assert "launch_rockets" in "".join(i.text for i in out)
+    assert [(i.name, i.arguments) for i in out if isinstance(i, ToolCall)] == [("launch_rockets", {"n": 1})]
+    assert "launch_rockets" not in "".join(getattr(i, "text", "") for i in out)
+
+
+@pytest.mark.parametrize("text", ['{{"name": "set_timer", "arguments": {"minutes": 10}}}',
+                                  '{{"name": "turn_on_lights", "arguments": {"room": "living"}}}} Goodbye.'])
+def test_doubled_braces_around_a_text_tool_call_are_not_spoken(text):
+    calls, rest = extract_text_tool_calls(text, {"hang_up"})
+    assert len(calls) == 1 and "{" not in rest and "}" not in rest, (calls, rest)
+
+
+def test_json_that_is_not_a_tool_call_stays_text():
+    calls, rest = extract_text_tool_calls('Your order is {"name": "Ann", "size": 2}.', {"hang_up"})
+    assert not calls and "Ann" in rest
 
 
 @pytest.mark.parametrize("text,names,rest", [

@@ -120,8 +120,10 @@ class Conversation:
         self.max_failures = max_failures
         self.failures = 0  # consecutive
         self.last_timings: Optional[Timings] = None
-        self.tool_names = [n for n in profile.tools if n in tools]
-        missing = sorted(set(profile.tools) - set(self.tool_names))
+        known = [n for n in profile.tools if n in tools]
+        # a tool that cannot work on this line (a transfer without targets) is neither offered nor promised
+        self.tool_names = [n for n in known if tools.get(n).available(profile)]
+        missing = sorted(set(profile.tools) - set(known))
         if missing:
             log.warning("profile %r enables unknown tools %s (loaded: %s)", profile.name, missing, tools.names())
         self._turns: List[List[dict]] = []
@@ -137,8 +139,14 @@ class Conversation:
         """Rendered once per call: a prompt that changes every minute defeats the LLM server's prefix
         cache (llama.cpp re-reads the whole prompt); get_datetime gives the exact time when asked."""
         if self._system is None:
-            self._system = self.profile.render_prompt(self.clock.now(), self.ctx.caller, self.ctx.callee)
+            self._system = self.profile.render_prompt(self.clock.now(), self.ctx.caller, self.ctx.callee,
+                                                      capabilities=self.capabilities())
         return self._system
+
+    def capabilities(self) -> str:
+        """What the enabled tools let the assistant do, for the prompt's ``{capabilities}``."""
+        done = [self.tools.get(n).capability for n in self.tool_names]
+        return "; ".join(d for d in done if d) or "only talk: you have no tools"
 
     def messages(self) -> List[dict]:
         """What the LLM receives: the system prompt (current time) + the history window."""

@@ -350,7 +350,9 @@ def extract_text_tool_calls(text: str, names: set) -> Tuple[List[ToolCall], str]
         rest.append(text[last:start])
         last = end
     rest.append(text[last:])
-    return calls, " ".join(p.strip() for p in rest if p.strip())
+    # "{{...}}" (seen from Qwen) leaves its outer braces behind
+    pieces = (p.strip(" \t\n{}[],;") for p in rest) if calls else (p.strip() for p in rest)
+    return calls, " ".join(p for p in pieces if p)
 
 
 def _calls_from_json_text(body: str, names: set) -> List[ToolCall]:
@@ -359,6 +361,9 @@ def _calls_from_json_text(body: str, names: set) -> List[ToolCall]:
     except ValueError:
         return []
     return _calls_from_obj(obj, names)
+
+
+_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 
 
 def _calls_from_obj(obj: Any, names: set) -> List[ToolCall]:
@@ -370,7 +375,12 @@ def _calls_from_obj(obj: Any, names: set) -> List[ToolCall]:
         if isinstance(item.get("function"), dict):  # {"type": "function", "function": {...}}
             item = item["function"]
         name = item.get("name")
-        if not isinstance(name, str) or name not in names:
+        if not isinstance(name, str):
+            return []
+        # A call of a tool that does not exist is still a call (and never spoken): the dialog answers it
+        # with a failed result.  Only the full shape counts then, so {"name": "Ann"} stays text.
+        if name not in names and not (_TOOL_NAME.fullmatch(name) and
+                                      isinstance(item.get("arguments", item.get("parameters")), (dict, str))):
             return []
         args = item.get("arguments", item.get("parameters", {}))
         if isinstance(args, str):

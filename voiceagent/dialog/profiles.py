@@ -70,16 +70,25 @@ class DtmfAction(_Strict):
         return self
 
 
+# Built from what is enabled ({capabilities} lists what the line's tools do), so the assistant knows
+# what it can do and says so plainly when it cannot, instead of inventing a forecast or promising a timer.
 _DEFAULT_PROMPT = (
     "You are a friendly, concise phone assistant. Answer in one to three short spoken sentences; "
-    "no lists, no markdown, no emoji. Use tools when they help; when the caller says goodbye, say "
-    "goodbye and use hang_up."
+    "no lists, no markdown, no emoji.\n"
+    "With your tools you can: {capabilities}. That is all you can do. You have no access to the internet, "
+    "news, weather, e-mail, messages, calendars, timers, reminders, bookings or orders unless a tool above "
+    "does it.\n"
+    "When the caller asks for something you cannot do, say plainly in one sentence that you cannot do it, "
+    "naming what was asked (\"Sorry, I can't <what the caller asked for>.\"), then say what you can do. "
+    "Never say you did, will do or can do something unless a tool does it, never make up facts such as "
+    "weather, prices, news or appointments, and never mention tools or functions to the caller.\n"
+    "When the caller says goodbye, say goodbye and use hang_up."
 )
 # Per-call facts go in a second system message: the first one (prompt + tool definitions) then stays
 # identical across calls, so an LLM server's prefix cache (llama.cpp, vLLM) serves it warm.
 _DEFAULT_CONTEXT = "It is {local_time} on {weekday}, {date} ({timezone}). The caller's number is {caller}."
 
-PLACEHOLDERS = ("local_time", "date", "weekday", "timezone", "caller", "callee", "profile")
+PLACEHOLDERS = ("local_time", "date", "weekday", "timezone", "caller", "callee", "profile", "capabilities")
 
 
 class Profile(_Strict):
@@ -134,13 +143,13 @@ class Profile(_Strict):
             return next(iter(self.transfer_targets.values()), None)
         return self.transfer_targets.get(target, target)
 
-    def render_prompt(self, now: datetime, caller: str = "", callee: str = "") -> str:
-        return self._render(self.prompt, now, caller, callee)
+    def render_prompt(self, now: datetime, caller: str = "", callee: str = "", *, capabilities: str = "") -> str:
+        return self._render(self.prompt, now, caller, callee, capabilities)
 
     def render_context(self, now: datetime, caller: str = "", callee: str = "") -> str:
         return self._render(self.context, now, caller, callee)
 
-    def _render(self, template: str, now: datetime, caller: str, callee: str) -> str:
+    def _render(self, template: str, now: datetime, caller: str, callee: str, capabilities: str = "") -> str:
         local = now.astimezone(ZoneInfo(self.timezone))
         values = {
             "local_time": local.strftime("%I:%M %p").lstrip("0"),
@@ -150,6 +159,7 @@ class Profile(_Strict):
             "caller": caller or "unknown",
             "callee": callee or "unknown",
             "profile": self.name,
+            "capabilities": capabilities or "only talk: you have no tools",
         }
         # Only known placeholders are replaced: other braces in a prompt stay as written.
         return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)

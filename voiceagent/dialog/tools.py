@@ -104,7 +104,8 @@ ToolFunc = Callable[[BaseModel, ToolContext], Union[str, dict, list]]
 
 class Tool:
     def __init__(self, name: str, description: str, params: Type[BaseModel], func: ToolFunc, *,
-                 slow: bool = False) -> None:
+                 slow: bool = False, capability: str = "",
+                 available: Optional[Callable[[Any], bool]] = None) -> None:
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             raise PluginError(f"tool name {name!r} must be letters, digits, '_' or '-'")
         self.name = name
@@ -112,7 +113,21 @@ class Tool:
         self.params = params
         self.func = func
         self.slow = slow  # the conversation says a "thinking" phrase before running it
+        # What the system prompt says the assistant can do with it ("tell the date and time"); the
+        # prompt lists only what the enabled, available tools do, so the agent never claims more.
+        self.capability = capability.strip() or self.description.split(".")[0].strip()
+        self._available = available
         self.source = ""
+
+    def available(self, profile: Any) -> bool:
+        """Whether the tool can work on a line with this profile (e.g. a transfer needs targets)."""
+        if self._available is None:
+            return True
+        try:
+            return bool(self._available(profile))
+        except Exception:  # a plugin's check must not break a call
+            log.exception("tool %s: availability check failed; treating it as unavailable", self.name)
+            return False
 
     def spec(self) -> dict:
         """The OpenAI ``tools`` entry."""
@@ -131,9 +146,12 @@ class Tool:
 
 
 def tool(name: Optional[str] = None, description: Optional[str] = None,
-         params: Optional[Type[BaseModel]] = None, *, slow: bool = False) -> Callable[[ToolFunc], Tool]:
+         params: Optional[Type[BaseModel]] = None, *, slow: bool = False, capability: str = "",
+         available: Optional[Callable[[Any], bool]] = None) -> Callable[[ToolFunc], Tool]:
     """Make a function ``(args, ctx)`` a tool.  Parameters come from ``params`` or the annotation of
-    the first argument; the description defaults to the docstring."""
+    the first argument; the description defaults to the docstring.  ``capability`` is how the system
+    prompt describes what the tool lets the assistant do (default: the description's first sentence);
+    ``available(profile)`` hides the tool on lines where it cannot work."""
 
     def wrap(func: ToolFunc) -> Tool:
         model = params
@@ -146,7 +164,7 @@ def tool(name: Optional[str] = None, description: Optional[str] = None,
         desc = description or inspect.getdoc(func) or ""
         if not desc:
             raise PluginError(f"tool {name or func.__name__!r} needs a description (docstring)")
-        return Tool(name or func.__name__, desc, model, func, slow=slow)
+        return Tool(name or func.__name__, desc, model, func, slow=slow, capability=capability, available=available)
 
     return wrap
 
@@ -274,7 +292,10 @@ class ToolRegistry:
 
         t = self._tools.get(name)
         if t is None or (allowed is not None and name not in set(allowed)):
-            return fail(f"unknown tool {name!r}; available: {', '.join(sorted(allowed or self.names()))}")
+            # a small model "calls" tools it wishes it had (set_timer, send_email): say so in a way that
+            # makes it tell the caller plainly instead of pretending
+            return fail(f"unknown tool {name!r}: nothing was done. Tell the caller in plain words that you "
+                        "cannot do that (do not name any tool or function).")
         if decode_error:
             return fail(f"invalid arguments for {name}: {decode_error}")
         if isinstance(arguments, str):
