@@ -105,3 +105,18 @@ def test_normalize_for_speech(text, speech):
 
 def test_split_sentences_helper():
     assert split_sentences("A b. C d!") == ["A b.", "C d!"]
+
+
+def test_the_first_clause_of_a_reply_is_cut_early_at_a_comma():
+    text = "The current time is 9:39 AM on Tuesday, December 1, 2026, in UTC. Later ones, like this, stay whole."
+    early, whole = SentenceSplitter(first_soft_limit=30), SentenceSplitter()
+    got_early, got_whole = [], []
+    for word in text.split(" "):
+        got_early += early.feed(word + " ")
+        got_whole += whole.feed(word + " ")
+    got_early += early.flush()
+    got_whole += whole.flush()
+    assert got_early[0] == "The current time is 9:39 AM on Tuesday,"
+    assert got_early[-1] == "Later ones, like this, stay whole."
+    assert got_whole[0] == "The current time is 9:39 AM on Tuesday, December 1, 2026, in UTC."
+    assert not any(p.endswith(("1,", "2026,")) for p in got_early), got_early  # never inside a date

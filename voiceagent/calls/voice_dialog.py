@@ -102,21 +102,28 @@ class VoiceServices:
         for text in (profile.greeting, profile.phrases.apology, profile.phrases.goodbye):
             if text:
                 self.phrases.get(normalize_for_speech(text))
-        self._warm_llm_prefix()
+        self.warm_llm_prefix()
 
-    def _warm_llm_prefix(self) -> None:
-        """Have a local LLM server evaluate the static prompt + tool definitions once, so the first
-        caller does not wait for it (llama.cpp reads ~1000 prompt tokens in seconds on 2 cores).
-        Only for servers on this machine: on a paid API this would be a billed request."""
+    @property
+    def llm_is_local(self) -> bool:
+        """A server on this machine: warming its prompt cache is free (on a paid API it is a billed request)."""
         from urllib.parse import urlparse
 
         host = urlparse(self.kit.llm.base_url).hostname or ""
-        if host not in ("127.0.0.1", "localhost", "::1") or self.kit.demo_server is not None:
+        return host in ("127.0.0.1", "localhost", "::1") and self.kit.demo_server is None
+
+    def warm_llm_prefix(self, conv=None) -> None:
+        """Have a local LLM server evaluate a conversation's prompt so far (system prompt + tool
+        definitions, and for a live call its context message and greeting) while nobody waits for it:
+        llama.cpp reads only ~30-100 prompt tokens a second on 2 busy cores, and it reuses the longest
+        prefix it already holds, so the caller's first question then costs only its own tokens."""
+        if not self.llm_is_local:
             return
-        conv = self.kit.conversation()
-        messages = [{"role": "system", "content": conv.system_prompt()}, {"role": "user", "content": "Hello."}]
+        if conv is None:
+            conv = self.kit.conversation()
+            conv.greeting()
         try:
-            stream = self.kit.llm.stream(messages, self.kit.tools.specs(conv.tool_names) or None)
+            stream = self.kit.llm.stream(conv.messages(), self.kit.tools.specs(conv.tool_names) or None)
             for _ in stream:
                 break
             stream.cancel()
@@ -168,6 +175,8 @@ class VoiceDialog:
         forward = self.spawn(self._forward_events)
         try:
             greeting = self.conv.greeting()
+            if self.svc.llm_is_local:  # this call's prompt prefix is read while the greeting plays
+                self.spawn(self.svc.warm_llm_prefix, self.conv)
             if greeting is not None:
                 self._say_fixed(greeting.speech, kind="greeting", text=greeting.text)
             spec: Optional[_Speculation] = None

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 RULE_BASED = "rule-based"
 
 CUT_OFF_MARK = " [cut off: the caller interrupted]"
+# A reply's first clause is spoken once it has this many characters and reaches a comma (not a whole
+# sentence): "It is nine thirty-nine a.m. on Tuesday," plays while the rest is still being written.
+FIRST_CLAUSE_CHARS = 30
 
 
 # --- events --------------------------------------------------------------------------------------
@@ -219,7 +222,7 @@ class Conversation:
                 tools = self.tools.specs(self.tool_names) if round_no < self.max_tool_rounds else None
                 timings.llm_rounds += 1
                 stream = None
-                splitter = SentenceSplitter()
+                splitter = SentenceSplitter(first_soft_limit=FIRST_CLAUSE_CHARS)
                 message: dict = {"role": "assistant", "content": None}
                 sentences: List[Say] = []
                 calls: List[ToolCall] = []

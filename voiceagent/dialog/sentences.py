@@ -27,8 +27,13 @@ _CLOSERS = "\"')]}’”»"
 class SentenceSplitter:
     """Feed deltas, get complete sentences.  ``flush()`` at the end of the stream."""
 
-    def __init__(self, soft_limit: int = 90, hard_limit: int = 180, min_clause: int = 25) -> None:
+    def __init__(self, soft_limit: int = 90, hard_limit: int = 180, min_clause: int = 25,
+                 first_soft_limit: Optional[int] = None) -> None:
         self.soft_limit = soft_limit  # past this, cut at a comma/semicolon/colon
+        # The first piece of a reply may be cut at a comma sooner: the caller is waiting in silence
+        # for it, and a small local model writes only ~10 tokens a second on a busy CPU.
+        self.first_soft_limit = first_soft_limit
+        self._emitted = 0
         self.hard_limit = hard_limit  # past this, cut at a space
         self.min_clause = min_clause
         self._buf = ""
@@ -47,6 +52,7 @@ class SentenceSplitter:
             self._scan = 0
             if _speakable(sentence):
                 out.append(sentence)
+                self._emitted += 1
         return out
 
     def flush(self) -> List[str]:
@@ -109,7 +115,8 @@ class SentenceSplitter:
 
     def _find_long_cut(self) -> Optional[int]:
         buf = self._buf
-        if len(buf) < self.soft_limit:
+        soft = self.first_soft_limit if self.first_soft_limit and not self._emitted else self.soft_limit
+        if len(buf) < soft:
             return None
         best = None
         for m in re.finditer(r"[,;:]\s|\s[-–—]\s", buf):
