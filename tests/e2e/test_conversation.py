@@ -267,3 +267,17 @@ def test_dtmf_reaches_the_llm_and_the_answer_is_played(make_emulator, make_worke
     assert len(ch.segments) == 2 and ch.segments[1]["status"] == "done"
     assert heard_like(transcribe_heard(models, ch, start=ch.segments[1]["start"]), "option")
     ch.hangup()
+
+
+def test_warm_start_runs_one_synthetic_turn_through_every_path(make_voice, llm):
+    llm.push(L.text("It is nine o'clock."), L.text("Hello."))
+    voice = make_voice()
+    report = voice.warm()
+    for stage in ("litellm_import", "fixed_phrases", "vad_endpointer", "stt", "llm_turn", "llm_prefix", "tts_reply",
+                  "encode_playback"):
+        assert report.get(stage, -1) >= 0, (stage, report)
+    assert heard_like(report["heard"], "what time is it"), report["heard"]  # VAD found the turn, Whisper read it
+    assert report["said"] == "It is nine o'clock.", report
+    assert llm.wait_requests(2, timeout=10), "the warm-up never reached the (local) LLM"
+    assert "time" in llm.requests[0]["messages"][-1]["content"].lower()
+    assert [m["role"] for m in llm.requests[1]["messages"]][:1] == ["system"]  # the static prefix, warmed last

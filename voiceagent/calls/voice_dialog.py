@@ -89,20 +89,12 @@ class VoiceServices:
         self.kit = kit or DialogKit.from_settings(settings)
         self.listeners: List[Callable[[str, Any, Any], None]] = []
 
-    def warm(self) -> None:
-        """Pay the one-time costs (litellm import, first inference, fixed phrases) before the first call."""
-        from ..dialog.llm import litellm_module
-        from ..dialog.sentences import normalize_for_speech
-        from ..speech.audio import pcm16_to_float, resample
+    def warm(self) -> Dict[str, Any]:
+        """One synthetic turn through every path a call uses (calls/warmup.py), so the first call is
+        as fast as the tenth; returns the milliseconds each stage cost."""
+        from .warmup import warm_up
 
-        litellm_module()
-        pcm, rate = self.tts.synthesize("Hello, this is a warm up.")
-        self.transcriber.transcribe(resample(pcm16_to_float(pcm), rate, 16000))
-        profile = self.kit.profiles.select()
-        for text in (profile.greeting, profile.phrases.apology, profile.phrases.goodbye):
-            if text:
-                self.phrases.get(normalize_for_speech(text))
-        self.warm_llm_prefix()
+        return warm_up(self)
 
     @property
     def llm_is_local(self) -> bool:
