@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.3, ge=0, le=2, description="Sampling temperature.")
     llm_max_tokens: int = Field(default=300, ge=1, description="Upper bound of one reply's length in tokens (phone answers are short).")
     llm_max_tool_rounds: int = Field(default=3, ge=0, le=20, description="Tool rounds per caller turn before the LLM must answer in words.")
+    llm_warm_prefix: Literal["auto", "on", "off"] = Field(default="auto", description="Have the LLM server read the prompt prefix before it is needed (at start-up, and each call's while its greeting plays): 'auto' = only for a server on this machine (on a paid API it is a billed request).")
     llm_max_failures: int = Field(default=3, ge=1, description="Consecutive LLM failures after which the agent says goodbye and hangs up.")
     tool_timeout: float = Field(default=10.0, gt=0, description="Seconds a tool may run before it counts as failed.")
     history_turns: int = Field(default=12, ge=1, description="Caller turns of conversation history sent to the LLM.")

@@ -271,7 +271,7 @@ def test_dtmf_reaches_the_llm_and_the_answer_is_played(make_emulator, make_worke
 
 def test_warm_start_runs_one_synthetic_turn_through_every_path(make_voice, llm):
     llm.push(L.text("It is nine o'clock."), L.text("Hello."))
-    voice = make_voice()
+    voice = make_voice(llm_warm_prefix="on")
     report = voice.warm()
     for stage in ("litellm_import", "fixed_phrases", "vad_endpointer", "stt", "llm_turn", "llm_prefix", "tts_reply",
                   "encode_playback"):
@@ -281,3 +281,19 @@ def test_warm_start_runs_one_synthetic_turn_through_every_path(make_voice, llm):
     assert llm.wait_requests(2, timeout=10), "the warm-up never reached the (local) LLM"
     assert "time" in llm.requests[0]["messages"][-1]["content"].lower()
     assert [m["role"] for m in llm.requests[1]["messages"]][:1] == ["system"]  # the static prefix, warmed last
+
+
+def test_each_call_warms_its_own_prompt_prefix_while_the_greeting_plays(make_emulator, make_worker, make_voice, llm,
+                                                                         models):
+    llm.push(L.text("Hi."), L.text("Hi."), L.text("It is half past ten."))
+    voice = make_voice(llm_warm_prefix="on")
+    ch, sess = place_call(make_emulator, make_worker, voice)
+    assert llm.wait_requests(1, timeout=10), "no warm-up request for the call"
+    warm = llm.requests[0]["messages"]
+    assert [m["role"] for m in warm] == ["system", "system", "assistant"], warm  # prompt, context, greeting
+    assert "+15551230001" in warm[1]["content"]  # this call's own context, before the caller said a word
+    ch.say(speak(models, "What time is it?"))
+    assert llm.wait_requests(2, timeout=20)
+    asked = llm.requests[1]["messages"]
+    assert asked[:3] == warm and asked[-1]["role"] == "user", asked  # the real turn extends the warmed prefix
+    ch.hangup()

@@ -98,11 +98,15 @@ class VoiceServices:
 
     @property
     def llm_is_local(self) -> bool:
-        """A server on this machine: warming its prompt cache is free (on a paid API it is a billed request)."""
+        """Whether to warm the LLM's prompt cache (LLM_WARM_PREFIX): by default only for a server on this
+        machine, where it is free (on a paid API it is a billed request)."""
         from urllib.parse import urlparse
 
+        mode = self.settings.llm_warm_prefix
+        if mode != "auto" or self.kit.demo_server is not None:
+            return mode == "on" and self.kit.demo_server is None
         host = urlparse(self.kit.llm.base_url).hostname or ""
-        return host in ("127.0.0.1", "localhost", "::1") and self.kit.demo_server is None
+        return host in ("127.0.0.1", "localhost", "::1")
 
     def warm_llm_prefix(self, conv=None) -> None:
         """Have a local LLM server evaluate a conversation's prompt so far (system prompt + tool
