@@ -101,3 +101,27 @@ def test_prompt_rendering_keeps_other_braces(tmp_path):
                                          "prompt": "Now {local_time} {date} ({timezone}) for {caller}; JSON like {\"k\": 1}"}]))
     text = ps.profiles[0].render_prompt(datetime(2024, 12, 31, 15, 0, tzinfo=timezone.utc), "+8190")
     assert text == 'Now 12:00 AM January 1, 2025 (Asia/Tokyo) for +8190; JSON like {"k": 1}'
+
+
+def test_the_prompt_says_what_the_enabled_tools_can_do_and_nothing_else():
+    from voiceagent.dialog.conversation import Conversation
+    from voiceagent.dialog.llm import LlmClient
+    from voiceagent.dialog.profiles import Profile
+    from voiceagent.dialog.tools import ToolContext
+
+    reg = ToolRegistry()
+    reg.load_dirs([builtin_tools_dir()])
+
+    def conv(**profile):
+        p = Profile(name="p", **profile)
+        return Conversation(p, LlmClient("http://127.0.0.1:9/v1", "x"), reg, ToolContext(profile=p))
+
+    plain = conv()  # the default tools, no transfer targets: a transfer cannot work on this line
+    prompt = plain.system_prompt()
+    assert "tell the current date, time and weekday" in prompt and "end the call" in prompt
+    assert "put the caller through" not in prompt and "transfer_call" not in plain.tool_names
+    assert "cannot do it" in prompt and "never make up facts" in prompt.lower()
+    with_desk = conv(transfer_targets={"desk": "1001"})
+    assert "transfer_call" in with_desk.tool_names and "put the caller through" in with_desk.system_prompt()
+    mute = conv(tools=[])
+    assert "you have no tools" in mute.system_prompt() and not mute.tool_names

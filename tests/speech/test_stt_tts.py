@@ -71,3 +71,12 @@ def test_make_tts_selects_engine():
     except ImportError:
         with pytest.raises(TTSUnavailable, match="voiceagent\\[xtts\\]"):
             make_tts(load_settings(tts_engine="xtts"))
+
+
+def test_piper_without_noise_is_deterministic_and_with_noise_is_not():
+    from voiceagent.speech.tts import PiperTTS
+
+    quiet = make_tts(load_settings(tts_noise_scale=0, tts_noise_w=0))
+    assert quiet.synthesize("It is half past seven.")[0] == quiet.synthesize("It is half past seven.")[0]
+    noisy = PiperTTS(noise_scale=0.667, noise_w=0.8)
+    assert noisy.synthesize("It is half past seven.")[0] != noisy.synthesize("It is half past seven.")[0]
