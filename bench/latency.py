@@ -77,6 +77,8 @@ STAGES = [
     ("pipeline overhead", "overhead_ms"),
     ("voice-to-voice (-> uuid_broadcast)", "voice_to_voice_ms"),
     ("  same, from true last sample", "true_v2v_ms"),
+    ("  acknowledgement, when said", "ack_ms"),
+    ("  first answer sentence", "answer_to_voice_ms"),
     ("FS PLAYBACK_START after broadcast", "playback_start_ms"),
 ]
 BARGE_STAGES = [
@@ -228,9 +230,9 @@ def run_once(label: str, llm_url: str, llm_model: str, turns: int, barge_ins: in
                    "caller_speech_s": len(pcm) / 2 / rate, **{k: v for k, v in tm.items() if not k.startswith("_")}}
             if first is not None and first.handed_at:
                 row["true_v2v_ms"] = (first.handed_at - t_last) * 1000
-            need = ("voice_to_voice_ms", "endpoint_wait_ms", "stt_wait_ms", "llm_first_sentence_ms", "tts_first_ms")
+            need = ("answer_to_voice_ms", "endpoint_wait_ms", "stt_wait_ms", "llm_first_sentence_ms", "tts_first_ms")
             if all(isinstance(row.get(k), (int, float)) for k in need):
-                row["overhead_ms"] = (row["voice_to_voice_ms"] - row["endpoint_wait_ms"] - row["stt_wait_ms"]
+                row["overhead_ms"] = (row["answer_to_voice_ms"] - row["endpoint_wait_ms"] - row["stt_wait_ms"]
                                       - row["llm_first_sentence_ms"] - row["tts_first_ms"])
             row["_t_say"] = t_say
             return row

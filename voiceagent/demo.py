@@ -167,6 +167,8 @@ def _print_turn(turn) -> None:
     for t in turn.tools:
         ok = "ok" if t.get("ok") else "FAILED"
         _say(f"tool call         : {t['name']}({t.get('args') or ''}) -> {ok}: {_short(t.get('result'))}", fg="magenta")
+    if turn.ack:
+        _say(f"agent (answer late): {turn.ack}", fg="cyan")
     for s in turn.said:
         _say(f"agent says        : {s}", fg="cyan")
     if turn.interrupted:
@@ -176,7 +178,8 @@ def _print_turn(turn) -> None:
         f"{label} {_ms(tm, key)}" for label, key in (
             ("endpoint", "endpoint_wait_ms"), ("stt", "stt_ms"), ("llm-1st-token", "llm_ttft_ms"),
             ("llm-1st-sentence", "llm_first_sentence_ms"), ("tts-1st", "tts_first_ms"),
-            ("voice-to-voice", "voice_to_voice_ms"), ("fs-playback-start", "playback_start_ms"))),
+            ("voice-to-voice", "voice_to_voice_ms"), ("answer", "answer_to_voice_ms"),
+            ("fs-playback-start", "playback_start_ms"))),
         dim=True)
 
 

@@ -41,6 +41,7 @@ def make_voice(models, llm):
     def make(**overrides):
         overrides.setdefault("llm_timeout", 3.0)
         overrides.setdefault("llm_warm_prefix", "off")  # the scripted LLM counts every request
+        overrides.setdefault("ack_after_ms", 0)  # "One moment." would depend on how busy the machine is
         s = load_settings(llm_base_url=llm.base_url, **overrides)
         kit = DialogKit(LlmClient(llm.base_url, "test", timeout=s.llm_timeout), ToolRegistry.from_settings(s),
                         load_profiles(s), max_tool_rounds=3, max_failures=3)

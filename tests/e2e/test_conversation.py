@@ -37,7 +37,7 @@ def test_what_time_is_it_tool_round_trip(make_emulator, make_worker, voice, llm,
     turn = voice.turns[-1]
     assert "time" in turn.heard.lower()
     assert turn.tools and turn.tools[0]["name"] == "get_datetime" and turn.tools[0]["ok"]
-    assert turn.said == ["It is half past ten in the morning."]
+    assert turn.said == ["It is half past ten in the morning."] and not turn.ack  # ACK_AFTER_MS=0: never
     heard = transcribe_heard(models, ch, start=ch.segments[1]["start"])
     assert heard_like(heard, "half past") and heard_like(heard, "morning"), heard  # ("ten" may be heard as "and")
     assert turn.timings["voice_to_voice_ms"] > 0
@@ -296,4 +296,21 @@ def test_each_call_warms_its_own_prompt_prefix_while_the_greeting_plays(make_emu
     assert llm.wait_requests(2, timeout=20)
     asked = llm.requests[1]["messages"]
     assert asked[:3] == warm and asked[-1]["role"] == "user", asked  # the real turn extends the warmed prefix
+    ch.hangup()
+
+
+def test_a_late_answer_is_preceded_by_a_short_acknowledgement(make_emulator, make_worker, make_voice, llm, models):
+    llm.push(L.text("Apples are crisp and sweet.", delay=2.0))
+    voice = make_voice(ack_after_ms=800, llm_timeout=5.0)
+    ch, sess = place_call(make_emulator, make_worker, voice)
+    ch.say(speak(models, "Tell me about apples."))
+    assert wait_for(lambda: voice.turns, 30), "no answer"
+    turn = voice.turns[-1]
+    thinking = voice.kit.profiles.select().phrases.thinking
+    assert turn.ack in thinking and turn.said == ["Apples are crisp and sweet."], (turn.ack, turn.said)
+    played = [t for t, _ in segment_texts(sess, ch)[1:]]
+    assert played == [turn.ack, "Apples are crisp and sweet."], played  # the acknowledgement first, once
+    assert 0 < turn.timings["ack_ms"] < turn.timings["answer_to_voice_ms"], turn.timings
+    assert turn.timings["voice_to_voice_ms"] == turn.timings["ack_ms"]  # the caller's silence ended with it
+    assert turn.heard_by_caller[-1] == "Apples are crisp and sweet."
     ch.hangup()

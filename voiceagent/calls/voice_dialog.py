@@ -42,6 +42,7 @@ class Turn:
     timings: Dict[str, float] = field(default_factory=dict)
     speculative_hit: Optional[bool] = None
     kind: str = "speech"                  # speech | dtmf | greeting | command
+    ack: str = ""                         # the acknowledgement said because the answer was late
 
 
 class _Speculation:
@@ -304,6 +305,7 @@ class VoiceDialog:
         hangup_after = False
         transfer_to = None
         events = events_fn()
+        ack = self._schedule_ack(turn, last_speech_wall, played)
         try:
             for ev in events:
                 if isinstance(ev, cv.Say):
@@ -315,10 +317,17 @@ class VoiceDialog:
                         pcm, rate = self.svc.phrases.get(ev.speech)  # fixed phrases: synthesized once
                     else:
                         pcm, rate = self.svc.tts.synthesize(ev.speech)
-                    if not played:
+                    answered = not played or (turn.ack and len(played) == 1)
+                    if answered and "llm_first_sentence_ms" not in turn.timings:
                         turn.timings["tts_first_ms"] = (time.monotonic() - t0) * 1000
                         turn.timings["llm_first_sentence_ms"] = (t0 - t_start) * 1000
+                    if ack is not None:  # too late for it now; if it is being handed over, let it finish first
+                        ack.cancelled = True
+                        ack.join(5)
+                        ack = None
                     pb = call.play(pcm, rate, text=text)
+                    if turn.ack and "_answer_pb" not in turn.timings:
+                        turn.timings["_answer_pb"] = pb
                     if not played:
                         handed = pb.handed_at or time.monotonic()
                         turn.timings["voice_to_voice_ms"] = (handed - last_speech_wall) * 1000
@@ -347,8 +356,15 @@ class VoiceDialog:
                 # upload mode: handed_at (uuid_broadcast sent) is only known once FreeSWITCH has
                 # stored the playAudio file, after call.play() returned
                 turn.timings["voice_to_voice_ms"] = (first.handed_at - last_speech_wall) * 1000
+                if turn.ack:
+                    turn.timings["ack_ms"] = turn.timings["voice_to_voice_ms"]
             if first is not None and first.started_at and first.handed_at:
                 turn.timings["playback_start_ms"] = (first.started_at - first.handed_at) * 1000
+            answer = turn.timings.pop("_answer_pb", None)
+            if answer is not None:  # after an acknowledgement: when the answer itself was handed over
+                turn.timings["answer_to_voice_ms"] = ((answer.handed_at or time.monotonic()) - last_speech_wall) * 1000
+            elif "voice_to_voice_ms" in turn.timings:
+                turn.timings["answer_to_voice_ms"] = turn.timings["voice_to_voice_ms"]
             self._record_heard(turn, played, interrupted=False)
             self.svc.emit(call, "turn", turn)
             if transfer_to:
@@ -359,13 +375,42 @@ class VoiceDialog:
                 self.inq.put(("wake", None))
         except gevent.GreenletExit:
             turn.timings.pop("_first_pb", None)
+            turn.timings.pop("_answer_pb", None)
             raise
         finally:
+            if ack is not None:
+                ack.cancelled = True
             # close the reply now (not whenever the killed greenlet's frame is collected): the
             # conversation keeps the partial reply in its history before _interrupt rewrites it
             close = getattr(events, "close", None)
             if close is not None:
                 close()
+
+    def _schedule_ack(self, turn: Turn, last_speech_wall: float, played: List[Tuple[str, Any]]):
+        """Say the profile's 'thinking' phrase if no answer has started ACK_AFTER_MS after the caller's
+        last word (a slow LLM must not leave the line silent); it is never said once the answer plays."""
+        delay_ms = self.s.ack_after_ms
+        if not delay_ms or turn.kind != "speech" or self.profile is None or not self.profile.phrases.thinking:
+            return None
+
+        def ack() -> None:
+            gevent.sleep(max(0.0, last_speech_wall + delay_ms / 1000.0 - time.monotonic()))
+            if g.cancelled or played or self.call.ended.is_set():
+                return
+            from ..dialog.sentences import normalize_for_speech
+
+            text = self.profile.phrases.pick_thinking()
+            pcm, rate = self.svc.phrases.get(normalize_for_speech(text))
+            pb = self.call.play(pcm, rate, text=text)
+            turn.ack = text
+            turn.timings["ack_ms"] = ((pb.handed_at or time.monotonic()) - last_speech_wall) * 1000
+            turn.timings["_first_pb"] = pb
+            turn.timings["voice_to_voice_ms"] = turn.timings["ack_ms"]
+            played.append((text, pb))
+
+        g = self.spawn(ack)
+        g.cancelled = False  # set by the reply when the answer is ready first
+        return g
 
     def _record_heard(self, turn: Turn, played, interrupted: bool) -> None:
         heard, cut = [], None
@@ -391,6 +436,7 @@ class VoiceDialog:
             turn, played = cur
             self._record_heard(turn, played, interrupted=True)
             turn.timings.pop("_first_pb", None)
+            turn.timings.pop("_answer_pb", None)
             self.svc.emit(self.call, "turn", turn)
             self._current = None
         log.info("agent interrupted (%s)", turn_reason)
