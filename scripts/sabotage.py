@@ -402,7 +402,7 @@ class Run:
     output: str = ""
 
 
-_RESULT = re.compile(r"^(tests/\S+::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)")
+_RESULT = re.compile(r"^(tests/\S+?::.+?) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)(?: |$)")  # ids may hold spaces
 
 
 def run_tests(tree: Path, tests: Sequence[str], python: str, per_test_timeout: float, total_timeout: float) -> Run:

@@ -46,8 +46,13 @@ print(json.dumps(out))
 def test_wheel_installs_with_its_data_and_resolves_models(tmp_path):
     # from a copy of the checkout's files: a build/ left by an earlier build would hide a missing pattern
     src = tmp_path / "src"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
-                           capture_output=True, text=True).stdout.splitlines()
+    if (REPO / ".git").exists():
+        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
+                               capture_output=True, text=True).stdout.splitlines()
+    else:  # an exported tree (scripts/sabotage.py's copies): everything but build products
+        skip = {".venv", "build", "dist", "out", "__pycache__", ".pytest_cache"}
+        files = [str(p.relative_to(REPO)) for p in REPO.rglob("*")
+                 if p.is_file() and not skip & set(p.relative_to(REPO).parts) and ".egg-info" not in str(p)]
     for name in files:
         if (REPO / name).is_file():
             (src / name).parent.mkdir(parents=True, exist_ok=True)

@@ -463,7 +463,14 @@ class Channel:
         start_call = self.call_time()
         started = time.monotonic()
         duration = len(pcm) / media.HEARD_RATE
-        gevent.wait([self._break_evt, self._hangup_evt], timeout=duration / self.emu.speed, count=1)
+        # gevent times from the loop's cached clock, which lags on a busy machine: a single wait can end
+        # early, and a real FreeSWITCH never stops a file before its end, so wait out what is left
+        deadline = started + duration / self.emu.speed
+        while not self._break_evt.is_set() and not self._hangup_evt.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            gevent.wait([self._break_evt, self._hangup_evt], timeout=remaining, count=1)
         played = min(duration, (time.monotonic() - started) * self.emu.speed)
         status = "break" if self._break_evt.is_set() and not self.hangup_cause else "done"
         if status == "done" and not self.hangup_cause:
