@@ -64,6 +64,7 @@ def warm_up(svc: "VoiceServices") -> Dict[str, float]:
                 if isinstance(ev, EndOfTurn) and call_rate == 16000:
                     turn_audio = ev.audio
     lap("vad_endpointer")
+    report["turn_found"] = turn_audio is not None  # type: ignore[assignment]
     if turn_audio is None:  # the VAD heard nothing in clean synthetic speech: say so, but go on
         log.warning("warm start: the endpointer found no turn in the synthetic question")
         turn_audio = np.concatenate([pcm16_to_float(resample_pcm16(pcm, rate, 16000)), np.zeros(8000, np.float32)])
