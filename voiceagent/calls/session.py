@@ -24,6 +24,7 @@ import gevent.queue
 from ..observability import metrics
 from ..telephony.eslwire import Event
 from ..speech.audio import wav_encode
+from .flags import Flag
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ class Playback:
     handed_at: Optional[float] = None
     started_at: Optional[float] = None
     ended_at: Optional[float] = None
-    started: gevent.event.Event = field(default_factory=gevent.event.Event, repr=False)
-    finished: gevent.event.Event = field(default_factory=gevent.event.Event, repr=False)
+    started: Flag = field(default_factory=Flag, repr=False)
+    finished: Flag = field(default_factory=Flag, repr=False)
 
     @property
     def done(self) -> bool:
@@ -123,9 +124,9 @@ class CallSession:
         self.fork_lost_at: Optional[float] = None
         self.fork_restarts = 0
         self.events: gevent.queue.Queue = gevent.queue.Queue()
-        self.confirmed = gevent.event.Event()   # both fork and ESL know the call
-        self.ended = gevent.event.Event()       # FreeSWITCH says the channel hung up
-        self.closed = gevent.event.Event()      # session fully cleaned up
+        self.confirmed = Flag()   # both fork and ESL know the call
+        self.ended = Flag()       # FreeSWITCH says the channel hung up
+        self.closed = Flag()      # session fully cleaned up
         self._audio_sink: Optional[Callable[[bytes, int], None]] = None
         self._uploads: Deque[Playback] = deque()   # sent as playAudio, waiting for ::play_audio
         self._by_file: Dict[str, Playback] = {}
