@@ -79,10 +79,15 @@ def test_calls_of_a_sigkilled_worker_are_swept_by_one_live_worker(make_emulator,
     with pytest.raises(CallNotFound):
         store.send_command(ch.uuid, {"type": "hangup"})  # nobody would ever read it
     assert not r.exists(store.inbox_key(wid))
-    # two live workers sweep; exactly one hangs the orphan up
-    sweepers = [make_worker([emu], orphan_sweep_seconds=0.3, worker_heartbeat_seconds=0.3,
+    # two live workers sweep at the same moment; exactly one hangs the orphan up
+    sweepers = [make_worker([emu], orphan_sweep_seconds=60, worker_heartbeat_seconds=0.3,
                             worker_heartbeat_ttl=1.5, dialog_factory=lambda call: _SilentDialog()) for _ in range(2)]
     kills = [_count_kills(w) for w in sweepers]
+    # (a record younger than the heartbeat TTL is never swept: its worker may not have beaten yet)
+    assert wait_until(lambda: time.time() - float(store.get(ch.uuid)["started"]) > 1.6, 5)
+    sweeps = [gevent.spawn(w.recovery.sweep_orphans) for w in sweepers]
+    gevent.joinall(sweeps, timeout=15, raise_error=True)
+    assert sorted(g.value for g in sweeps) == [0, 1], [g.value for g in sweeps]
     assert ch.wait_hangup(15), "the orphaned channel was never hung up"
     assert ch.hangup_cause == "NORMAL_TEMPORARY_FAILURE"
     assert wait_until(lambda: ch.uuid not in r.smembers(store.live_key) and
@@ -90,7 +95,7 @@ def test_calls_of_a_sigkilled_worker_are_swept_by_one_live_worker(make_emulator,
     rec = store.get(ch.uuid)
     assert rec is not None and rec["outcome"] == "failed" and rec["reason"] == "worker_lost", rec
     assert rec["swept_by"] in {w.worker_id for w in sweepers}
-    gevent.sleep(1.0)  # several more sweeps of both workers
+    gevent.joinall([gevent.spawn(w.recovery.sweep_orphans) for w in sweepers], timeout=15)  # nothing left to do
     assert sum(len(k) for k in kills) == 1, kills
 
 
