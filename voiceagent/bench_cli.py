@@ -1,4 +1,4 @@
-"""``voiceagent bench latency``: the end-to-end latency benchmark (code in bench/latency.py)."""
+"""``voiceagent bench latency`` / ``bench soak``: the benchmarks (code in bench/latency.py, bench/soak.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -8,15 +8,19 @@ from pathlib import Path
 import click
 
 
-def _load_latency():
-    """bench/latency.py of this checkout (the benchmark is not part of the installed package)."""
-    path = Path(__file__).resolve().parents[1] / "bench" / "latency.py"
+def _load_bench(name: str):
+    """bench/<name>.py of this checkout (the benchmarks are not part of the installed package)."""
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
     if not path.exists():
         raise click.ClickException(f"{path} not found: run the benchmark from a source checkout")
-    spec = importlib.util.spec_from_file_location("voiceagent_bench_latency", path)
+    spec = importlib.util.spec_from_file_location(f"voiceagent_bench_{name}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _load_latency():
+    return _load_bench("latency")
 
 
 def register(main: click.Group) -> None:
@@ -34,3 +38,12 @@ def register(main: click.Group) -> None:
     def latency_cmd(turns, llm, out, barge_ins, local_model) -> None:
         """Voice-to-voice, per-stage and barge-in latency through the emulator; p50/p90 vs targets."""
         sys.exit(_load_latency().run_latency(turns, llm, out, barge_ins, local_model))
+
+    @bench.command("soak")
+    @click.option("--minutes", default=10.0, show_default=True, help="How long to place calls.")
+    @click.option("--concurrency", default=20, show_default=True, help="Calls at a time.")
+    @click.option("--stt-model", default="tiny.en", show_default=True, help="Whisper model of the worker.")
+    @click.option("--out", default="out/bench", show_default=True, help="Directory for soak.json and soak.png.")
+    def soak_cmd(minutes, concurrency, stt_model, out) -> None:
+        """Calls back to back through the emulator; the worker's RSS, fds and greenlets every minute."""
+        sys.exit(_load_bench("soak").run_soak(minutes, concurrency, stt_model, out))

@@ -23,7 +23,7 @@ from ..observability import metrics
 from ..telephony.eslwire import Event
 from ..speech.audio import wav_encode
 from .flags import Flag
-from .playback import Playback, wav_seconds, expire, to_playable  # noqa: F401 - Playback is part of the session API
+from .playback import Playback, expire, to_playable, wav_seconds  # noqa: F401 - Playback is part of the session API
 
 log = logging.getLogger(__name__)
 
@@ -443,4 +443,3 @@ class CallSession:
             "callee": self.callee, "state": self.state.value, "started": self.started_wall,
             "hangup_cause": self.hangup_cause, "ended_by": self.ended_by,
         }
-

@@ -22,6 +22,7 @@ import redis
 from ..config import Settings
 from ..observability import metrics
 from ..telephony.eslwire import Event
+from .flags import Flag
 from .inbox import CallStore, InboxListener, make_redis
 from .inbox_commands import resolve_media_path
 from .recovery import Recovery
@@ -173,8 +174,8 @@ class VoiceWorker:
         self._heartbeat: Optional[gevent.Greenlet] = None
         self.admission_check: Optional[Callable[[], bool]] = None  # True = inference too backed up for a new call
         self.greenlets = gevent.pool.Group()  # every greenlet working for a call: none may outlive it
-        self.stopped = gevent.event.Event()
-        self.idle = gevent.event.Event()
+        self.stopped = Flag()
+        self.idle = Flag()
         self.idle.set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -495,7 +496,7 @@ class VoiceWorker:
     def _beat(self) -> None:
         try:
             self.store.heartbeat(self.worker_id, {"calls": len(self.sessions), "fork_url": self.fork_url_base,
-                                                  "draining": int(self.draining)},
+                                                  "draining": int(self.draining), "greenlets": len(self.greenlets)},
                                  ttl=self.settings.worker_heartbeat_ttl)
             for sess in list(self.sessions.values()):
                 # whole records (Redis may have restarted), and never for a call that has ended
