@@ -18,7 +18,6 @@ import pytest
 import redis
 
 from voiceagent.calls.inbox import CallNotFound, CallStore
-from voiceagent.calls.worker import default_greeting_path
 
 from .conftest import ESL_PASSWORD, set_fork_url
 from .redis_faults import free_port
