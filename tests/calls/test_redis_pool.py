@@ -47,3 +47,22 @@ def test_many_calls_ending_together_on_a_small_pool_lose_no_record(make_emulator
     store = CallStore(redis.Redis(), w.settings.redis_prefix)
     assert wait_until(lambda: store.live_calls() == [], 10), store.live_calls()[:3]
     assert w.store.pending_ops == 0
+
+
+def test_a_calls_writes_never_overtake_each_other(redis_prefix):
+    """A refresh still waiting for a connection when its call's removal comes must not land after it."""
+    store = CallStore(redis.Redis(), redis_prefix)
+    apply = store._apply
+
+    def slow_register(call_id, op, data):
+        if op == "register":
+            gevent.sleep(0.2)  # e.g. waiting for a pooled connection
+        return apply(call_id, op, data)
+
+    store._apply = slow_register
+    refresh = gevent.spawn(store.register, {"id": "c1", "worker": "w", "state": "active"})
+    gevent.sleep(0.05)  # the register is on its way
+    store.remove("c1")
+    refresh.join(5)
+    assert store.get("c1") is None, "the removed call's record came back"
+    assert store.live_calls() == [] and store.pending_ops == 0
