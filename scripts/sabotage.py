@@ -350,7 +350,88 @@ BREAKAGES += [
 
 
 # 18. state and recovery: inbox validation, orphan sweep, playback watchdog, records, bulk hangup
+INBOX_CMDS = "voiceagent/calls/inbox_commands.py"
+RECOVERY = "voiceagent/calls/recovery.py"
+FLAGS = "voiceagent/calls/flags.py"
+T_COMMANDS = "tests/calls/test_inbox_commands.py"
+T_ORPHANS = "tests/calls/test_orphans.py"
+T_FAULTS = "tests/calls/test_state_faults.py"
+T_BULK = "tests/calls/test_bulk_hangup.py"
+T_POOL = "tests/calls/test_redis_pool.py"
 BREAKAGES += [
+    B("18a", "play command accepts dialplan syntax (set::, file!CAUSE, relative paths)", (T_COMMANDS,),
+      Patch(INBOX_CMDS, """        problem = media_path_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v""", """        return v""")),
+    B("18b", "worker plays any file: play path not confined to PLAYBACK_DIR/MEDIA_DIRS (symlink escapes)", (T_COMMANDS,),
+      Patch(WORKER, "                path = resolve_media_path(cmd.file, [self.settings.playback_dir, *self.settings.media_dirs])",
+            "                path = cmd.file")),
+    B("18c", "transfer command accepts the 'inline' dialplan", (T_COMMANDS,),
+      Patch(INBOX_CMDS, '    dialplan: Literal["XML"] = "XML"',
+            """    dialplan: str = Field(default="XML", pattern=r"^[A-Za-z0-9_]+$")""")),
+    B("18d", "an invalid inbox command kills the listener", (T_COMMANDS,),
+      Patch(INBOX, """        except ValidationError as exc:
+            log.warning("inbox: dropping invalid command""", """        except KeyError as exc:
+            log.warning("inbox: dropping invalid command""")),
+    B("18e", "no orphan sweep: a dead worker's calls stay parked and listed", (T_ORPHANS,),
+      Patch(RECOVERY, """            if alive[owner]:
+                continue""", """            if True:
+                continue""")),
+    B("18f", "orphan sweep without the per-call claim (every worker kills)", (T_ORPHANS,),
+      Patch(RECOVERY, """            if not store.claim("sweep", call_id""", """            if False and not store.claim("sweep", call_id""")),
+    B("18g", "send_command queues into a dead worker's inbox", (T_ORPHANS,),
+      Patch(INBOX, """        if not self.worker_alive(rec["worker"]):""", """        if False:""")),
+    B("18h", "the heartbeat does not refresh the inbox TTL", (T_ORPHANS,),
+      Patch(INBOX, """        pipe.expire(self.inbox_key(worker_id), max(1, int(ttl)))\n""", "")),
+    B("18i", "PLAYBACK_DIR never swept of stale WAVs", (T_ORPHANS,),
+      Patch(RECOVERY, """        cutoff = time.time() - w.settings.playback_max_age_minutes * 60
+""", """        cutoff = time.time() - w.settings.playback_max_age_minutes * 60
+        return 0
+""")),
+    B("18j", "PLAYBACK_DIR sweep ignores our file-name pattern (deletes other files)", (T_ORPHANS,),
+      Patch(RECOVERY, "            if not PLAYBACK_FILE_RE.match(entry.name) or not entry.is_file(follow_symlinks=False):",
+            "            if not entry.is_file(follow_symlinks=False):")),
+    B("18k", "unowned parked call whose fork failed waits out its park timeout", (T_ORPHANS,),
+      Patch(WORKER, "            self.recovery.on_fork_failed(node, ev)  # parked, and maybe nobody will ever answer it",
+            "            pass")),
+    B("18l", "failed-fork hangup without the claim (every worker kills)", (T_ORPHANS,),
+      Patch(RECOVERY, """            if not store.claim("forkfail", call_id""", """            if False and not store.claim("forkfail", call_id""")),
+    B("18m", "failed-fork hangup also kills calls another live worker owns", (T_ORPHANS,),
+      Patch(RECOVERY, "                return  # its owner restarts or ends it", "                pass")),
+    B("18n", "no playback watchdog (a lost PLAYBACK_STOP keeps the agent 'speaking')", (T_FAULTS,),
+      Patch(SESSION, "            self._expire_playbacks(now, s.playback_margin_seconds)\n", "")),
+    B("18o", "playbacks not reconciled after an ESL reconnect", (T_FAULTS,),
+      Patch(WORKER, "                sess.reconcile_playbacks()  # their PLAYBACK_STOPs may have been lost in the outage",
+            "                pass")),
+    B("18p", "heartbeat writes single fields (half a record after a Redis restart)", (T_FAULTS,),
+      Patch(WORKER, """                if sess.confirmed.is_set() and not sess.ended.is_set() and sess.state != CallState.ENDED:
+                    self.store.refresh(self._record(sess))""", """                if sess.confirmed.is_set() and not sess.ended.is_set() and sess.state != CallState.ENDED:
+                    self.store.update(sess.id, state=sess.state.value)""")),
+    B("18q", "writes that fail while Redis is down are dropped, not replayed", (T_FAULTS,),
+      Patch(INBOX, """        self._pending[call_id] = (op, data)
+        while len(self._pending) > MAX_PENDING_OPS:""", """        self._apply(call_id, op, data)
+        return
+        while len(self._pending) > MAX_PENDING_OPS:""")),
+    B("18r", "heartbeat refreshes records of calls that already ended", (T_FAULTS,),
+      Patch(WORKER, "                if sess.confirmed.is_set() and not sess.ended.is_set() and sess.state != CallState.ENDED:",
+            "                if sess.confirmed.is_set():")),
+    B("18s", "session events are plain gevent Events again (lost wake-up on bulk hangup)", (T_BULK,),
+      Patch(FLAGS, """        if self.is_set():
+            return True
+""", "")),
+    B("18t", "sessions stuck after their hangup are never reaped", (T_FAULTS,),
+      Patch(RECOVERY, "            sess.force_close()", "            pass")),
+    B("18u", "non-blocking Redis pool (\"Too many connections\" under load)", (T_POOL,),
+      Patch(INBOX, "    pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=pool_timeout,",
+            "    pool = redis.ConnectionPool.from_url(url, max_connections=max_connections,")),
+    B("18v", "the inbox BLPOP holds a connection of the shared pool", (T_POOL,),
+      Patch(INBOX, """        return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class,
+                                                                max_connections=1, **kwargs))""",
+            """        return redis.Redis(connection_pool=pool)""")),
+    B("18w", "a call's writes may overtake each other (remove before a late refresh: stale record)", (T_POOL,),
+      Patch(INBOX, "            call_id = next((c for c in self._pending if c not in self._inflight), None)",
+            "            call_id = next(iter(self._pending), None)")),
 ]
 
 

@@ -1,4 +1,4 @@
-"""``voiceagent bench latency``: the end-to-end latency benchmark (code in bench/latency.py)."""
+"""``voiceagent bench latency`` / ``bench soak``: the benchmarks (code in bench/latency.py, bench/soak.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 
-def _load_latency(name: str = "latency"):
+def _load_bench(name: str):
     """bench/<name>.py of this checkout (the benchmarks are not part of the installed package)."""
     path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
     if not path.exists():
@@ -34,7 +34,7 @@ def register(main: click.Group) -> None:
                   help="Embedded model (the demo's default): qwen2.5-coder-1.5b or qwen2.5-coder-0.5b.")
     def latency_cmd(turns, llm, out, barge_ins, local_model) -> None:
         """Voice-to-voice, per-stage and barge-in latency through the emulator; p50/p90 vs targets."""
-        sys.exit(_load_latency().run_latency(turns, llm, out, barge_ins, local_model))
+        sys.exit(_load_bench("latency").run_latency(turns, llm, out, barge_ins, local_model))
 
     @bench.command("honesty")
     @click.option("--llm", default="local", show_default=True, help="local (the embedded llama.cpp) or a base URL.")
@@ -45,4 +45,13 @@ def register(main: click.Group) -> None:
     @click.option("--out", default="out/bench", show_default=True)
     def honesty_cmd(llm, prompt, local_model, repeats, out) -> None:
         """Out-of-scope requests (weather, timers, e-mail, bookings): count replies that claim or invent."""
-        sys.exit(_load_latency("honesty").run_honesty(llm, prompt, local_model, out, repeats))
+        sys.exit(_load_bench("honesty").run_honesty(llm, prompt, local_model, out, repeats))
+
+    @bench.command("soak")
+    @click.option("--minutes", default=10.0, show_default=True, help="How long to place calls.")
+    @click.option("--concurrency", default=20, show_default=True, help="Calls at a time.")
+    @click.option("--stt-model", default="tiny.en", show_default=True, help="Whisper model of the worker.")
+    @click.option("--out", default="out/bench", show_default=True, help="Directory for soak.json and soak.png.")
+    def soak_cmd(minutes, concurrency, stt_model, out) -> None:
+        """Calls back to back through the emulator; the worker's RSS, fds and greenlets every minute."""
+        sys.exit(_load_bench("soak").run_soak(minutes, concurrency, stt_model, out))

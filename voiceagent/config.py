@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # --- Playback ----------------------------------------------------------------
     playback_mode: Literal["upload", "shared"] = Field(default="upload", description="'upload': send playAudio over the fork; 'shared': write WAVs into playback_dir that FreeSWITCH reads.")
     playback_dir: Path = Field(default=Path("/tmp/voiceagent-playback"), description="Directory for WAVs in shared mode (must be readable by FreeSWITCH at the same path).")
+    media_dirs: Annotated[List[Path], NoDecode] = Field(default=[], description="Comma-separated absolute directories whose files a Redis 'play' command may play (besides PLAYBACK_DIR).")
+    playback_margin_seconds: float = Field(default=5.0, gt=0, description="A playback FreeSWITCH has not reported finished this long after its audio should have ended is marked finished (events lost).")
+    playback_max_age_minutes: float = Field(default=10.0, gt=0, description="WAVs of ours in PLAYBACK_DIR older than this are deleted (at start-up and every ORPHAN_SWEEP_SECONDS).")
 
     # --- Calls -------------------------------------------------------------------
     worker_id: str = Field(default_factory=_default_worker_id, description="Unique name of this voice worker (default host-pid).")
@@ -76,6 +79,13 @@ class Settings(BaseSettings):
     # --- Redis -------------------------------------------------------------------
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for live call state, command inboxes and queues.")
     redis_prefix: str = Field(default="voiceagent", description="Key prefix, so several deployments or test runs can share one Redis.")
+    redis_max_connections: int = Field(default=50, ge=2, le=10000, description="Size of the worker's Redis connection pool (a blocking pool: callers wait for a free connection instead of failing).")
+    redis_pool_timeout: float = Field(default=5.0, gt=0, description="Seconds a Redis operation waits for a free pooled connection before it fails (and is queued for replay).")
+    redis_socket_timeout: float = Field(default=5.0, gt=0, description="Seconds any Redis command or connect may take (an unreachable Redis must not freeze calls).")
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0, description="How often a worker writes its heartbeat and rewrites its live call records.")
+    worker_heartbeat_ttl: float = Field(default=15.0, gt=0, description="A worker without a heartbeat this long counts as dead: its calls are swept, its inbox expires (must exceed WORKER_HEARTBEAT_SECONDS).")
+    orphan_sweep_seconds: float = Field(default=30.0, gt=0, description="How often a worker looks for calls of dead workers (hangs them up, closes their records) and stale playback WAVs.")
+    session_reap_seconds: float = Field(default=60.0, gt=0, description="A session still open this long after its hangup is force-closed (logged as an error).")
 
     # --- Dialog / LLM (owner: dialog layer) ----------------------------------------
     llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; 'rule-based' = the built-in rule-based responder on purpose; empty = the same, with a warning that no LLM is configured.")
@@ -146,6 +156,24 @@ class Settings(BaseSettings):
         if not nodes:
             raise ValueError("at least one node is required")
         return nodes
+
+    @field_validator("media_dirs", mode="before")
+    @classmethod
+    def _parse_media_dirs(cls, v):
+        items = [str(x).strip() for x in (v if isinstance(v, (list, tuple)) else str(v).split(","))]
+        items = [x for x in items if x]
+        for item in items:
+            if not os.path.isabs(item):
+                raise ValueError(f"media directories must be absolute paths, got {item!r}")
+        return [Path(x) for x in items]
+
+    @field_validator("worker_heartbeat_ttl")
+    @classmethod
+    def _ttl_exceeds_interval(cls, v, info):
+        every = info.data.get("worker_heartbeat_seconds")
+        if every is not None and v <= every:
+            raise ValueError(f"must be greater than WORKER_HEARTBEAT_SECONDS ({every:g})")
+        return v
 
     def esl_endpoints(self) -> List[tuple]:
         out = []

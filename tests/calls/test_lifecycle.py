@@ -1,5 +1,7 @@
 """Call lifecycle through the emulator: answer, greet, hang up, limits, ownership, inbox, cleanup."""
 
+import os
+
 import gevent
 import gevent.event
 import pytest
@@ -148,7 +150,9 @@ def test_two_workers_share_a_node_without_touching_each_others_calls(make_emulat
 
 def test_command_through_redis_inbox_reaches_the_call(make_emulator, make_worker, redis_prefix):
     emu = make_emulator()
-    w = make_worker([emu], dialog_factory=lambda call: _SilentDialog())
+    # a play command may only name files under PLAYBACK_DIR or MEDIA_DIRS
+    w = make_worker([emu], dialog_factory=lambda call: _SilentDialog(),
+                    media_dirs=[os.path.dirname(default_greeting_path())])
     ch = emu.place_call(destination="+15551230000", caller="+15551230001")
     assert ch.wait_answered(10)
     # another process's view: only Redis

@@ -9,21 +9,21 @@ a dialog gets: ``play()``, ``play_file()``, ``stop_playback()``, ``hangup()``,
 from __future__ import annotations
 
 import enum
-import itertools
 import logging
 import os
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Dict, List, Optional
 
 import gevent
-import gevent.event
 import gevent.queue
 
 from ..observability import metrics
 from ..telephony.eslwire import Event
 from ..speech.audio import wav_encode
+from .flags import Flag
+from .playback import Playback, expire, to_playable, wav_seconds  # noqa: F401 - Playback is part of the session API
 
 log = logging.getLogger(__name__)
 
@@ -41,60 +41,12 @@ class Direction(str, enum.Enum):
     OUTBOUND = "outbound"
 
 
-_playback_ids = itertools.count(1)
-
-
-@dataclass
-class Playback:
-    """One piece of audio handed to FreeSWITCH, and what became of it.
-
-    ``handed_at`` is when ``uuid_broadcast`` was sent, ``started_at`` when FreeSWITCH
-    reported PLAYBACK_START: the gap is FreeSWITCH's own latency (upload + temp file in
-    upload mode, ~160–180 ms in the traces).
-    """
-
-    text: str = ""
-    duration: float = 0.0
-    id: int = field(default_factory=lambda: next(_playback_ids))
-    file: str = ""
-    status: str = "pending"      # pending → handed → playing → done | break | failed | cancelled
-    requested_at: float = field(default_factory=time.monotonic)
-    handed_at: Optional[float] = None
-    started_at: Optional[float] = None
-    ended_at: Optional[float] = None
-    started: gevent.event.Event = field(default_factory=gevent.event.Event, repr=False)
-    finished: gevent.event.Event = field(default_factory=gevent.event.Event, repr=False)
-
-    @property
-    def done(self) -> bool:
-        return self.finished.is_set()
-
-    def _finish(self, status: str) -> None:
-        if not self.finished.is_set():
-            self.status = status
-            self.ended_at = time.monotonic()
-            self.started.set()
-            self.finished.set()
-
-    def wait(self, timeout: Optional[float] = None) -> bool:
-        return self.finished.wait(timeout)
-
-
 @dataclass
 class CallEvent:
     """Something a dialog may react to: ``kind`` is 'dtmf', 'command', 'fork_text'."""
 
     kind: str
     value: Any
-
-
-def to_playable(pcm: bytes, rate: int, call_rate: int) -> Tuple[bytes, int]:
-    """FreeSWITCH plays raw audio only at 8/16 kHz: resample anything else to the call's rate."""
-    if rate in (8000, 16000):
-        return pcm, rate
-    from ..speech.audio import resample_pcm16
-
-    return resample_pcm16(pcm, rate, call_rate), call_rate
 
 
 class CallSession:
@@ -115,6 +67,7 @@ class CallSession:
         self.started = time.monotonic()
         self.answered_at: Optional[float] = None
         self.hangup_cause: Optional[str] = None
+        self.ended_at: Optional[float] = None   # monotonic time the hangup was seen
         self.ended_by: Optional[str] = None  # 'caller' | 'agent' | 'system'
         self.sample_rate = 16000
         self.samples_received = 0
@@ -123,9 +76,9 @@ class CallSession:
         self.fork_lost_at: Optional[float] = None
         self.fork_restarts = 0
         self.events: gevent.queue.Queue = gevent.queue.Queue()
-        self.confirmed = gevent.event.Event()   # both fork and ESL know the call
-        self.ended = gevent.event.Event()       # FreeSWITCH says the channel hung up
-        self.closed = gevent.event.Event()      # session fully cleaned up
+        self.confirmed = Flag()   # both fork and ESL know the call
+        self.ended = Flag()       # FreeSWITCH says the channel hung up
+        self.closed = Flag()      # session fully cleaned up
         self._audio_sink: Optional[Callable[[bytes, int], None]] = None
         self._uploads: Deque[Playback] = deque()   # sent as playAudio, waiting for ::play_audio
         self._by_file: Dict[str, Playback] = {}
@@ -179,7 +132,7 @@ class CallSession:
 
     def play_file(self, path: str, text: str = "") -> Playback:
         """Broadcast a file FreeSWITCH can read (same path on the FreeSWITCH host)."""
-        pb = Playback(text=text)
+        pb = Playback(text=text, duration=wav_seconds(path))
         self.playbacks.append(pb)
         self._broadcast(pb, path)
         return pb
@@ -330,6 +283,7 @@ class CallSession:
         if self.ended.is_set():
             return
         self.hangup_cause = cause
+        self.ended_at = time.monotonic()
         if self.ended_by is None:
             self.ended_by = "caller"
         self.state = CallState.ENDING
@@ -393,6 +347,7 @@ class CallSession:
                 self._wait_playbacks(timeout=30)
                 self.hangup()
                 break
+            self._expire_playbacks(now, s.playback_margin_seconds)
             if self._fork_dead(now):
                 if self.fork_restarts < 1:
                     self._restart_fork()
@@ -431,6 +386,14 @@ class CallSession:
             log.warning("fork restart failed: %s", exc)
             self.fork_lost_at = time.monotonic()
 
+    def _expire_playbacks(self, now: float, margin: float) -> int:
+        """Playback watchdog (see ``playback.expire``); ``margin`` s past each playback's expected end."""
+        return expire(self.playbacks, self._uploads, now, margin)
+
+    def reconcile_playbacks(self) -> int:
+        """After an ESL reconnect: events of the outage are lost, so finish every playback whose end has passed."""
+        return self._expire_playbacks(time.monotonic(), 0.0)
+
     def _wait_playbacks(self, timeout: float) -> None:
         end = time.monotonic() + timeout
         for p in list(self.playbacks):
@@ -460,6 +423,14 @@ class CallSession:
                 log.warning("could not remove %s: %s", path, exc)
         self.worker.session_closed(self)
         self.closed.set()
+
+    def force_close(self) -> None:
+        """Last resort for a session stuck after its hangup: kill its greenlet, which runs the cleanup."""
+        g = self._greenlet
+        if g is not None and not g.dead:
+            g.kill(block=False)
+        elif not self.closed.is_set():
+            self.worker.spawn(self._cleanup, call_id=self.id)
 
     def kill(self) -> None:
         """Forget the call without touching FreeSWITCH (its node is gone)."""

@@ -22,8 +22,11 @@ import redis
 from ..config import Settings
 from ..observability import metrics
 from ..telephony.eslwire import Event
-from .inbox import CallStore, InboxListener
-from .session import CallSession, Direction
+from .flags import Flag
+from .inbox import CallStore, InboxListener, make_redis
+from .inbox_commands import resolve_media_path
+from .recovery import Recovery
+from .session import CallSession, CallState, Direction
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,8 @@ class NodeLink:
             if sess.node is self and sess.id not in alive and sess.confirmed.is_set():
                 log.warning("call vanished while ESL was down: cleaning up", extra={"call_id": sess.id})
                 sess.kill()
+            elif sess.node is self:
+                sess.reconcile_playbacks()  # their PLAYBACK_STOPs may have been lost in the outage
         log.info("node %s: re-synced, %d live channels", self.name, len(alive))
         self.synced.set()
 
@@ -154,8 +159,13 @@ class VoiceWorker:
         self.settings = settings
         self.worker_id = settings.worker_id
         self.dialog_factory = dialog_factory or (lambda call: GreetingDialog(settings.greeting_file or default_greeting_path()))
-        self.redis = redis_client or redis.Redis.from_url(settings.redis_url)
-        self.store = CallStore(self.redis, settings.redis_prefix, call_ttl=settings.max_call_seconds + 120)
+        self.redis = redis_client or make_redis(settings.redis_url, max_connections=settings.redis_max_connections,
+                                                pool_timeout=settings.redis_pool_timeout,
+                                                socket_timeout=settings.redis_socket_timeout)
+        self.store = CallStore(self.redis, settings.redis_prefix, call_ttl=settings.max_call_seconds + 120,
+                               inbox_ttl=settings.worker_heartbeat_ttl)
+        self.recovery = Recovery(self)
+        self._record_extra: Dict[str, Dict[str, str]] = {}  # fields store_update added to a call's record
         self.nodes: Dict[str, NodeLink] = {}
         self.sessions: Dict[str, CallSession] = {}
         self.draining = False
@@ -164,8 +174,8 @@ class VoiceWorker:
         self._heartbeat: Optional[gevent.Greenlet] = None
         self.admission_check: Optional[Callable[[], bool]] = None  # True = inference too backed up for a new call
         self.greenlets = gevent.pool.Group()  # every greenlet working for a call: none may outlive it
-        self.stopped = gevent.event.Event()
-        self.idle = gevent.event.Event()
+        self.stopped = Flag()
+        self.idle = Flag()
         self.idle.set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -186,6 +196,7 @@ class VoiceWorker:
             node.start()
         self.inbox.start()
         self._heartbeat = gevent.spawn(self._heartbeat_loop)
+        self.recovery.start()
         if s.metrics_port:
             from prometheus_client import start_http_server
 
@@ -199,6 +210,7 @@ class VoiceWorker:
             sess.hangup()
         gevent.wait([s.closed for s in list(self.sessions.values())], timeout=5)
         self.inbox.stop()
+        self.recovery.stop()
         if self._heartbeat is not None:
             self._heartbeat.kill()
         if self.fork_server is not None:
@@ -206,7 +218,7 @@ class VoiceWorker:
         for node in self.nodes.values():
             node.stop()
         try:
-            self.redis.delete(self.store.worker_key(self.worker_id))
+            self.redis.delete(self.store.worker_key(self.worker_id), self.store.inbox_key(self.worker_id))
         except redis.RedisError:
             pass
         self.stopped.set()
@@ -374,19 +386,31 @@ class VoiceWorker:
             log.warning("could not register call in redis: %s", exc)
         return sess
 
+    def _record(self, sess: CallSession) -> Dict[str, str]:
+        """The call's whole Redis record: always written whole, so a Redis restart cannot leave half of it."""
+        return {"id": sess.id, "node": sess.node.name, "worker": self.worker_id, "direction": sess.direction.value,
+                "caller": sess.caller, "callee": sess.callee, "started": f"{sess.started_wall:.3f}",
+                **self._record_extra.get(sess.id, {}), "state": sess.state.value}
+
     def store_update(self, sess: CallSession, **fields) -> None:
+        fields.pop("state", None)  # the record's state is always the session's own
+        self._record_extra.setdefault(sess.id, {}).update({k: str(v) for k, v in fields.items()})
+        if self.sessions.get(sess.id) is not sess or sess.ended.is_set():
+            return
         try:
-            self.store.update(sess.id, **fields)
+            self.store.refresh(self._record(sess))
         except redis.RedisError as exc:
-            log.warning("redis update failed: %s", exc)
+            log.warning("redis update failed (queued for replay): %s", exc)
 
     def session_closed(self, sess: CallSession) -> None:
-        if self.sessions.get(sess.id) is sess:
-            del self.sessions[sess.id]
+        # Redis first: while the record exists the session is still listed, so no sweep takes it for an orphan
         try:
             self.store.remove(sess.id)
         except redis.RedisError as exc:
-            log.warning("redis remove failed: %s", exc)
+            log.warning("redis remove failed (queued for replay): %s", exc)
+        if self.sessions.get(sess.id) is sess:
+            del self.sessions[sess.id]
+            self._record_extra.pop(sess.id, None)
         metrics.ACTIVE_CALLS.labels(worker=self.worker_id).set(len(self.sessions))
         if sess.answered_at is not None:
             metrics.CALLS_FINISHED.labels(direction=sess.direction.value, ended_by=sess.ended_by or "unknown").inc()
@@ -400,6 +424,9 @@ class VoiceWorker:
         sess = self.sessions.get(u) if u else None
         if sess is not None and sess.node is node:
             sess.on_esl_event(ev)
+            return
+        if u and ev.name == "CUSTOM" and ev.subclass == "mod_audio_fork::connect_failed":
+            self.recovery.on_fork_failed(node, ev)  # parked, and maybe nobody will ever answer it
             return
         if (self.settings.start_fork_on_park and ev.name == "CHANNEL_PARK" and u
                 and ev.get("Call-Direction") == "inbound"):
@@ -457,22 +484,32 @@ class VoiceWorker:
         if sess is None:
             log.warning("command %s for a call this worker no longer has", cmd.type, extra={"call_id": call_id})
             return
+        if cmd.type == "play":
+            try:
+                path = resolve_media_path(cmd.file, [self.settings.playback_dir, *self.settings.media_dirs])
+            except ValueError as exc:
+                log.warning("inbox: dropping play command: %s", exc, extra={"call_id": call_id})
+                return
+            cmd = cmd.model_copy(update={"file": path})
         sess.on_command(cmd)
 
     def _beat(self) -> None:
         try:
             self.store.heartbeat(self.worker_id, {"calls": len(self.sessions), "fork_url": self.fork_url_base,
-                                                  "draining": int(self.draining)})
+                                                  "draining": int(self.draining), "greenlets": len(self.greenlets)},
+                                 ttl=self.settings.worker_heartbeat_ttl)
             for sess in list(self.sessions.values()):
-                if sess.confirmed.is_set():
-                    self.store.update(sess.id, state=sess.state.value)
+                # whole records (Redis may have restarted), and never for a call that has ended
+                if sess.confirmed.is_set() and not sess.ended.is_set() and sess.state != CallState.ENDED:
+                    self.store.refresh(self._record(sess))
         except redis.RedisError as exc:
             log.warning("heartbeat failed: %s", exc)
+        self.recovery.reap_sessions()
 
     def _heartbeat_loop(self) -> None:
         while True:
             self._beat()
-            gevent.sleep(5)
+            gevent.sleep(self.settings.worker_heartbeat_seconds)
 
     def serve_forever(self) -> None:
         self.install_signal_handlers()
