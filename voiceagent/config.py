@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     esl_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for the TCP connect + auth.")
     esl_reconnect_max_delay: float = Field(default=10.0, gt=0, description="Upper bound of the reconnect backoff, seconds.")
     bgapi_timeout: float = Field(default=90.0, gt=0, description="Seconds to wait for a BACKGROUND_JOB result (originate rings).")
+    esl_healthy_after_s: float = Field(default=30.0, ge=0, description="A connection must stay up this long before the reconnect backoff starts again from zero (a node that accepts and drops at once is retried ever more slowly, not thousands of times).")
+    esl_event_queue_max: int = Field(default=2000, ge=10, description="Events queued per node before the client stops reading from FreeSWITCH until its handlers catch up (back-pressure; no event is dropped).")
 
     # --- mod_audio_fork WebSocket server ----------------------------------------
     fork_host: str = Field(default="0.0.0.0", description="Address the fork WebSocket server binds.")
