@@ -406,6 +406,7 @@ class EslConnection:
         self._dispatcher: Optional[gevent.Greenlet] = None
         self.last_disconnect_reason = ""
         self.connect_count = 0
+        self.up_since = 0.0  #: time.monotonic() of the last successful connect
 
     @classmethod
     def from_settings(cls, settings, node: str, host: str, port: int, **kw) -> "EslConnection":
@@ -685,7 +686,7 @@ class EslConnection:
                 continue
             self._proto = proto
             self.connect_count += 1
-            up_since = time.monotonic()
+            self.up_since = up_since = time.monotonic()
             self._up.set()
             throttle.log(log, logging.INFO, "connected", "ESL %s: connected to %s:%d and subscribed", self.node, self.host, self.port)
             self._queue.put(("connected", None))
