@@ -687,3 +687,42 @@ def test_event_flood_is_held_back_by_tcp_not_queued_without_bound(make_server, m
     assert got == list(range(n))
     assert conn.api("status") == "+OK"  # and the connection is as good as before
     assert conn.connect_count == 1
+
+
+def test_reader_lets_other_greenlets_run_while_a_flood_is_waiting(make_server, make_conn):
+    """gevent's recv returns without switching while data is waiting: a reader that never
+    yields froze the whole worker (every node, every call, the heartbeat) for a flood's length."""
+    n = 40000
+    flood = b"".join(ev_frame("CHANNEL_EXECUTE", Unique_ID=f"u{i % 10}", Seq=str(i)) for i in range(n))
+
+    def handler(s, cmd, h):
+        if cmd == "api flood":
+            s.sendall(api_response("+OK"))
+            return flood
+        return api_response("+OK")
+
+    srv = make_server(handler=handler)
+    conn = make_conn(srv.port, max_queued_events=10 ** 7)  # no back-pressure: only the yields count here
+    got = [0]
+    conn.on_event(lambda e: got.__setitem__(0, got[0] + 1))
+    conn.start(timeout=2)
+    gaps: List[float] = []
+    stop = gevent.event.Event()
+
+    def tick():
+        last = time.monotonic()
+        while not stop.is_set():
+            gevent.sleep(0.005)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = gevent.spawn(tick)
+    conn.api("flood")
+    with gevent.Timeout(30, AssertionError(f"only {got[0]} of {n} events delivered")):
+        while got[0] < n:
+            gevent.sleep(0.01)
+    stop.set()
+    ticker.join()
+    # yielding every 64 frames: gaps of a few ms (~20 ms measured); never yielding: seconds
+    assert max(gaps) < 0.5, f"other greenlets waited {max(gaps):.2f}s while the reader parsed"
