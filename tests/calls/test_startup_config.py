@@ -23,14 +23,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-#: id -> (environment overrides, the variable the error must name); "{held}" is a port in use,
-#: "{closed}" a port nobody listens on, "{d}" a directory of prepared files.
+#: id -> (environment overrides, the variable the error must name[, one it must not name]);
+#: "{held}" is a port in use, "{closed}" a port nobody listens on, "{d}" a directory of prepared files.
 CASES = {
-    "fork port in use": ({"FORK_PORT": "{held}"}, "FORK_PORT"),
+    "fork port in use": ({"FORK_PORT": "{held}"}, "FORK_PORT", "METRICS_PORT"),
     "fork host unresolvable": ({"FORK_HOST": "no-such-host.invalid"}, "FORK_HOST"),
     "redis url not a url": ({"REDIS_URL": "notaurl"}, "REDIS_URL"),
     "redis on a closed port": ({"REDIS_URL": "redis://127.0.0.1:{closed}/0"}, "REDIS_URL"),
-    "metrics port in use": ({"METRICS_PORT": "{held}"}, "METRICS_PORT"),
+    "metrics port in use": ({"METRICS_PORT": "{held}"}, "METRICS_PORT", "FORK_PORT"),
     "profiles invalid yaml": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/bad.yaml"}, "PROFILES_FILE"),
     "profiles a directory": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}"}, "PROFILES_FILE"),
     "profiles not text": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/binary.yaml"}, "PROFILES_FILE"),
@@ -111,12 +111,13 @@ def test_bad_setting_is_one_line_naming_the_variable_and_exit_2(case, outcomes):
     if case == "profiles unreadable" and os.geteuid() == 0:
         pytest.skip("root reads a mode-000 file ('profiles not text' covers an unreadable file)")
     rc, err = outcomes[case]
-    var = CASES[case][1]
+    var, *not_named = CASES[case][1:]
     lines = [line for line in err.splitlines() if line.strip()]
     assert rc == 2, f"exit {rc}: {err[-2000:]}"
     assert "Traceback" not in err, err[-2000:]
     assert 1 <= len(lines) <= 3, err[-2000:]
     assert var in lines[0], err
+    assert not any(other in lines[0] for other in not_named), f"the error should name {var} only: {err}"
 
 
 def test_port_0_is_still_a_placeholder_for_demo_and_bench():
