@@ -15,9 +15,7 @@ def register(main: click.Group) -> None:
     @main.command("voice")
     def voice_cmd() -> None:
         """Run a voice worker until SIGTERM (which drains live calls first)."""
-        from .calls.worker import VoiceWorker
         from .config import ConfigError, load_settings
-        from .observability.logs import setup_logging
         from .startup import preflight
 
         try:
@@ -25,6 +23,9 @@ def register(main: click.Group) -> None:
             preflight(settings)  # files, ports, Redis: before loading models, one line per problem
         except ConfigError as exc:
             _fail(str(exc))
+        from .calls.worker import VoiceWorker
+        from .observability.logs import setup_logging
+
         setup_logging(settings.log_level, settings.log_format)
         factory = admission = None
         if settings.dialog == "conversation":
