@@ -27,30 +27,30 @@ def _free_port() -> int:
 #: id -> (environment overrides, the variable the error must name[, one it must not name]);
 #: "{held}" is a port in use, "{closed}" a port nobody listens on, "{d}" a directory of prepared files.
 CASES = {
-    "fork port in use": ({"FORK_PORT": "{held}"}, "FORK_PORT", "METRICS_PORT"),
-    "fork host unresolvable": ({"FORK_HOST": "no-such-host.invalid"}, "FORK_HOST"),
-    "redis url not a url": ({"REDIS_URL": "notaurl"}, "REDIS_URL"),
-    "redis on a closed port": ({"REDIS_URL": "redis://127.0.0.1:{closed}/0"}, "REDIS_URL"),
-    "metrics port in use": ({"METRICS_PORT": "{held}"}, "METRICS_PORT", "FORK_PORT"),
-    "profiles invalid yaml": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/bad.yaml"}, "PROFILES_FILE"),
-    "profiles a directory": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}"}, "PROFILES_FILE"),
-    "profiles not text": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/binary.yaml"}, "PROFILES_FILE"),
-    "profiles unreadable": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/secret.yaml"}, "PROFILES_FILE"),
-    "profiles wrong schema": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/schema.yaml"}, "PROFILES_FILE"),
-    "profiles missing": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/nope.yaml"}, "PROFILES_FILE"),
-    "phrases invalid json": ({"DIALOG": "conversation", "PHRASES_FILE": "{d}/bad.json"}, "PHRASES_FILE"),
-    "tools dir missing": ({"DIALOG": "conversation", "TOOLS_DIRS": "{d}/no-tools"}, "TOOLS_DIRS"),
-    "esl port out of range": ({"ESL_NODES": "fs1=127.0.0.1:99999"}, "ESL_NODES"),
-    "esl port 0": ({"ESL_NODES": "fs1=127.0.0.1:0"}, "ESL_NODES"),
-    "esl duplicate node names": ({"ESL_NODES": "fs1=127.0.0.1:8021,fs1=127.0.0.1:8022"}, "ESL_NODES"),
-    "esl password empty": ({"ESL_PASSWORD": ""}, "ESL_PASSWORD"),
-    "greeting file missing": ({"GREETING_FILE": "{d}/nope.wav"}, "GREETING_FILE"),
-    "greeting file not a wav": ({"GREETING_FILE": "{d}/bad.json"}, "GREETING_FILE"),
-    "greeting file stereo": ({"GREETING_FILE": "{d}/stereo.wav"}, "GREETING_FILE"),
-    "pause not below end of turn": ({"PAUSE_MS": "600", "END_OF_TURN_MS": "600"}, "PAUSE_MS"),
-    "fork public url not a url": ({"FORK_PUBLIC_URL": "not a url"}, "FORK_PUBLIC_URL"),
-    "llm base url not a url": ({"LLM_BASE_URL": "not a url"}, "LLM_BASE_URL"),
-    "playback dir not creatable": ({"PLAYBACK_DIR": "{d}/bad.json/pb"}, "PLAYBACK_DIR"),
+    "fork-port-in-use": ({"FORK_PORT": "{held}"}, "FORK_PORT", "METRICS_PORT"),
+    "fork-host-unresolvable": ({"FORK_HOST": "no-such-host.invalid"}, "FORK_HOST"),
+    "redis-url-not-a-url": ({"REDIS_URL": "notaurl"}, "REDIS_URL"),
+    "redis-on-a-closed-port": ({"REDIS_URL": "redis://127.0.0.1:{closed}/0"}, "REDIS_URL"),
+    "metrics-port-in-use": ({"METRICS_PORT": "{held}"}, "METRICS_PORT", "FORK_PORT"),
+    "profiles-invalid-yaml": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/bad.yaml"}, "PROFILES_FILE"),
+    "profiles-a-directory": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}"}, "PROFILES_FILE"),
+    "profiles-not-text": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/binary.yaml"}, "PROFILES_FILE"),
+    "profiles-unreadable": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/secret.yaml"}, "PROFILES_FILE"),
+    "profiles-wrong-schema": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/schema.yaml"}, "PROFILES_FILE"),
+    "profiles-missing": ({"DIALOG": "conversation", "PROFILES_FILE": "{d}/nope.yaml"}, "PROFILES_FILE"),
+    "phrases-invalid-json": ({"DIALOG": "conversation", "PHRASES_FILE": "{d}/bad.json"}, "PHRASES_FILE"),
+    "tools-dir-missing": ({"DIALOG": "conversation", "TOOLS_DIRS": "{d}/no-tools"}, "TOOLS_DIRS"),
+    "esl-port-out-of-range": ({"ESL_NODES": "fs1=127.0.0.1:99999"}, "ESL_NODES"),
+    "esl-port-0": ({"ESL_NODES": "fs1=127.0.0.1:0"}, "ESL_NODES"),
+    "esl-duplicate-node-names": ({"ESL_NODES": "fs1=127.0.0.1:8021,fs1=127.0.0.1:8022"}, "ESL_NODES"),
+    "esl-password-empty": ({"ESL_PASSWORD": ""}, "ESL_PASSWORD"),
+    "greeting-file-missing": ({"GREETING_FILE": "{d}/nope.wav"}, "GREETING_FILE"),
+    "greeting-file-not-a-wav": ({"GREETING_FILE": "{d}/bad.json"}, "GREETING_FILE"),
+    "greeting-file-stereo": ({"GREETING_FILE": "{d}/stereo.wav"}, "GREETING_FILE"),
+    "pause-not-below-end-of-turn": ({"PAUSE_MS": "600", "END_OF_TURN_MS": "600"}, "PAUSE_MS"),
+    "fork-public-url-not-a-url": ({"FORK_PUBLIC_URL": "not a url"}, "FORK_PUBLIC_URL"),
+    "llm-base-url-not-a-url": ({"LLM_BASE_URL": "not a url"}, "LLM_BASE_URL"),
+    "playback-dir-not-creatable": ({"PLAYBACK_DIR": "{d}/bad.json/pb"}, "PLAYBACK_DIR"),
 }
 
 
@@ -104,8 +104,8 @@ def _run_voice(env, timeout=15.0):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_setting_is_one_line_naming_the_variable_and_exit_2(case, setup):
-    if case == "profiles unreadable" and os.geteuid() == 0:
-        pytest.skip("root reads a mode-000 file ('profiles not text' covers an unreadable file)")
+    if case == "profiles-unreadable" and os.geteuid() == 0:
+        pytest.skip("root reads a mode-000 file ('profiles-not-text' covers an unreadable file)")
     base, subs = setup
     env = dict(os.environ, **base)
     for key, value in CASES[case][0].items():

@@ -527,7 +527,7 @@ def test_malformed_input_is_logged_and_never_kills_the_connection(make_server, m
 class _FlakyEsl:
     """Accepts, authenticates and subscribes every client, then breaks the connection its way.
 
-    ``mode``: 'drop' closes the socket, 'bad frame' sends an unframeable message, 'close on
+    ``mode``: 'drop' closes the socket, 'bad-frame' sends an unframeable message, 'close-on-
     auth' closes as soon as the password arrives (before replying).
     """
 
@@ -552,12 +552,12 @@ class _FlakyEsl:
                     block, buf = buf.split(b"\n\n", 1)
                     cmd = block.decode().split("\n")[0]
                     if cmd.startswith("auth "):
-                        if self.mode == "close on auth":
+                        if self.mode == "close-on-auth":
                             return
                         sock.sendall(reply("+OK accepted"))
                     elif cmd.startswith("event plain"):
                         sock.sendall(reply("+OK event listener enabled plain"))
-                        if self.mode == "bad frame":
+                        if self.mode == "bad-frame":
                             sock.sendall(b"Content-Type: api/response\nContent-Length: many\n\n")
                         return
         except OSError:
@@ -583,7 +583,7 @@ def flaky_server():
         s.stop()
 
 
-@pytest.mark.parametrize("mode", ["drop", "bad frame"])
+@pytest.mark.parametrize("mode", ["drop", "bad-frame"])
 def test_server_that_drops_after_auth_gets_a_backoff_not_a_reconnect_storm(mode, flaky_server, make_conn, caplog):
     """A connection that dies right after connecting does not reset the backoff (it once gave
     8,000-10,700 full reconnects in 11 s); the reconnect cycle's log lines are throttled."""
@@ -622,7 +622,7 @@ def test_backoff_restarts_from_zero_after_a_healthy_connection(make_server, make
 
 
 def test_log_lines_never_repeat_the_node_prefix(flaky_server, make_server, make_conn, caplog):
-    srv = flaky_server("close on auth")
+    srv = flaky_server("close-on-auth")
     conn = make_conn(srv.port)
     answer = {"on": True}
 
