@@ -656,7 +656,7 @@ class EslConnection:
                     if proto.rejected:
                         raise EslAuthError(f"ESL {self.node}: FreeSWITCH at {self.host}:{self.port} refused this client: {proto.rejected}") from None
                     raise EslNotConnected(f"ESL {self.node}: {_bare(exc, self.node) or 'not connected'}") from None
-                except OSError as exc:
+                except (OSError, OverflowError) as exc:  # OverflowError: a port past 65535
                     raise EslNotConnected(f"ESL {self.node}: cannot connect to {self.host}:{self.port}: {exc}") from None
             self._expect_ok(proto.send(self._subscription), "event subscription")
             for h, v in self._filters:
