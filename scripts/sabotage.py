@@ -353,6 +353,8 @@ BREAKAGES += [
     B("19l", "bind check of FORK_PORT / METRICS_PORT skipped (port in use = traceback)", (STARTUP,),
       Patch(STARTUP_PY, """    problems = check_bind("FORK_HOST", s.fork_host, "FORK_PORT", s.fork_port)""",
             "    problems = []")),
+    B("19m", "a stuck call's event lane grows without bound (and the call is never given up)", ("tests/calls/test_lanes.py",),
+      Patch("voiceagent/calls/lanes.py", "        if len(lane.events) >= self.limit:", "        if False:")),
 ]
 
 
