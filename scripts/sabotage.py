@@ -436,7 +436,47 @@ BREAKAGES += [
 
 
 # 19. ESL and configuration: reconnect backoff, event flood, start-up checks, secrets masking
+ESL_FLOOD = "tests/calls/test_esl_flood.py"
+STARTUP = "tests/calls/test_startup_config.py"
+ESLQUEUE = "voiceagent/telephony/eslqueue.py"
+LOGS = "voiceagent/observability/logs.py"
+CONFIG = "voiceagent/config.py"
+STARTUP_PY = "voiceagent/startup.py"
+VOICE_CLI = "voiceagent/workers_cli.py"
 BREAKAGES += [
+    B("19a", "esl backoff resets after every connect, however short (reconnect storm)", ESL,
+      Patch(ESLPY, "            if time.monotonic() - up_since < self.healthy_after:", "            if False:")),
+    B("19b", "reconnect-cycle log lines not throttled", ESL,
+      Patch(LOGS, "        if last is not None and now - last < self.interval:", "        if False:")),
+    B("19c", "log lines repeat the node prefix ('ESL fs1: ESL fs1: ...')", ESL,
+      Patch(ESLPY, "    while text.startswith(prefix):", "    while False:")),
+    B("19d", "esl event queue without back-pressure (the reader never stops reading)", ESL + (ESL_FLOOD,),
+      Patch(ESLQUEUE, "        if size >= self.limit and self._room.is_set():", "        if False:")),
+    B("19e", "esl reader never yields while data is waiting", ESL + (ESL_FLOOD,),
+      Patch(ESLPY, "                        gevent.sleep(0)  # recv with data waiting never switches: let the others run\n"
+                   "                gevent.sleep(0)\n",
+            "                        pass\n")),
+    B("19f", "a call's events handled inline by the node's dispatcher (no per-call lanes)", CALLS + (ESL_FLOOD,),
+      Patch(WORKER, "            self.lanes.put(u, ev)  # this worker's call: delivered in its own lane",
+            "            self.worker.on_node_event(self, ev)")),
+    B("19g", "voice skips the start-up checks (files, ports, Redis)", (STARTUP, DRAIN),
+      Patch(VOICE_CLI, "            preflight(settings)  # files, ports, Redis: before loading models, one line per problem",
+            "            pass")),
+    B("19h", "Redis reachability not checked at start-up", (STARTUP, DRAIN),
+      Patch(STARTUP_PY, "    problems = check_esl_nodes(s) + check_files(s) + check_ports(s) + check_redis(s)",
+            "    problems = check_esl_nodes(s) + check_files(s) + check_ports(s)")),
+    B("19i", "ESL_NODES accepts ports above 65535 and duplicate node names", (STARTUP,),
+      Patch(CONFIG, "            if int(port) > 65535:", "            if False:"),
+      Patch(CONFIG, "            if name in nodes:", "            if False:")),
+    B("19j", "PAUSE_MS >= END_OF_TURN_MS accepted", (STARTUP,),
+      Patch(CONFIG, "        if self.pause_ms and self.pause_ms >= self.end_of_turn_ms:", "        if False:")),
+    B("19k", "credentials inside URLs shown by 'voiceagent config'", (STARTUP,),
+      Patch(CONFIG, """        netloc = "***@" + netloc.rsplit("@", 1)[1]""", "        pass")),
+    B("19l", "bind check of FORK_PORT / METRICS_PORT skipped (port in use = traceback)", (STARTUP,),
+      Patch(STARTUP_PY, """    problems = check_bind("FORK_HOST", s.fork_host, "FORK_PORT", s.fork_port)""",
+            "    problems = []")),
+    B("19m", "a stuck call's event lane grows without bound (and the call is never given up)", ("tests/calls/test_lanes.py",),
+      Patch("voiceagent/calls/lanes.py", "        if len(lane.events) >= self.limit:", "        if False:")),
 ]
 
 

@@ -11,7 +11,39 @@ import sys
 import click
 
 
-@click.group()
+#: Subcommands living in their own modules, imported only when used (``voiceagent voice`` does
+#: not pay for the emulator's imports; a bad setting is reported in well under a second).
+_SUBCOMMANDS = {
+    "voice": "voiceagent.workers_cli",
+    "emulator": "voiceagent.emulator.cli",
+    "demo": "voiceagent.demo",
+    "bench": "voiceagent.bench_cli",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list:
+        return sorted(set(super().list_commands(ctx)) | set(_SUBCOMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name not in self.commands and name in _SUBCOMMANDS:
+            _load(_SUBCOMMANDS[name])
+        return super().get_command(ctx, name)
+
+
+def _load(mod: str) -> None:
+    import importlib
+
+    try:
+        m = importlib.import_module(mod)
+    except ImportError as exc:  # a module not written yet must not break the CLI
+        if exc.name != mod:
+            raise
+        return
+    m.register(main)
+
+
+@click.group(cls=_LazyGroup)
 def main() -> None:
     """voiceagent: a self-hosted AI assistant that answers and places phone calls."""
 
@@ -32,22 +64,6 @@ def config_cmd() -> None:
         click.echo(f"{name}={value}")
         click.echo(f"    # {desc}")
 
-
-def _register_optional() -> None:
-    """Subcommands living in their own modules register themselves here."""
-    import importlib
-
-    for mod in ("voiceagent.workers_cli", "voiceagent.emulator.cli", "voiceagent.demo", "voiceagent.bench_cli"):
-        try:
-            m = importlib.import_module(mod)
-        except ImportError as exc:  # a module not written yet must not break the CLI
-            if exc.name != mod:
-                raise
-            continue
-        m.register(main)
-
-
-_register_optional()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

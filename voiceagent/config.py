@@ -13,7 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Literal, Optional
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -40,6 +42,8 @@ class Settings(BaseSettings):
     esl_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for the TCP connect + auth.")
     esl_reconnect_max_delay: float = Field(default=10.0, gt=0, description="Upper bound of the reconnect backoff, seconds.")
     bgapi_timeout: float = Field(default=90.0, gt=0, description="Seconds to wait for a BACKGROUND_JOB result (originate rings).")
+    esl_healthy_after_s: float = Field(default=30.0, ge=0, description="A connection must stay up this long before the reconnect backoff starts again from zero (a node that accepts and drops at once is retried ever more slowly, not thousands of times).")
+    esl_event_queue_max: int = Field(default=2000, ge=10, description="Events queued per node before the client stops reading from FreeSWITCH until its handlers catch up (back-pressure; no event is dropped).")
 
     # --- mod_audio_fork WebSocket server ----------------------------------------
     fork_host: str = Field(default="0.0.0.0", description="Address the fork WebSocket server binds.")
@@ -147,12 +151,19 @@ class Settings(BaseSettings):
             if not item:
                 continue
             name, sep, addr = item.partition("=")
+            name, addr = name.strip(), addr.strip()
             if not sep or not name or ":" not in addr:
                 raise ValueError(f"expected 'name=host:port', got {item!r}")
             host, _, port = addr.rpartition(":")
             if not port.isdigit():
                 raise ValueError(f"bad port in {item!r}")
-            nodes[name.strip()] = addr.strip()
+            if not host:
+                raise ValueError(f"no host in {item!r}")
+            if int(port) > 65535:  # 0 passes here: it means "not known yet" (demo, bench); `voice` refuses it
+                raise ValueError(f"port {port} out of range (1-65535) in {item!r}")
+            if name in nodes:
+                raise ValueError(f"node name {name!r} given twice (names must be unique: they route the forks)")
+            nodes[name] = addr
         if not nodes:
             raise ValueError("at least one node is required")
         return nodes
@@ -175,6 +186,47 @@ class Settings(BaseSettings):
             raise ValueError(f"must be greater than WORKER_HEARTBEAT_SECONDS ({every:g})")
         return v
 
+    @field_validator("esl_password")
+    @classmethod
+    def _password_set(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value():
+            raise ValueError("must not be empty (use the password of event_socket.conf.xml on the FreeSWITCH nodes)")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"expected redis://[:password@]host[:port][/db], rediss://... or unix:///path, got {mask_url(v)!r}")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError(f"no host in {mask_url(v)!r}")
+        if parts.scheme == "unix" and not parts.path:
+            raise ValueError(f"no socket path in {mask_url(v)!r}")
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError(f"bad port in {mask_url(v)!r}") from None
+        return v
+
+    @field_validator("fork_public_url")
+    @classmethod
+    def _fork_public_url(cls, v: str) -> str:
+        return _check_url(v, ("ws", "wss"), "ws://10.0.0.5:8765")
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_base_url(cls, v: str) -> str:
+        if v == "rule-based":  # the built-in responder, chosen on purpose (dialog.conversation.RULE_BASED)
+            return v
+        return _check_url(v, ("http", "https"), "http://127.0.0.1:8000/v1")
+
+    @model_validator(mode="after")
+    def _pause_before_end_of_turn(self) -> "Settings":
+        if self.pause_ms and self.pause_ms >= self.end_of_turn_ms:
+            raise ValueError(f"PAUSE_MS ({self.pause_ms}) must be below END_OF_TURN_MS ({self.end_of_turn_ms}), or 0 (off)")
+        return self
+
     def esl_endpoints(self) -> List[tuple]:
         out = []
         for name, addr in self.esl_nodes.items():
@@ -191,11 +243,46 @@ class Settings(BaseSettings):
                 value = "***" if value.get_secret_value() else ""
             elif isinstance(value, dict):
                 value = ",".join(f"{k}={v}" for k, v in value.items())
-            out[name.upper()] = str(value)
-        if "://" in out.get("REDIS_URL", "") and "@" in out["REDIS_URL"]:
-            scheme, rest = out["REDIS_URL"].split("://", 1)
-            out["REDIS_URL"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
+            out[name.upper()] = mask_url(str(value))
         return out
+
+
+#: Query parameters of a URL that hold credentials (redis-py reads ?password=).
+_SECRET_PARAMS = ("password", "pass", "passwd", "secret", "token", "key", "api_key", "apikey")
+
+
+def mask_url(value: str) -> str:
+    """``value`` with a URL's credentials (``user:pass@``, ``?password=``) replaced by ``***``."""
+    if "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return value
+    netloc, query = parts.netloc, parts.query
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_PARAMS for k, _ in pairs):
+            query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return value
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _check_url(v: str, schemes: tuple, example: str) -> str:
+    """Empty, or a URL with one of ``schemes`` and a host."""
+    if not v:
+        return v
+    try:
+        parts = urlsplit(v)
+        parts.port
+    except ValueError:
+        raise ValueError(f"bad port in {mask_url(v)!r}") from None
+    if parts.scheme not in schemes or not parts.hostname or any(c.isspace() for c in v):
+        raise ValueError(f"expected a {'/'.join(schemes)} URL such as {example}, got {mask_url(v)!r}")
+    return v
 
 
 def load_settings(**overrides) -> Settings:
@@ -205,8 +292,9 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            var = str(err["loc"][0]).upper() if err["loc"] else "?"
-            problems.append(f"{var}: {err['msg']}")
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            # a check across settings (model validator) has no location: its message names them
+            problems.append(f"{str(err['loc'][0]).upper()}: {msg}" if err["loc"] else msg)
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 

@@ -6,19 +6,26 @@ import sys
 import click
 
 
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    sys.exit(2)
+
+
 def register(main: click.Group) -> None:
     @main.command("voice")
     def voice_cmd() -> None:
         """Run a voice worker until SIGTERM (which drains live calls first)."""
-        from .calls.worker import VoiceWorker
         from .config import ConfigError, load_settings
-        from .observability.logs import setup_logging
+        from .startup import preflight
 
         try:
             settings = load_settings()
+            preflight(settings)  # files, ports, Redis: before loading models, one line per problem
         except ConfigError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(2)
+            _fail(str(exc))
+        from .calls.worker import VoiceWorker
+        from .observability.logs import setup_logging
+
         setup_logging(settings.log_level, settings.log_format)
         factory = admission = None
         if settings.dialog == "conversation":
@@ -29,4 +36,8 @@ def register(main: click.Group) -> None:
             factory, admission = services.dialog, services.overloaded
         worker = VoiceWorker(settings, dialog_factory=factory)
         worker.admission_check = admission
-        worker.serve_forever()
+        try:
+            worker.serve_forever()
+        except OSError as exc:  # start() lost a race for a port the preflight found free
+            _fail(f"invalid configuration: voice worker could not start: {' '.join(str(exc).split())} "
+                  "(check FORK_HOST/FORK_PORT and METRICS_HOST/METRICS_PORT)")

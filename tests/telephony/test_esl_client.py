@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -518,3 +519,208 @@ def test_malformed_input_is_logged_and_never_kills_the_connection(make_server, m
         assert conn.api("status") == "+OK"
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "unparsable event dropped" in text and "text/strange" in text and "bad Content-Length" in text
+
+
+# ----------------------------------------------------------------------------- hardening: storms and floods
+class _FlakyEsl:
+    """Accepts, authenticates and subscribes every client, then breaks the connection its way.
+
+    ``mode``: 'drop' closes the socket, 'bad-frame' sends an unframeable message, 'close-on-
+    auth' closes as soon as the password arrives (before replying).
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.accepted = 0
+        self.server = StreamServer(("127.0.0.1", 0), self._serve)
+        self.server.start()
+        self.port = self.server.server_port
+
+    def _serve(self, sock, addr) -> None:
+        self.accepted += 1
+        try:
+            sock.sendall(b"Content-Type: auth/request\n\n")
+            buf = b""
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    return
+                buf += data
+                while b"\n\n" in buf:
+                    block, buf = buf.split(b"\n\n", 1)
+                    cmd = block.decode().split("\n")[0]
+                    if cmd.startswith("auth "):
+                        if self.mode == "close-on-auth":
+                            return
+                        sock.sendall(reply("+OK accepted"))
+                    elif cmd.startswith("event plain"):
+                        sock.sendall(reply("+OK event listener enabled plain"))
+                        if self.mode == "bad-frame":
+                            sock.sendall(b"Content-Type: api/response\nContent-Length: many\n\n")
+                        return
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def stop(self) -> None:
+        self.server.stop(timeout=1)
+
+
+@pytest.fixture
+def flaky_server():
+    servers = []
+
+    def make(mode):
+        s = _FlakyEsl(mode)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@pytest.mark.parametrize("mode", ["drop", "bad-frame"])
+def test_server_that_drops_after_auth_gets_a_backoff_not_a_reconnect_storm(mode, flaky_server, make_conn, caplog):
+    """A connection that dies right after connecting does not reset the backoff (it once gave
+    8,000-10,700 full reconnects in 11 s); the reconnect cycle's log lines are throttled."""
+    srv = flaky_server(mode)
+    conn = make_conn(srv.port, reconnect_max_delay=10.0)  # healthy_after: the default, 30 s
+    with caplog.at_level(logging.INFO, logger="voiceagent.telephony.esl"):
+        conn.start(wait=False)
+        gevent.sleep(2.0)  # an observation window, not a synchronisation: count what happens in it
+        accepted = srv.accepted
+    conn.stop()
+    # backoff 0.1, 0.2, 0.4, 0.8 ... (with jitter): about 5 connections in 2 s
+    assert 3 <= accepted <= 12, f"{accepted} connections in 2 s"
+    lines = [r.getMessage() for r in caplog.records if r.name == "voiceagent.telephony.esl"]
+    lost = [m for m in lines if "connection lost" in m]
+    connected = [m for m in lines if "connected to" in m]
+    assert 1 <= len(lost) <= 2 and 1 <= len(connected) <= 2, lines
+
+
+def test_backoff_restarts_from_zero_after_a_healthy_connection(make_server, make_conn):
+    srv = make_server(handler=lambda s, cmd, h: api_response("+OK"))
+    conn = make_conn(srv.port, reconnect_max_delay=10.0, healthy_after=0.2)
+    ups = gevent.queue.Queue()
+    conn.on_connected(lambda c: ups.put(1))
+    conn.start(timeout=2)
+    ups.get(timeout=2)
+    for _ in range(5):  # quick drops: the backoff grows past a second
+        srv.drop()
+        ups.get(timeout=5)
+    with gevent.Timeout(3, AssertionError("the connection never stayed up for healthy_after")):
+        while time.monotonic() - conn.up_since < 0.3:
+            gevent.sleep(0.05)
+    srv.drop()
+    t0 = time.monotonic()
+    ups.get(timeout=5)
+    assert time.monotonic() - t0 < 0.6, "a healthy connection's loss is retried at once"
+
+
+def test_log_lines_never_repeat_the_node_prefix(flaky_server, make_server, make_conn, caplog):
+    srv = flaky_server("close-on-auth")
+    conn = make_conn(srv.port)
+    answer = {"on": True}
+
+    def handler(s, cmd, h):
+        if cmd == "api status":
+            return api_response("UP\n") if answer["on"] else None
+        return api_response("+OK")
+
+    good = make_server(handler=handler)
+    probed = make_conn(good.port, keepalive_interval=0.2, command_timeout=0.3)
+    ups = gevent.queue.Queue()
+    probed.on_connected(lambda c: ups.put(1))
+    with caplog.at_level(logging.INFO, logger="voiceagent.telephony.esl"):
+        conn.start(wait=False)
+        probed.start(timeout=2)
+        ups.get(timeout=2)
+        answer["on"] = False  # the probe times out: the connection is replaced
+        ups.get(timeout=3)
+        with gevent.Timeout(3, AssertionError("no reconnect attempt logged")):
+            while not any("retrying" in r.getMessage() for r in caplog.records):
+                gevent.sleep(0.05)
+    lines = [r.getMessage() for r in caplog.records if r.name == "voiceagent.telephony.esl"]
+    assert any("liveness probe failed" in m for m in lines), lines
+    assert lines and all(m.count("ESL fs1:") <= 1 for m in lines), [m for m in lines if m.count("ESL fs1:") > 1]
+
+
+def test_event_flood_is_held_back_by_tcp_not_queued_without_bound(make_server, make_conn):
+    """A flood while the handlers are busy: the reader stops reading at the queue limit (TCP
+    pushes back on FreeSWITCH) instead of growing memory, and afterwards every event arrives,
+    in order (none is dropped)."""
+    n = 20000
+    flood = b"".join(ev_frame("CHANNEL_EXECUTE", Unique_ID=f"u{i % 10}", Seq=str(i)) for i in range(n))
+
+    def handler(s, cmd, h):
+        if cmd == "api flood":
+            s.sendall(api_response("+OK"))
+            return flood
+        return api_response("+OK")
+
+    srv = make_server(handler=handler)
+    conn = make_conn(srv.port, max_queued_events=100)
+    gate = gevent.event.Event()
+    got: List[int] = []
+
+    def slow(ev):
+        gate.wait()
+        got.append(int(ev.get("Seq")))
+
+    conn.on_event(slow)
+    conn.start(timeout=2)
+    assert conn.api("flood") == "+OK"
+    with gevent.Timeout(5, AssertionError("the flood never filled the queue")):
+        while conn._queue.qsize() < 100:
+            gevent.sleep(0.01)
+    gevent.sleep(0.5)  # an observation window: the reader had every chance to read on
+    queued = conn._queue.qsize()
+    assert queued < 2000, f"{queued} of {n} events queued while the handler was blocked"
+    gate.set()
+    with gevent.Timeout(20, AssertionError(f"only {len(got)} of {n} events delivered")):
+        while len(got) < n:
+            gevent.sleep(0.05)
+    assert got == list(range(n))
+    assert conn.api("status") == "+OK"  # and the connection is as good as before
+    assert conn.connect_count == 1
+
+
+def test_reader_lets_other_greenlets_run_while_a_flood_is_waiting(make_server, make_conn):
+    """gevent's recv returns without switching while data is waiting: a reader that never
+    yields froze the whole worker (every node, every call, the heartbeat) for a flood's length."""
+    n = 40000
+    flood = b"".join(ev_frame("CHANNEL_EXECUTE", Unique_ID=f"u{i % 10}", Seq=str(i)) for i in range(n))
+
+    def handler(s, cmd, h):
+        if cmd == "api flood":
+            s.sendall(api_response("+OK"))
+            return flood
+        return api_response("+OK")
+
+    srv = make_server(handler=handler)
+    conn = make_conn(srv.port, max_queued_events=10 ** 7)  # no back-pressure: only the yields count here
+    got = [0]
+    conn.on_event(lambda e: got.__setitem__(0, got[0] + 1))
+    conn.start(timeout=2)
+    gaps: List[float] = []
+    stop = gevent.event.Event()
+
+    def tick():
+        last = time.monotonic()
+        while not stop.is_set():
+            gevent.sleep(0.005)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = gevent.spawn(tick)
+    conn.api("flood")
+    with gevent.Timeout(30, AssertionError(f"only {got[0]} of {n} events delivered")):
+        while got[0] < n:
+            gevent.sleep(0.01)
+    stop.set()
+    ticker.join()
+    # yielding every 64 frames: gaps of a few ms (~20 ms measured); never yielding: seconds
+    assert max(gaps) < 0.5, f"other greenlets waited {max(gaps):.2f}s while the reader parsed"

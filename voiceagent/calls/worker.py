@@ -34,19 +34,23 @@ _UUID_CHARS = set("0123456789abcdefABCDEF-")
 
 
 class NodeLink:
-    """One FreeSWITCH node: its ESL connection, typed commands, and the channels it has told us about."""
+    """One FreeSWITCH node: its ESL connection, typed commands, and the channels it has told us about.
+
+    Its ESL dispatcher only updates the channel table and hands the events of this worker's
+    calls to per-call lanes (:mod:`lanes`), so one call's slow handling never holds the others.
+    """
 
     def __init__(self, worker: "VoiceWorker", name: str, host: str, port: int) -> None:
         from ..telephony.commands import FreeSwitch
         from ..telephony.esl import EslConnection
+        from .lanes import CallLanes
 
         s = worker.settings
         self.worker = worker
         self.name = name
-        self.esl = EslConnection(name, host, port, s.esl_password.get_secret_value(),
-                                 command_timeout=s.esl_command_timeout, connect_timeout=s.esl_connect_timeout,
-                                 reconnect_max_delay=s.esl_reconnect_max_delay)
+        self.esl = EslConnection.from_settings(s, name, host, port)
         self.fs = FreeSwitch(self.esl)
+        self.lanes = CallLanes(worker.spawn, self._deliver, self._on_stuck, limit=s.esl_event_queue_max)
         self.channels: Dict[str, Dict[str, str]] = {}
         self._waiters: Dict[str, gevent.event.Event] = {}  # forks waiting for their channel to appear
         self.synced = gevent.event.Event()  # set after each re-sync with `show channels`
@@ -116,7 +120,19 @@ class NodeLink:
                                     "caller": ev.get("Caller-Caller-ID-Number", ""),
                                     "callee": ev.get("Caller-Destination-Number", "")}
                 self._wake(u)
+        if u and u in self.worker.sessions:
+            self.lanes.put(u, ev)  # this worker's call: delivered in its own lane
+        else:
+            self.worker.on_node_event(self, ev)
+
+    def _deliver(self, ev: Event) -> None:
         self.worker.on_node_event(self, ev)
+
+    def _on_stuck(self, call_id: str, waiting: int) -> None:
+        sess = self.worker.sessions.get(call_id)
+        if sess is not None and sess.node is self:
+            sess.hangup("NORMAL_TEMPORARY_FAILURE")
+            sess.kill()  # its hangup event would wait behind the stuck ones
 
     def _wake(self, call_id: str) -> None:
         w = self._waiters.pop(call_id, None)

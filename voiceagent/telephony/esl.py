@@ -15,10 +15,18 @@ greenswitch 0.0.19 that can hurt a call replaced (protocols.md C1):
   error as a lost connection, and probes an idle connection with a timed command;
 * its dispatcher runs handlers in the reader's shadow with a 1 s polling loop: ours matches
   replies and BACKGROUND_JOB results *in the reader* and runs handlers from a queue in one
-  long-lived greenlet, so a slow or failing handler never delays a reply nor stops dispatch.
+  long-lived greenlet per node, so a failing handler never delays a reply nor stops dispatch.
 
-:class:`EslConnection` adds reconnect with capped exponential backoff, re-subscription and
-filter restore, and ``bgapi`` correlation by a client-chosen ``Job-UUID``.
+A flood of events must not take the process with it: the queue is bounded by back-pressure
+(:mod:`eslqueue`: the reader stops reading when it is full, TCP pushes back on FreeSWITCH), and
+reader and dispatcher yield to the other greenlets every few frames, because a gevent ``recv``
+with data waiting returns without ever switching (one flooding node once delayed another
+node's call by 8.8 s and the heartbeat by 11 s).
+
+:class:`EslConnection` adds reconnect with capped exponential backoff (reset only by a
+connection that stayed up ``healthy_after`` seconds, so a server that accepts and drops at
+once gets a few reconnects, not thousands), re-subscription and filter restore, and ``bgapi``
+correlation by a client-chosen ``Job-UUID``.
 """
 from __future__ import annotations
 
@@ -33,13 +41,21 @@ from typing import Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tu
 import gevent
 import gevent.event
 import gevent.lock
-import gevent.queue
 from gevent import socket
 from greenswitch import esl as gs
 
+from voiceagent.observability.logs import LogThrottle
 from voiceagent.telephony import eslwire
+from voiceagent.telephony.eslqueue import EventQueue
 
 log = logging.getLogger(__name__)
+
+#: Frames the reader (and events the dispatcher) handles before letting other greenlets run.
+_BATCH = 64
+#: Reconnect-cycle log lines (connected, lost, retrying) per node at most this often, seconds.
+_RECONNECT_LOG_INTERVAL = 10.0
+#: An event whose handlers together take longer than this gets a warning, seconds.
+_SLOW_HANDLER_S = 0.5
 
 #: mod_audio_fork's CUSTOM subclasses (drachtio build, protocols.md B6).
 FORK_SUBCLASSES: Tuple[str, ...] = (
@@ -161,6 +177,14 @@ def subscription_command(events: Iterable[str]) -> str:
     return " ".join(parts)
 
 
+def _bare(exc: object, node: str) -> str:
+    """The error's text without its leading ``ESL <node>: `` (for lines that carry that prefix)."""
+    text, prefix = str(exc), f"ESL {node}: "
+    while text.startswith(prefix):
+        text = text[len(prefix):]
+    return text
+
+
 def _check_one_line(text: str, what: str = "command") -> None:
     if "\n" in text or "\r" in text:
         raise ValueError(f"ESL {what} must be one line (no CR/LF): {text[:80]!r}")
@@ -194,13 +218,20 @@ class _Protocol(gs.InboundESL):
         """Replaces greenswitch's readline parser (defects 1, 2, 4)."""
         reason = "FreeSWITCH closed the connection"
         try:
+            queue = getattr(self._owner, "_queue", None)  # the owner's EventQueue (back-pressure)
             while self._run:
                 data = self.sock.recv(65536)
                 if not data:
                     break
                 self.last_rx = time.monotonic()
-                for frame in self._reader.feed(data):
+                for n, frame in enumerate(self._reader.feed(data), 1):
                     self._on_frame(frame)
+                    if n % _BATCH == 0:
+                        gevent.sleep(0)  # recv with data waiting never switches: let the others run
+                gevent.sleep(0)
+                if queue is not None and queue.full:
+                    self._owner._queue_paused()
+                    queue.wait_room()  # back-pressure: stop reading until the handlers catch up
         except eslwire.ProtocolError as exc:
             reason = f"protocol error: {exc}"
             log.error("ESL %s: %s; dropping the connection", self._owner.node, reason)
@@ -346,6 +377,8 @@ class EslConnection:
         events: Sequence[str] = DEFAULT_EVENTS,
         bgapi_timeout: float = 90.0,
         keepalive_interval: float = 20.0,
+        healthy_after: float = 30.0,
+        max_queued_events: int = 2000,
     ) -> None:
         self.node = node
         self.host = host
@@ -356,13 +389,15 @@ class EslConnection:
         self.reconnect_max_delay = reconnect_max_delay
         self.bgapi_timeout = bgapi_timeout
         self.keepalive_interval = keepalive_interval
+        self.healthy_after = healthy_after
         self._subscription = subscription_command(events)
         self._filters: List[Tuple[str, str]] = []
         self._event_handlers: List[Handler] = []
         self._connected_handlers: List[Handler] = []
         self._disconnected_handlers: List[Handler] = []
         self._jobs: Dict[str, Tuple[gevent.event.AsyncResult, str]] = {}
-        self._queue: gevent.queue.Queue = gevent.queue.Queue()
+        self._queue = EventQueue(max_queued_events)
+        self._log_throttle = LogThrottle(_RECONNECT_LOG_INTERVAL)
         self._proto: Optional[_Protocol] = None
         self._up = gevent.event.Event()
         self._stopping = gevent.event.Event()
@@ -371,7 +406,7 @@ class EslConnection:
         self._dispatcher: Optional[gevent.Greenlet] = None
         self.last_disconnect_reason = ""
         self.connect_count = 0
-        self._queue_warned = 0
+        self.up_since = 0.0  #: time.monotonic() of the last successful connect
 
     @classmethod
     def from_settings(cls, settings, node: str, host: str, port: int, **kw) -> "EslConnection":
@@ -380,6 +415,8 @@ class EslConnection:
         kw.setdefault("connect_timeout", settings.esl_connect_timeout)
         kw.setdefault("reconnect_max_delay", settings.esl_reconnect_max_delay)
         kw.setdefault("bgapi_timeout", settings.bgapi_timeout)
+        kw.setdefault("healthy_after", settings.esl_healthy_after_s)
+        kw.setdefault("max_queued_events", settings.esl_event_queue_max)
         return cls(node, host, port, settings.esl_password.get_secret_value(), **kw)
 
     def __repr__(self) -> str:
@@ -560,16 +597,30 @@ class EslConnection:
         except Exception:
             log.exception("ESL %s: BACKGROUND_JOB handling failed", self.node)
         self._queue.put(("event", event))
-        size = self._queue.qsize()
-        if size >= 1000 and size >= 2 * self._queue_warned:
-            self._queue_warned = size
-            log.warning("ESL %s: %d events waiting for slow handlers", self.node, size)
-        elif size < 100:
-            self._queue_warned = 0
+
+    def _queue_paused(self) -> None:
+        self._log_throttle.log(
+            log, logging.WARNING, "paused",
+            "ESL %s: %d events queued (limit %d): not reading from FreeSWITCH until the handlers catch up",
+            self.node, self._queue.qsize(), self._queue.limit)
+
+    @property
+    def queue_size(self) -> int:
+        return self._queue.qsize()
+
+    @property
+    def queue_peak(self) -> int:
+        """The most events ever queued at once (stays near ``max_queued_events`` under a flood)."""
+        return self._queue.peak
 
     def _dispatch_loop(self) -> None:
+        done = 0
         while True:
             kind, item = self._queue.get()
+            done += 1
+            if done % _BATCH == 0:
+                gevent.sleep(0)  # a backlog must not starve the other nodes' calls
+            started = time.monotonic()
             if kind == "event":
                 for handler in list(self._event_handlers):
                     try:
@@ -579,6 +630,12 @@ class EslConnection:
                             "ESL %s: event handler %s failed on %s for call %s",
                             self.node, getattr(handler, "__qualname__", handler), item.key, item.uuid or "-",
                         )
+                took = time.monotonic() - started
+                if took > _SLOW_HANDLER_S:
+                    self._log_throttle.log(
+                        log, logging.WARNING, "slow",
+                        "ESL %s: handlers took %.1fs on %s for call %s; every event of this node waited",
+                        self.node, took, item.key, item.uuid or "-")
             else:
                 handlers = self._connected_handlers if kind == "connected" else self._disconnected_handlers
                 for handler in list(handlers):
@@ -598,8 +655,8 @@ class EslConnection:
                 except gs.NotConnectedError as exc:
                     if proto.rejected:
                         raise EslAuthError(f"ESL {self.node}: FreeSWITCH at {self.host}:{self.port} refused this client: {proto.rejected}") from None
-                    raise EslNotConnected(f"ESL {self.node}: {exc}") from None
-                except OSError as exc:
+                    raise EslNotConnected(f"ESL {self.node}: {_bare(exc, self.node) or 'not connected'}") from None
+                except (OSError, OverflowError) as exc:  # OverflowError: a port past 65535
                     raise EslNotConnected(f"ESL {self.node}: cannot connect to {self.host}:{self.port}: {exc}") from None
             self._expect_ok(proto.send(self._subscription), "event subscription")
             for h, v in self._filters:
@@ -610,37 +667,43 @@ class EslConnection:
         return proto
 
     def _supervise(self) -> None:
-        delay = 0.0
+        delay = 0.0  # the backoff reached: only a connection that stayed healthy resets it
+        throttle = self._log_throttle
         while not self._stopping.is_set():
             if delay and self._stopping.wait(delay):
                 break
             try:
                 proto = self._open()
             except EslAuthError as exc:
-                log.error("%s", exc)
+                throttle.log(log, logging.ERROR, "failed", "%s", exc)
                 if not self._first.ready():
                     self._first.set_exception(exc)
                 delay = self._backoff(delay)
                 continue
             except EslError as exc:
                 delay = self._backoff(delay)
-                log.warning("%s; retrying in %.1fs", exc, delay)
+                throttle.log(log, logging.WARNING, "failed", "%s; retrying in %.1fs", exc, delay)
                 continue
             self._proto = proto
             self.connect_count += 1
+            self.up_since = up_since = time.monotonic()
             self._up.set()
-            log.info("ESL %s: connected to %s:%d and subscribed", self.node, self.host, self.port)
+            throttle.log(log, logging.INFO, "connected", "ESL %s: connected to %s:%d and subscribed", self.node, self.host, self.port)
             self._queue.put(("connected", None))
             if not self._first.ready():
                 self._first.set(None)
             self._watch(proto)
             self._up.clear()
-            self.last_disconnect_reason = proto.lost_reason or "closed"
+            self.last_disconnect_reason = _bare(proto.lost_reason or "closed", self.node)
             if self._stopping.is_set():
                 break
-            log.warning("ESL %s: connection lost (%s); reconnecting", self.node, self.last_disconnect_reason)
             self._queue.put(("disconnected", None))
+            level = delay
             delay = 0.0  # first retry immediately, then back off
+            if time.monotonic() - up_since < self.healthy_after:
+                delay = self._backoff(level)  # it dropped soon after connecting: keep backing off
+            throttle.log(log, logging.WARNING, "lost", "ESL %s: connection lost (%s); reconnecting in %.1fs",
+                         self.node, self.last_disconnect_reason, delay)
 
     def _backoff(self, delay: float) -> float:
         nxt = min(self.reconnect_max_delay, max(0.1, delay * 2))
@@ -655,6 +718,7 @@ class EslConnection:
                 try:
                     proto.send("api status", timeout=self.command_timeout)
                 except EslError as exc:
-                    log.warning("ESL %s: liveness probe failed: %s", self.node, exc)
-                    proto.mark_lost(f"liveness probe failed: {exc}")
+                    reason = f"liveness probe failed: {_bare(exc, self.node)}"
+                    log.warning("ESL %s: %s", self.node, reason)
+                    proto.mark_lost(reason)
                     return
