@@ -154,3 +154,15 @@ def test_empty_script_answers_500_with_a_message(server, llm):
     with pytest.raises(LlmError) as ei:
         items(llm.stream(MSGS))
     assert ei.value.status == 500 and "no reply queued" in str(ei.value)
+
+
+def test_a_streamed_request_starts_no_asyncio_loop_on_the_greenlet(server, llm, monkeypatch):
+    """litellm's per-request service hook ran asyncio.run on our greenlet; its loop teardown under gevent
+    segfaulted the worker.  Without service callbacks it must not run at all."""
+    import asyncio
+
+    calls = []
+    monkeypatch.setattr(asyncio, "run", lambda *a, **k: calls.append(a))
+    server.push(S.text("Hello there."))
+    assert "".join(i.text for i in items(llm.stream(MSGS, TOOLS)) if isinstance(i, TextDelta)) == "Hello there."
+    assert calls == [], "litellm started an asyncio loop on the calling greenlet"

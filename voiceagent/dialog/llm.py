@@ -51,8 +51,28 @@ def litellm_module():
                 litellm.disable_streaming_logging = True
                 litellm.turn_off_message_logging = True
                 litellm.drop_params = True
+                _quiet_service_hooks(litellm)
                 _litellm = litellm
     return _litellm
+
+
+def _quiet_service_hooks(litellm) -> None:
+    """litellm times every sync request through ServiceLogging, whose hook runs ``asyncio.run`` on the
+    calling greenlet: a fresh asyncio loop per LLM request, under gevent's patched sockets.  Closing
+    its self-pipe segfaulted the process (seen twice in ~40 test runs).  With no service callbacks
+    configured the hook does nothing else, so skip it then."""
+    try:
+        from litellm._service_logger import ServiceLogging
+    except ImportError:  # another litellm layout: nothing to quiet
+        return
+    original = ServiceLogging._dispatch_from_sync
+
+    def dispatch(hook):
+        if getattr(litellm, "service_callback", None):
+            return original(hook)
+        return None
+
+    ServiceLogging._dispatch_from_sync = staticmethod(dispatch)
 
 
 def warm_up() -> gevent.Greenlet:
