@@ -12,7 +12,7 @@ import gevent
 import gevent.event
 import pytest
 import redis
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from voiceagent.calls.inbox import CallStore
@@ -299,3 +299,59 @@ def test_sigint_during_fork_handshakes_exits_promptly(make_emulator, redis_prefi
             proc.kill()
             proc.wait()
         log.close()
+
+
+# ----------------------------------------------------------------------------- finding 3 (unit) and 11 (restart)
+class _Fork:
+    def __init__(self):
+        self.closed = False
+        self.remote = "127.0.0.1:1"
+        self.sample_rate = 16000
+
+    def close(self, code=1000, reason=""):
+        self.closed = True
+
+
+class _NoFs:
+    def audio_fork_stop(self, *a, **kw):
+        pass  # the old fork stays open: FreeSWITCH has not closed it yet
+
+    def audio_fork_start(self, *a, **kw):
+        pass
+
+
+def test_only_a_fork_the_worker_asked_for_replaces_a_live_one(make_emulator, make_worker):
+    from voiceagent.calls.session import CallSession, Direction
+
+    emu = make_emulator()
+    w = make_worker([emu])
+    node = w.nodes["fs1"]
+    sess = CallSession(w, node, str(uuid.uuid4()), direction=Direction.INBOUND)
+    live, intruder, restarted = _Fork(), _Fork(), _Fork()
+    assert sess.attach_fork(live)
+    assert not sess.attach_fork(intruder) and sess.fork is live and not live.closed
+    real_fs, node.fs = node.fs, _NoFs()
+    try:
+        sess._restart_fork()  # stop + start: the new fork may arrive before the old one's close
+    finally:
+        node.fs = real_fs
+    assert sess.attach_fork(restarted) and sess.fork is restarted and live.closed
+    assert not sess.attach_fork(_Fork()), "one restart lets in one fork, not every later one"
+
+
+def test_a_fork_restart_works_for_a_caller_id_with_quotes(make_emulator, make_worker):
+    # the worker's own uuid_audio_fork metadata must not carry caller ids either: FreeSWITCH's argument
+    # splitter cannot take the quotes and backslashes JSON-escaping them produces
+    emu = make_emulator(speed=1.0)
+    w = make_worker([emu], fork_grace_seconds=0.5, audio_idle_seconds=30, dialog_factory=lambda call: _SilentDialog())
+    ch = emu.place_call(destination="+15551230000", caller='+1555"0')
+    assert ch.wait_answered(10)
+    assert wait_until(lambda: ch.uuid in w.sessions, 5)
+    sess = w.sessions[ch.uuid]
+    first = ch.fork
+    first.hangup()
+    assert wait_until(lambda: ch.fork is not first and ch.fork is not None and ch.fork.connected, 10), \
+        "the fork restart failed"
+    assert not ch.wait_hangup(0.3)
+    ch.hangup()
+    assert sess.closed.wait(10)

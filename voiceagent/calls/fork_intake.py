@@ -26,7 +26,6 @@ from ..config import Settings, is_loopback_host
 from ..observability import metrics
 from ..observability.log_throttle import LogThrottle
 from ..observability.logs import call_id_var
-from ..telephony import forkwire
 from ..telephony.eslwire import Event
 from .session import CallSession, CallState, Direction
 

@@ -238,9 +238,8 @@ class CallSession:
         """Make ``conn`` the call's fork; False (nothing changed) when :meth:`may_attach_fork` says no."""
         if conn is self.fork:
             return True
-        if not self.may_attach_fork():
-            log.warning("second fork for this call from %s refused: its fork is live and the worker asked for no other",
-                        getattr(conn, "remote", "?"))
+        if not self.may_attach_fork():  # the fork intake logs the refusal (throttled)
+            log.debug("second fork from %s not attached: the call's fork is live", getattr(conn, "remote", "?"))
             return False
         if self.fork is not None:
             try:

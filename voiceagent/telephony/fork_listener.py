@@ -13,10 +13,10 @@ import errno
 import logging
 import threading
 import time
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import gevent
-from websockets.sync.server import Server
+from websockets.sync.server import Server, ServerConnection
 
 from voiceagent.observability.log_throttle import LogThrottle
 from voiceagent.telephony.fork_guard import ConnectionGuard, Slot
@@ -149,6 +149,23 @@ class AcceptLoop:
         finally:
             _close(sock)
             self._guard.release(slot)
+
+
+def reporting_connection(accept_loop: Callable[[], Optional[AcceptLoop]]) -> type:
+    """A ServerConnection class that reports EMFILE during its set-up (each one needs a socketpair;
+    websockets would close the socket without a word)."""
+
+    class _Connection(ServerConnection):
+        def __init__(self, *args, **kwargs) -> None:
+            try:
+                super().__init__(*args, **kwargs)
+            except OSError as exc:
+                loop = accept_loop()
+                if loop is not None and exc.errno in RESOURCE_ERRORS:
+                    loop.resource_error(exc)
+                raise
+
+    return _Connection
 
 
 def _close(sock) -> None:

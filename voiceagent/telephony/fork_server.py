@@ -18,8 +18,7 @@ import binascii
 import hmac
 import logging
 import threading
-from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional, Tuple, Union
+from typing import Callable, Iterator, Optional, Tuple
 from urllib.parse import urlsplit
 
 import gevent
@@ -33,38 +32,14 @@ from voiceagent.observability.log_throttle import LogThrottle
 from voiceagent.observability.logs import call_id_var
 from voiceagent.telephony import forkwire
 from voiceagent.telephony.fork_guard import ConnectionGuard, Slot
-from voiceagent.telephony.fork_listener import RESOURCE_ERRORS, AcceptLoop
+from voiceagent.telephony.fork_listener import AcceptLoop, reporting_connection
+from voiceagent.telephony.fork_messages import Audio, ForkClosed, Message, Metadata, Text
+
+__all__ = ["Audio", "ForkClosed", "ForkConnection", "ForkServer", "Message", "Metadata", "Text"]
 
 log = logging.getLogger(__name__)
 
 PrecheckResult = Optional[Tuple[int, str]]
-
-
-@dataclass(frozen=True)
-class Metadata:
-    data: dict
-
-
-@dataclass(frozen=True)
-class Audio:
-    pcm: bytes  # L16 little-endian, whole samples
-    rate: int
-
-    def __repr__(self) -> str:
-        return f"Audio({len(self.pcm)} bytes @ {self.rate} Hz)"
-
-
-@dataclass(frozen=True)
-class Text:
-    values: list          # the JSON values of the frame (send_text payloads may be coalesced)
-    raw: str = field(default="", repr=False)
-
-
-Message = Union[Metadata, Audio, Text]
-
-
-class ForkClosed(ConnectionError):
-    """Sending on a fork whose WebSocket is already closed."""
 
 
 def _parse_rate(value, default: int, call_uuid: str, throttle: LogThrottle) -> int:
@@ -292,29 +267,13 @@ class ForkServer:
             logger=logging.getLogger("websockets.server"),
             open_timeout=self._handshake_timeout,
             backlog=512,  # a burst of calls (or a flood) must not overflow the kernel's accept queue
-            create_connection=self._connection_factory(),
+            create_connection=reporting_connection(lambda: self._accept),
         )
         self.port = self._server.socket.getsockname()[1]
         self.url = f"ws://{self.host}:{self.port}"
         self._accept = AcceptLoop(self._server, self.guard, self.throttle)
         self._accept.start()
         log.info("fork server listening on %s", self.url)
-
-    def _connection_factory(self) -> type:
-        server = self
-
-        class _Connection(ServerConnection):
-            """websockets swallows a failed set-up (each connection needs a socketpair): report EMFILE."""
-
-            def __init__(self, *args, **kwargs) -> None:
-                try:
-                    super().__init__(*args, **kwargs)
-                except OSError as exc:
-                    if server._accept is not None and exc.errno in RESOURCE_ERRORS:
-                        server._accept.resource_error(exc)
-                    raise
-
-        return _Connection
 
     @property
     def serving(self) -> bool:
