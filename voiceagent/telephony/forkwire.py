@@ -148,7 +148,8 @@ def parse_metadata(data: str | bytes, max_bytes: int = MAX_METADATA_BYTES) -> Pa
         return ParsedMetadata({}, [], f"metadata frame too large ({len(raw)} > {max_bytes} bytes)")
     try:
         text = raw.decode("utf-8")
-        values = parse_json_values(text, unique_keys=True)
+        parse_json_values(text, unique_keys=True)  # a repeated key is an error (8 KiB at most: parse twice)
+        values = parse_json_values(text)
     except ValueError as exc:
         return ParsedMetadata({}, [], f"metadata is not JSON: {exc}; starts {raw[:80]!r}")
     first, rest = values[0], values[1:]
