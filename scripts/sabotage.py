@@ -313,7 +313,8 @@ FORKGUARD = "voiceagent/telephony/fork_guard.py"
 INTAKE = "voiceagent/calls/fork_intake.py"
 THROTTLE = "voiceagent/observability/log_throttle.py"
 CONFIG = "voiceagent/config.py"
-EMU_DIALPLAN = "voiceagent/emulator/data/conf/dialplan/public/50_voiceagent.xml"
+FS_DIALPLAN = "freeswitch/conf/dialplan/public/50_voiceagent.xml"  # what the emulator runs from a checkout
+EMU_DIALPLAN = "voiceagent/emulator/data/conf/dialplan/public/50_voiceagent.xml"  # its packaged copy
 BREAKAGES += [
     # finding 1: accept loop, caps, deadlines, descriptors, health
     B("17a", "fork accept loop leaves on EMFILE (websockets' serve_forever behaviour)", (FORK_HARD,),
@@ -376,10 +377,10 @@ BREAKAGES += [
       Patch(FORKWIRE, "        except RecursionError:", "        except ZeroDivisionError:")),
     B("17u", "metadata with a repeated key accepted (it picks the sample rate)", (FORK_HARD,),
       Patch(FORKWIRE, "        parse_json_values(text, unique_keys=True)  #", "        0 and parse_json_values(text, unique_keys=True)  #")),
-    B("17v", "dialplan pastes the caller id into the metadata JSON again", (FORK_EDGE, EMU_API),
-      Patch(EMU_DIALPLAN, "&quot;node&quot;:&quot;${switchname}&quot;,&quot;direction&quot;",
+    B("17v", "dialplan pastes the caller id into the metadata JSON again", (FORK_EDGE, EMU_API), *(
+      Patch(f, "&quot;node&quot;:&quot;${switchname}&quot;,&quot;direction&quot;",
             "&quot;node&quot;:&quot;${switchname}&quot;,&quot;caller&quot;:&quot;${caller_id_number}&quot;,"
-            "&quot;direction&quot;")),
+            "&quot;direction&quot;") for f in (FS_DIALPLAN, EMU_DIALPLAN))),
     B("17w", "caller and callee taken from the fork metadata instead of FreeSWITCH", (FORK_EDGE, LIFECYCLE),
       Patch(INTAKE, "        sess.caller, sess.callee = caller, callee",
             """        sess.caller, sess.callee = str(sess.metadata.get("caller", "")), str(sess.metadata.get("callee", ""))""")),
