@@ -8,7 +8,8 @@ import time
 
 import gevent
 
-from ..telephony.test_fork_hardening import Flood
+from tests.fork_helpers import Flood
+
 from .test_lifecycle import wait_until
 
 FORK_USER, FORK_PASSWORD = "voiceagent", "CHANGE-ME"  # the emulator's vars_voiceagent.xml

@@ -3,9 +3,9 @@ nothing or malformed JSON, log floods, a socket closed under a connection, stop 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -17,6 +17,7 @@ from gevent.queue import Queue
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.fork_helpers import sees_eof, silent_from, wait_until
 from voiceagent.observability.log_throttle import LogThrottle
 from voiceagent.telephony import forkwire
 from voiceagent.telephony.fork_guard import ConnectionGuard
@@ -24,15 +25,8 @@ from voiceagent.telephony.fork_server import Audio, ForkConnection, ForkServer, 
 from voiceagent.telephony.forkwire import SUBPROTOCOL
 
 UUID = "8eb532dd-ba0a-4941-aab3-a85a2ae06271"
-FLOOD = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fork_flood.py")
-
-
-def wait_until(pred, timeout=10.0, step=0.02):
-    with gevent.Timeout(timeout, False):
-        while not pred():
-            gevent.sleep(step)
-        return True
-    return pred()
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCENARIO = os.path.join(ROOT, "tests", "fork_emfile_scenario.py")
 
 
 class Recorder:
@@ -73,112 +67,31 @@ def fork_works(srv, rec) -> bool:
         return isinstance(msg, Metadata)
 
 
-def silent_from(src, port, n):
-    out = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind((src, 0))
-        s.connect(("127.0.0.1", port))
-        out.append(s)
-    return out
+def _scenario(mode):
+    """tests/fork_emfile_scenario.py: the descriptor limit is lowered in that process, not in this one."""
+    proc = subprocess.run([sys.executable, SCENARIO, mode], capture_output=True, text=True, timeout=90,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def sees_eof(s, timeout=3.0) -> bool:
-    s.settimeout(timeout)
-    try:
-        return s.recv(1) == b""
-    except socket.timeout:
-        return False
-    except OSError:
-        return True
+def test_accept_loop_survives_running_out_of_file_descriptors():
+    out = _scenario("exact")
+    degraded = out["degraded"]
+    assert degraded["accept_errors"] > 0, "accept() never ran out of descriptors"
+    assert not degraded["serving"], "running out of descriptors is not visible in health()"
+    assert "Too many open files" in degraded["last_accept_error"]
+    assert out["fork_after"] is True, f"the fork server stopped accepting after EMFILE: {out['fork_after']}"
+    assert out["serving_after"], "health() never said serving again"
+    assert 1 <= len(out["emfile_lines"]) <= 3, out["emfile_lines"]
 
 
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def lowest_free_fd() -> int:
-    """RLIMIT_NOFILE bounds descriptor *numbers*: with the soft limit here, the next open() gets EMFILE."""
-    fd = os.dup(0)
-    os.close(fd)
-    return fd
-
-
-# ----------------------------------------------------------------------------- finding 1
-class Flood:
-    """tests/fork_flood.py in its own process (own descriptors), driven line by line."""
-
-    def __init__(self, port, *specs, preexec_fn=None):
-        self.proc = subprocess.Popen([sys.executable, FLOOD, str(port), *specs], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
-        assert self.proc.stdout.readline().startswith("ready")
-
-    def more(self, *specs):
-        self.proc.stdin.write("more " + " ".join(specs) + "\n")
-        self.proc.stdin.flush()
-        assert self.proc.stdout.readline().startswith("ready")
-
-    def close(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write("close\n")
-                self.proc.stdin.flush()
-                self.proc.stdout.readline()
-            except OSError:
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def test_accept_loop_survives_running_out_of_file_descriptors(make_server, caplog):
-    rec = Recorder()
-    srv = make_server(rec, max_connections=100000, max_pending_per_address=100000, handshake_timeout=30)
-    caplog.set_level(logging.WARNING, logger="voiceagent.telephony")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    flood = Flood(srv.port, "silent:5:127.0.0.2")
-    try:
-        assert wait_until(lambda: srv.guard.total == 5, 5), srv.health()
-        gevent.sleep(0.1)  # their handlers are set up
-        resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free_fd(), hard))  # not one descriptor left
-        flood.more("silent:3:127.0.0.2")  # accept() now fails with EMFILE
-        assert wait_until(lambda: srv.health()["accept_errors"] > 0, 5), "accept() never ran out of descriptors"
-        degraded = srv.health()
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-        assert not degraded["serving"], "running out of descriptors is not visible in health()"
-        assert "Too many open files" in degraded["last_accept_error"]
-        # the accept loop is alive: a real fork gets in
-        assert fork_works(srv, rec), "the fork server stopped accepting after EMFILE"
-        assert wait_until(lambda: srv.health()["serving"], 5), srv.health()
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-        flood.close()
-    emfile = [r for r in caplog.records if "cannot accept" in r.getMessage()]
-    assert 1 <= len(emfile) <= 3, [r.getMessage() for r in emfile]
-
-
-def test_many_idle_sockets_at_a_low_descriptor_limit_do_not_end_the_server(make_server):
+def test_many_idle_sockets_at_a_low_descriptor_limit_do_not_end_the_server():
     """150 idle sockets against ~40 free descriptors: websockets' per-connection socketpair fails too."""
-    rec = Recorder()
-    srv = make_server(rec, max_connections=100000, max_pending_per_address=100000, handshake_timeout=30)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    flood = None
-    base = open_fds()
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free_fd() + 40, hard))
-        flood = Flood(srv.port, "silent:150:127.0.0.2",
-                      preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)))
-        assert wait_until(lambda: srv.health()["accept_errors"] > 0, 10), srv.health()
-        flood.close()
-        # dropped sockets stop counting at once and are closed by their handlers a moment later
-        assert wait_until(lambda: srv.guard.total == 0 and open_fds() <= base + 5, 10), (srv.health(), open_fds())
-        assert fork_works(srv, rec)  # still at the low limit
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-        if flood is not None:
-            flood.close()
+    out = _scenario("flood")
+    assert out["degraded"]["accept_errors"] > 0, out
+    assert out["fork_after"] is True, out["fork_after"]  # still at the low limit
+    assert len(out["emfile_lines"]) <= 3, out["emfile_lines"]
 
 
 def test_per_address_cap_drops_that_addresses_oldest_unconfirmed_socket(make_server):
