@@ -167,7 +167,7 @@ class Settings(BaseSettings):
     barge_in_min_ms: int = Field(default=400, ge=0, description="Caller speech needed to interrupt the agent's playback, ms ('mm-hm' and coughs do not).")
     inference_threads: int = Field(default=0, ge=0, description="Native threads that run model inference (0 = cores // STT_THREADS, at least 1).")
     admission_max_wait_s: float = Field(default=2.0, gt=0, description="Refuse new calls when the expected inference queue wait exceeds this, s.")
-    admission_max_loop_lag_ms: int = Field(default=300, ge=0, description="Refuse new calls (USER_BUSY) while the event loop runs late by more than this (median of the last second), ms; 0 = off.")
+    admission_max_loop_lag_ms: int = Field(default=500, ge=0, description="Refuse new calls (USER_BUSY) while the event loop runs late by more than this (median of the last second), ms; 0 = off.")
     model_cache_dir: Path = Field(default=Path("~/.cache/voiceagent").expanduser(), description="Where packaged models are assembled once (Whisper base is shipped split in two).")
 
     @field_validator("esl_nodes", mode="before")
