@@ -291,6 +291,7 @@ def test_sigint_during_fork_handshakes_exits_promptly(make_emulator, redis_prefi
                 rc = None
             took = time.monotonic() - t0
         assert rc == 0, (tmp_path / "worker.log").read_text()[-3000:]
+        print(f"\nSIGINT with 3 forks mid-handshake: exit after {took:.2f}s")
         assert took < 5, f"SIGINT took {took:.1f}s with fork handshakes in progress"
     finally:
         for s in socks:
