@@ -5,8 +5,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 
 import gevent
+from gevent import monkey
 
 FLOOD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fork_flood.py")
 
@@ -28,6 +30,40 @@ def lowest_free_fd() -> int:
     fd = os.dup(0)
     os.close(fd)
     return fd
+
+
+def run_isolated(args, timeout=90.0, env=None):
+    """Run a process without gevent's machinery: (returncode or None on timeout, stdout, stderr).
+
+    posix_spawn with output to files and a blocking waitpid: no pipes and no child watcher in this
+    process.  Late in a full test run an earlier test can leave a libev watcher on a closed
+    descriptor, and gevent's subprocess (new pipes on the same descriptor numbers) then trips
+    libev's assertion and aborts the whole run.
+    """
+    waitpid = monkey.get_original("os", "waitpid")
+    sleep = monkey.get_original("time", "sleep")
+    monotonic = monkey.get_original("time", "monotonic")
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        pid = os.posix_spawn(args[0], args, dict(env or os.environ),
+                             file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                                           (os.POSIX_SPAWN_OPEN, 1, out, flags, 0o600),
+                                           (os.POSIX_SPAWN_OPEN, 2, err, flags, 0o600)])
+        deadline = monotonic() + timeout
+        rc = None
+        while rc is None:
+            done, status = waitpid(pid, os.WNOHANG)
+            if done:
+                rc = os.waitstatus_to_exitcode(status)
+            elif monotonic() > deadline:
+                os.kill(pid, 9)
+                waitpid(pid, 0)
+                break
+            else:
+                sleep(0.05)
+        with open(out) as f_out, open(err) as f_err:
+            return rc, f_out.read(), f_err.read()
 
 
 def silent_from(src, port, n):

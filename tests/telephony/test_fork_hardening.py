@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
 import sys
 import time
 
@@ -17,7 +16,7 @@ from gevent.queue import Queue
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.fork_helpers import sees_eof, silent_from, wait_until
+from tests.fork_helpers import run_isolated, sees_eof, silent_from, wait_until
 from voiceagent.observability.log_throttle import LogThrottle
 from voiceagent.telephony import forkwire
 from voiceagent.telephony.fork_guard import ConnectionGuard
@@ -69,10 +68,9 @@ def fork_works(srv, rec) -> bool:
 
 def _scenario(mode):
     """tests/fork_emfile_scenario.py: the descriptor limit is lowered in that process, not in this one."""
-    proc = subprocess.run([sys.executable, SCENARIO, mode], capture_output=True, text=True, timeout=90,
-                          env=dict(os.environ, PYTHONPATH=ROOT))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    rc, out, err = run_isolated([sys.executable, SCENARIO, mode], env=dict(os.environ, PYTHONPATH=ROOT))
+    assert rc == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def test_accept_loop_survives_running_out_of_file_descriptors():

@@ -2,12 +2,12 @@
 URL given to FreeSWITCH cannot reach a remote node."""
 import logging
 import os
-import subprocess
 import sys
 
 import pytest
 import redis
 
+from tests.fork_helpers import run_isolated
 from voiceagent.calls.fork_intake import advertised_url_warning
 from voiceagent.config import ConfigError, load_settings
 
@@ -51,10 +51,9 @@ def test_the_voice_command_refuses_to_start_open_to_the_network(tmp_path):
     env = dict(os.environ, FORK_HOST="0.0.0.0")
     env.pop("FORK_ALLOW_INSECURE", None)
     env.pop("FORK_AUTH_USER", None)
-    proc = subprocess.run([sys.executable, "-m", "voiceagent.cli", "voice"], env=env, capture_output=True, text=True,
-                          timeout=30)
-    assert proc.returncode == 2
-    assert "FORK_HOST" in proc.stderr
+    rc, _, err = run_isolated([sys.executable, "-m", "voiceagent.cli", "voice"], timeout=30, env=env)
+    assert rc == 2, err[-2000:]
+    assert "FORK_HOST" in err
 
 
 def test_a_loopback_fork_url_with_a_remote_node_is_warned_about():
