@@ -347,7 +347,108 @@ BREAKAGES += [
 # Three groups, kept apart so that work on each merges cleanly.
 
 # 17. the fork edge: accept loop, connection caps, unconfirmed forks, fork takeover, auth defaults
+FORK_HARD = "tests/telephony/test_fork_hardening.py"
+FORK_SETTINGS = "tests/telephony/test_fork_settings.py"
+FORK_EDGE = "tests/calls/test_fork_edge.py"
+FORK_LOAD = "tests/calls/test_fork_load.py"
+FORKLISTEN = "voiceagent/telephony/fork_listener.py"
+FORKGUARD = "voiceagent/telephony/fork_guard.py"
+INTAKE = "voiceagent/calls/fork_intake.py"
+THROTTLE = "voiceagent/observability/log_throttle.py"
+CONFIG = "voiceagent/config.py"
+FS_DIALPLAN = "freeswitch/conf/dialplan/public/50_voiceagent.xml"  # what the emulator runs from a checkout
+EMU_DIALPLAN = "voiceagent/emulator/data/conf/dialplan/public/50_voiceagent.xml"  # its packaged copy
 BREAKAGES += [
+    # finding 1: accept loop, caps, deadlines, descriptors, health
+    B("17a", "fork accept loop leaves on EMFILE (websockets' serve_forever behaviour)", (FORK_HARD,),
+      Patch(FORKLISTEN, "                    delay = self._accept_failed(exc, delay)\n", "                    break\n")),
+    B("17b", "no per-address cap on unconfirmed fork sockets", (FORK_HARD,),
+      Patch(FORKGUARD, "            if mine is not None and len(mine) >= self.max_pending_per_address:",
+            "            if False:")),
+    B("17c", "no total cap on fork sockets", (FORK_HARD,),
+      Patch(FORKGUARD, "            if self.total >= self.max_total:", "            if False:")),
+    B("17d", "a socket carrying a confirmed call can be dropped by the caps", (FORK_HARD,),
+      Patch(FORKGUARD, """            self._forget_pending_locked(slot)
+            slot.established = True""", """            slot.established = True""")),
+    B("17e", "no deadline for a fork's first frame (silent forks kept by keepalive pings)", (FORK_HARD,),
+      Patch(FORKSRV, "                msg = self._ws.recv(timeout=self._first_frame_timeout if first else None)",
+            "                msg = self._ws.recv()")),
+    B("17f", "soft RLIMIT_NOFILE not raised at start-up", (FORK_EDGE,),
+      Patch(FORKGUARD, "    if soft != resource.RLIM_INFINITY and soft < target:", "    if False:")),
+    B("17g", "heartbeat always says the fork server is serving", (FORK_EDGE,),
+      Patch(WORKER, """"fork_serving": int(bool(fork.get("serving"))),""", """"fork_serving": 1,""")),
+    B("17h", "fork server health ignores running out of descriptors", (FORK_HARD,),
+      Patch(FORKLISTEN, "        return last is None or time.monotonic() - last > _DEGRADED_FOR", "        return True")),
+    # finding 2: unconfirmed forks, FreeSWITCH cost, log floods
+    B("17i", "unconfirmed forks count against MAX_CALLS", (FORK_EDGE, FORK_LOAD),
+      Patch(WORKER, "        return sum(1 for sess in self.sessions.values() if sess.admitted)",
+            "        return len(self.sessions)")),
+    B("17j", "unconfirmed forks written to Redis as live calls", (FORK_EDGE,),
+      Patch(WORKER, """        if admitted:
+            self.admit_session(sess)
+        return sess""", """        self.admit_session(sess)
+        sess.admitted = admitted
+        return sess""")),
+    B("17k", "a fork for a uuid FreeSWITCH says does not exist is still uuid_kill'ed", (FORK_EDGE,),
+      Patch(SESSION, "                if not self.channel_absent:", "                if True:")),
+    B("17l", "uuid_exists asked again and again for an unconfirmed fork", (FORK_EDGE,),
+      Patch(INTAKE, "            if not sess.channel_absent:\n                try:", "            if True:\n                try:")),
+    B("17m", "refusal log lines not throttled", (FORK_HARD, FORK_LOAD),
+      Patch(THROTTLE, "            if k is not None and now - k.last < self.interval:", "            if False:")),
+    # finding 3: takeover
+    B("17n", "a second fork replaces a call's live fork", (FORK_EDGE,),
+      Patch(SESSION, """        return old is None or getattr(old, "closed", False) or self.expects_fork()""",
+            "        return True"),
+      Patch(INTAKE, """        if sess is not None and not sess.may_attach_fork():""", """        if False:""")),
+    B("17o", "fork restart does not tell the session to expect the new fork", (FORK_EDGE,),
+      Patch(SESSION, "        self.expect_fork(self.worker.settings.fork_arrival_timeout)  # only this new fork may replace the old\n",
+            "")),
+    # finding 4: open by default
+    B("17p", "FORK_HOST defaults to 0.0.0.0 again", (FORK_SETTINGS,),
+      Patch(CONFIG, """    fork_host: str = Field(default="127.0.0.1",""", """    fork_host: str = Field(default="0.0.0.0",""")),
+    B("17q", "non-loopback fork bind without auth accepted", (FORK_SETTINGS,),
+      Patch(CONFIG, "    if not user and not is_loopback_host(s.fork_host) and not s.fork_allow_insecure:",
+            "    if False:")),
+    B("17r", "half-configured fork auth accepted (password without user, user without password)", (FORK_SETTINGS,),
+      Patch(CONFIG, "    if user and not password:", "    if False:"),
+      Patch(CONFIG, "    if password and not user:", "    if False:")),
+    B("17s", "no warning when the advertised fork URL is loopback but a node is remote", (FORK_SETTINGS,),
+      Patch(INTAKE, "    if not is_loopback_host(host):\n        return None", "    if True:\n        return None")),
+    # finding 11: JSON, dialplan, SIGINT
+    B("17t", "deeply nested JSON reaches json (RecursionError escapes)", (FORK_HARD,),
+      Patch(FORKWIRE, "    if not _json_depth_ok(text):", "    if False:"),
+      Patch(FORKWIRE, "        except RecursionError:", "        except ZeroDivisionError:")),
+    B("17u", "metadata with a repeated key accepted (it picks the sample rate)", (FORK_HARD,),
+      Patch(FORKWIRE, "        parse_json_values(text, unique_keys=True)  #", "        0 and parse_json_values(text, unique_keys=True)  #")),
+    B("17v", "dialplan pastes the caller id into the metadata JSON again", (FORK_EDGE, EMU_API), *(
+      Patch(f, "&quot;node&quot;:&quot;${switchname}&quot;,&quot;direction&quot;",
+            "&quot;node&quot;:&quot;${switchname}&quot;,&quot;caller&quot;:&quot;${caller_id_number}&quot;,"
+            "&quot;direction&quot;") for f in (FS_DIALPLAN, EMU_DIALPLAN))),
+    B("17w", "caller and callee taken from the fork metadata instead of FreeSWITCH", (FORK_EDGE, LIFECYCLE),
+      Patch(INTAKE, "        sess.caller, sess.callee = caller, callee",
+            """        sess.caller, sess.callee = str(sess.metadata.get("caller", "")), str(sess.metadata.get("callee", ""))""")),
+    B("17x", "the worker's own fork metadata carries caller ids (restart fails on a quote)", (FORK_EDGE,),
+      Patch(WORKER, """        return {"uuid": sess.id, "node": sess.node.name, "direction": sess.direction.value}""",
+            """        return {"uuid": sess.id, "node": sess.node.name, "caller": sess.caller, "callee": sess.callee,
+                "direction": sess.direction.value}""")),
+    B("17y", "fork server stop waits for handshakes in progress", (FORK_HARD, FORK_EDGE),
+      Patch(FORKSRV, """        for slot in self.guard.pending_slots():
+            if not slot.upgraded:
+                slot.abort()""", """        return""")),
+    B("17z", "worker stop leaves pending forks waiting out their grace window", (FORK_EDGE,),
+      Patch(WORKER, """                sess.refuse("stopping")""", """                pass""")),
+    # finding 12a / 12d
+    B("17za", "admission ignores event-loop lag", (FORK_EDGE,),
+      Patch(WORKER, "        if max_lag and self.loop_lag.lag_ms > max_lag:", "        if False:")),
+    B("17zb", "a call whose fork failed to connect is left parked", (FORK_EDGE,),
+      Patch(WORKER, "            self.spawn(self.intake.orphan_fork_failed, node, ev, call_id=u)", "            pass")),
+    B("17zc", "connect_failed of somebody else's fork hangs up the call", (FORK_EDGE,),
+      Patch(INTAKE, """                if node.fs.getvar(u, "voiceagent_fork") is None:""", """                if False:""")),
+    B("17zd", "a claimed call whose fork never arrives is left parked", (FORK_EDGE,),
+      Patch(WORKER, "        self.intake.watch_claimed(node, u)", "        pass")),
+    B("17ze", "ForkConnection reads remote_address of a socket closed under it", (FORK_HARD,),
+      Patch(FORKSRV, "        self.remote = slot.remote if slot is not None else _remote_of(ws)",
+            """        self.remote = "%s:%s" % tuple(ws.remote_address[:2])""")),
 ]
 
 
@@ -395,29 +496,22 @@ BREAKAGES += [
       Patch(RECOVERY, "            if not PLAYBACK_FILE_RE.match(entry.name) or not entry.is_file(follow_symlinks=False):",
             "            if not entry.is_file(follow_symlinks=False):")),
     B("18k", "unowned parked call whose fork failed waits out its park timeout", (T_ORPHANS,),
-      Patch(WORKER, "            self.recovery.on_fork_failed(node, ev)  # parked, and maybe nobody will ever answer it",
-            "            pass")),
-    B("18l", "failed-fork hangup without the claim (every worker kills)", (T_ORPHANS,),
-      Patch(RECOVERY, """            if not store.claim("forkfail", call_id""", """            if False and not store.claim("forkfail", call_id""")),
-    B("18m", "failed-fork hangup also kills calls another live worker owns", (T_ORPHANS,),
-      Patch(RECOVERY, "                return  # its owner restarts or ends it", "                pass")),
+      Patch(WORKER, "            self.spawn(self.intake.orphan_fork_failed, node, ev, call_id=u)", "            pass")),
     B("18n", "no playback watchdog (a lost PLAYBACK_STOP keeps the agent 'speaking')", (T_FAULTS,),
       Patch(SESSION, "            self._expire_playbacks(now, s.playback_margin_seconds)\n", "")),
     B("18o", "playbacks not reconciled after an ESL reconnect", (T_FAULTS,),
       Patch(WORKER, "                sess.reconcile_playbacks()  # their PLAYBACK_STOPs may have been lost in the outage",
             "                pass")),
     B("18p", "heartbeat writes single fields (half a record after a Redis restart)", (T_FAULTS,),
-      Patch(WORKER, """                if sess.confirmed.is_set() and not sess.ended.is_set() and sess.state != CallState.ENDED:
-                    self.store.refresh(self._record(sess))""", """                if sess.confirmed.is_set() and not sess.ended.is_set() and sess.state != CallState.ENDED:
-                    self.store.update(sess.id, state=sess.state.value)""")),
+      Patch(WORKER, """                    self.store.refresh(self._record(sess))""", """                    self.store.update(sess.id, state=sess.state.value)""")),
     B("18q", "writes that fail while Redis is down are dropped, not replayed", (T_FAULTS,),
       Patch(INBOX, """        self._pending[call_id] = (op, data)
         while len(self._pending) > MAX_PENDING_OPS:""", """        self._apply(call_id, op, data)
         return
         while len(self._pending) > MAX_PENDING_OPS:""")),
     B("18r", "heartbeat refreshes records of calls that already ended", (T_FAULTS,),
-      Patch(WORKER, "                if sess.confirmed.is_set() and not sess.ended.is_set() and sess.state != CallState.ENDED:",
-            "                if sess.confirmed.is_set():")),
+      Patch(WORKER, """                if (sess.admitted and sess.confirmed.is_set() and not sess.ended.is_set()
+                        and sess.state != CallState.ENDED):""", "                if sess.admitted:")),
     B("18s", "session events are plain gevent Events again (lost wake-up on bulk hangup)", (T_BULK,),
       Patch(FLAGS, """        if self.is_set():
             return True

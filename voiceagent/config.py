@@ -11,11 +11,13 @@ import os
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, Literal, Optional
+from typing import Dict, List, Literal, Optional, Tuple
 
+from ipaddress import ip_address
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -26,6 +28,33 @@ def _default_worker_id() -> str:
 
 class ConfigError(RuntimeError):
     """A setting is invalid; the message names the environment variable."""
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    h = host.strip().strip("[]")
+    if h.lower() == "localhost":
+        return True
+    try:
+        return ip_address(h).is_loopback
+    except ValueError:
+        return False  # a host name, '' or '0.0.0.0'-like wildcard: assume reachable from outside
+
+
+def fork_edge_problem(s: "Settings") -> Optional[Tuple[str, str]]:
+    """(variable, message) when the fork settings would leave the edge open or half-configured."""
+    user, password = s.fork_auth_user, s.fork_auth_password.get_secret_value()
+    if ":" in user:
+        return "FORK_AUTH_USER", "must not contain ':' (HTTP Basic splits user and password on it)"
+    if user and not password:
+        return "FORK_AUTH_PASSWORD", "is required when FORK_AUTH_USER is set (an empty password is no auth)"
+    if password and not user:
+        return "FORK_AUTH_USER", "is required when FORK_AUTH_PASSWORD is set (without it auth would be off)"
+    if not user and not is_loopback_host(s.fork_host) and not s.fork_allow_insecure:
+        return "FORK_HOST", (f"{s.fork_host!r} is not a loopback address and fork auth is off: set "
+                             "FORK_AUTH_USER and FORK_AUTH_PASSWORD, or FORK_ALLOW_INSECURE=true to accept "
+                             "unauthenticated audio from the network")
+    return None
 
 
 class Settings(BaseSettings):
@@ -46,16 +75,34 @@ class Settings(BaseSettings):
     esl_event_queue_max: int = Field(default=2000, ge=10, description="Events queued per node before the client stops reading from FreeSWITCH until its handlers catch up (back-pressure; no event is dropped).")
 
     # --- mod_audio_fork WebSocket server ----------------------------------------
-    fork_host: str = Field(default="0.0.0.0", description="Address the fork WebSocket server binds.")
+    fork_host: str = Field(default="127.0.0.1", description="Address the fork WebSocket server binds (a non-loopback address needs FORK_AUTH_USER/FORK_AUTH_PASSWORD or FORK_ALLOW_INSECURE=true).")
     fork_port: int = Field(default=8765, ge=0, le=65535, description="Port of the fork WebSocket server (0 = pick one).")
     fork_public_url: str = Field(default="", description="URL FreeSWITCH uses to reach this worker, e.g. ws://10.0.0.5:8765 (default: ws://<fork_host>:<port>).")
     fork_auth_user: str = Field(default="", description="HTTP Basic user required on the fork upgrade (empty = no auth).")
-    fork_auth_password: SecretStr = Field(default=SecretStr(""), description="HTTP Basic password for the fork upgrade.")
+    fork_auth_password: SecretStr = Field(default=SecretStr(""), description="HTTP Basic password for the fork upgrade (required when FORK_AUTH_USER is set).")
+    fork_allow_insecure: bool = Field(default=False, description="Allow binding FORK_HOST to a non-loopback address without Basic auth (anyone who reaches the port can inject audio).")
     fork_sample_rate: Literal[8000, 16000] = Field(default=16000, description="Rate we ask mod_audio_fork to send (8000 or 16000).")
     fork_max_frame_bytes: int = Field(default=64 * 1024, gt=0, description="Largest WebSocket frame accepted from a fork.")
     fork_max_metadata_bytes: int = Field(default=8192, gt=0, description="Largest metadata text frame (mod_audio_fork copies it into 8 KiB).")
     fork_grace_seconds: float = Field(default=3.0, gt=0, description="How long a fork may wait for its call's ESL events (and vice versa) before it is refused.")
+    fork_max_connections: int = Field(default=1000, ge=1, description="Sockets the fork server holds at once; when full, the oldest connection not yet carrying a confirmed call is dropped for a new one (clamped below the file-descriptor limit).")
+    fork_max_pending_per_address: int = Field(default=64, ge=1, description="Connections from one address not yet carrying a confirmed call; beyond it that address's oldest is dropped.")
+    fork_handshake_timeout: float = Field(default=10.0, gt=0, description="Seconds a connection may take to complete the WebSocket upgrade.")
+    fork_metadata_timeout: float = Field(default=5.0, gt=0, description="Seconds after the upgrade within which the first frame (the metadata) must arrive, else the fork is closed.")
+    fork_arrival_timeout: float = Field(default=15.0, gt=0, description="START_FORK_ON_PARK: a claimed call whose fork has not arrived after this many seconds is hung up.")
+    fork_refusal_log_seconds: float = Field(default=10.0, gt=0, description="Refused or dropped forks are logged at most once per this many seconds per kind, with a count of the suppressed ones.")
     start_fork_on_park: bool = Field(default=False, description="Start the fork from the agent on CHANNEL_PARK instead of from the dialplan.")
+
+    @model_validator(mode="after")
+    def _check_fork_edge(self) -> "Settings":
+        """The fork edge carries a caller's audio: never open to the network by accident."""
+        problem = fork_edge_problem(self)
+        if problem is not None:
+            var, msg = problem
+            raise ValidationError.from_exception_data(
+                "Settings", [InitErrorDetails(type=PydanticCustomError("fork_edge", msg), loc=(var.lower(),),
+                                              input=getattr(self, var.lower()))])
+        return self
 
     # --- Playback ----------------------------------------------------------------
     playback_mode: Literal["upload", "shared"] = Field(default="upload", description="'upload': send playAudio over the fork; 'shared': write WAVs into playback_dir that FreeSWITCH reads.")
@@ -138,6 +185,7 @@ class Settings(BaseSettings):
     barge_in_min_ms: int = Field(default=400, ge=0, description="Caller speech needed to interrupt the agent's playback, ms ('mm-hm' and coughs do not).")
     inference_threads: int = Field(default=0, ge=0, description="Native threads that run model inference (0 = cores // STT_THREADS, at least 1).")
     admission_max_wait_s: float = Field(default=2.0, gt=0, description="Refuse new calls when the expected inference queue wait exceeds this, s.")
+    admission_max_loop_lag_ms: int = Field(default=500, ge=0, description="Refuse new calls (USER_BUSY) while the event loop runs late by more than this (median of the last second), ms; 0 = off.")
     model_cache_dir: Path = Field(default=Path("~/.cache/voiceagent").expanduser(), description="Where packaged models are assembled once (Whisper base is shipped split in two).")
 
     @field_validator("esl_nodes", mode="before")

@@ -48,6 +48,8 @@ def make_worker(tmp_path, redis_prefix):
         nodes = ",".join(f"{e.switchname}=127.0.0.1:{e.port}" for e in emulators)
         wid = f"w{len(workers) + 1}-{uuid.uuid4().hex[:6]}"
         overrides.setdefault("playback_dir", tmp_path / f"playback-{wid}")
+        # the emulator (a whole FreeSWITCH) shares the worker's event loop here: its lag is not the worker's
+        overrides.setdefault("admission_max_loop_lag_ms", 0)
         settings = load_settings(esl_nodes=nodes, esl_password=ESL_PASSWORD, fork_host="127.0.0.1", fork_port=0,
                                  redis_prefix=redis_prefix, worker_id=wid, **overrides)
         w = VoiceWorker(settings, dialog_factory=dialog_factory)

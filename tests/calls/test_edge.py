@@ -67,7 +67,8 @@ def test_fork_arriving_before_its_channel_waits_for_confirmation_then_answers(ma
         assert wait_until(lambda: call_id in w.sessions, 5)
         sess = w.sessions[call_id]
         assert sess.state == CallState.PENDING
-        # the channel shows up after its fork (its dialplan forks once more; that fork replaces ours)
+        # the channel shows up after its fork (its dialplan forks once more: that second fork is refused,
+        # a live fork is never replaced from outside)
         ch = emu.place_call(destination="+15551230000", caller="+15550001111", uuid=call_id)
         assert ch.wait_answered(10), "the call was never answered"
         assert not sess.closed.is_set(), "the session gave up before its channel appeared"

@@ -26,10 +26,8 @@ from typing import TYPE_CHECKING, Dict, Optional
 import gevent
 import redis
 
-from ..telephony.eslwire import Event
-
 if TYPE_CHECKING:  # pragma: no cover
-    from .worker import NodeLink, VoiceWorker
+    from .worker import VoiceWorker
 
 log = logging.getLogger(__name__)
 
@@ -159,27 +157,6 @@ class Recovery:
         if removed:
             log.info("removed %d stale playback files from %s", removed, path)
         return removed
-
-    # ------------------------------------------------------------------ forks that never connected
-    def on_fork_failed(self, node: "NodeLink", ev: Event) -> None:
-        """``mod_audio_fork::connect_failed`` for a call no session here has: maybe nobody owns it."""
-        self.worker.spawn(self._hang_up_unowned, node, ev.uuid, ev.text[:200], call_id=ev.uuid)
-
-    def _hang_up_unowned(self, node: "NodeLink", call_id: str, reason: str) -> None:
-        w = self.worker
-        store = w.store
-        try:
-            rec = store.get(call_id)
-            if rec and rec.get("worker") and rec.get("state") != "ended" and store.worker_alive(rec["worker"]):
-                return  # its owner restarts or ends it
-            if not store.claim("forkfail", call_id, w.worker_id, ttl=600):
-                return
-        except redis.RedisError as exc:
-            log.warning("fork failed for an unowned call, but redis is unreachable (no claim): left to the "
-                        "park timeout: %s", exc)
-            return
-        log.warning("fork of an unowned parked call failed (%s): hanging it up", reason or "connect_failed")
-        node.fs_async("kill", call_id, ORPHAN_CAUSE)
 
     # ------------------------------------------------------------------ stuck sessions
     def reap_sessions(self) -> int:

@@ -75,6 +75,10 @@ class CallSession:
         self.fork = None
         self.fork_lost_at: Optional[float] = None
         self.fork_restarts = 0
+        self._fork_expected_until = 0.0  # the worker asked FreeSWITCH for a (new) fork until then
+        self.admitted = False        # counts against MAX_CALLS and is in Redis (only once FreeSWITCH confirmed it)
+        self.channel_absent = False  # FreeSWITCH answered uuid_exists: no such channel
+        self.refused: Optional[str] = None
         self.events: gevent.queue.Queue = gevent.queue.Queue()
         self.confirmed = Flag()   # both fork and ESL know the call
         self.ended = Flag()       # FreeSWITCH says the channel hung up
@@ -170,18 +174,53 @@ class CallSession:
         self.node.fs_async("transfer", self.id, destination, dialplan=dialplan, context=context)
 
     # ------------------------------------------------------------------ edge inputs
-    def attach_fork(self, conn) -> None:
-        if self.fork is not None and self.fork is not conn:
+    def expect_fork(self, seconds: float) -> None:
+        """The worker is asking FreeSWITCH for a fork (outbound start, restart): the next one may attach."""
+        self._fork_expected_until = time.monotonic() + seconds
+
+    def expects_fork(self) -> bool:
+        return time.monotonic() < self._fork_expected_until
+
+    def may_attach_fork(self) -> bool:
+        """A live fork is never replaced from outside: only the first one, one the worker asked for,
+        or one after the old fork has closed may attach (auth is checked at the upgrade)."""
+        old = self.fork
+        return old is None or getattr(old, "closed", False) or self.expects_fork()
+
+    def attach_fork(self, conn) -> bool:
+        """Make ``conn`` the call's fork; False (nothing changed) when :meth:`may_attach_fork` says no."""
+        if conn is self.fork:
+            return True
+        if not self.may_attach_fork():  # the fork intake logs the refusal (throttled)
+            log.debug("second fork from %s not attached: the call's fork is live", getattr(conn, "remote", "?"))
+            return False
+        if self.fork is not None:
             try:
                 self.fork.close(1000, "replaced")
             except Exception:
                 pass
         self.fork = conn
+        self._fork_expected_until = 0.0
         self.fork_lost_at = None
         self.last_audio_at = time.monotonic()
         meta = getattr(conn, "metadata", None) or {}
         self.metadata.update(meta)
         self.sample_rate = int(getattr(conn, "sample_rate", 16000) or 16000)
+        if self.admitted and hasattr(conn, "mark_established"):
+            conn.mark_established()
+        return True
+
+    def refuse(self, reason: str) -> None:
+        """The worker does not take this call (busy, draining, stopping): close the fork, end unanswered."""
+        self.refused = reason
+        self.ended_by = self.ended_by or "system"
+        if self.fork is not None:
+            try:
+                self.fork.close(1013, reason)
+            except Exception:
+                pass
+        self._on_hangup("USER_BUSY")
+        self.confirmed.set()  # wakes _run, which finds the call over
 
     def on_fork_message(self, msg) -> None:
         kind = type(msg).__name__
@@ -210,8 +249,11 @@ class CallSession:
             if sub == "mod_audio_fork::play_audio":
                 self._on_play_audio(ev)
             elif sub == "mod_audio_fork::connect_failed":
-                log.warning("fork connect failed: %s", ev.text)
-                self.fork_lost_at = self.fork_lost_at or time.monotonic()
+                if self.may_attach_fork():  # the fork we wait for will not come
+                    log.warning("fork connect failed: %s", ev.text)
+                    self.fork_lost_at = self.fork_lost_at or time.monotonic()
+                else:  # another bug on the channel (a refused duplicate): ours is fine
+                    log.info("a second fork on this call failed to connect: %s", ev.text)
             return
         if name == "PLAYBACK_START":
             pb = self._by_file.get(ev.get("Playback-File-Path", ""))
@@ -300,10 +342,12 @@ class CallSession:
         s = w.settings
         try:
             if not self.confirmed.wait(s.fork_grace_seconds):
-                log.warning("call not confirmed within %.1fs (fork=%s): refusing", s.fork_grace_seconds, self.fork is not None)
+                w.log_refusal("unconfirmed", "call not confirmed within %.1fs (fork=%s): refusing",
+                              s.fork_grace_seconds, self.fork is not None)
                 w.metrics_refused("unconfirmed")
-                # if the channel exists after all (its events were lost), do not leave it parked for an hour
-                self.node.fs_async("kill", self.id, "USER_BUSY")
+                if not self.channel_absent:
+                    # if the channel exists after all (its events were lost), do not leave it parked for an hour
+                    self.node.fs_async("kill", self.id, "USER_BUSY")
                 return
             if self.ended.is_set():
                 return
@@ -374,6 +418,7 @@ class CallSession:
         log.warning("fork silent or closed: restarting it (stop + start)")
         self.last_audio_at = time.monotonic()
         self.fork_lost_at = None
+        self.expect_fork(self.worker.settings.fork_arrival_timeout)  # only this new fork may replace the old
         try:
             self.node.fs.audio_fork_stop(self.id, "audio_fork")
         except Exception as exc:

@@ -21,16 +21,17 @@ import redis
 
 from ..config import Settings
 from ..observability import metrics
+from ..telephony import forkwire
 from ..telephony.eslwire import Event
 from .flags import Flag
+from .fork_intake import ForkIntake, advertised_url_warning
 from .inbox import CallStore, InboxListener, make_redis
 from .inbox_commands import resolve_media_path
+from .loop_lag import LoopLagMonitor
 from .recovery import Recovery
 from .session import CallSession, CallState, Direction
 
 log = logging.getLogger(__name__)
-
-_UUID_CHARS = set("0123456789abcdefABCDEF-")
 
 
 class NodeLink:
@@ -189,6 +190,8 @@ class VoiceWorker:
         self.inbox = InboxListener(self.store, self.worker_id, self._dispatch_command)
         self._heartbeat: Optional[gevent.Greenlet] = None
         self.admission_check: Optional[Callable[[], bool]] = None  # True = inference too backed up for a new call
+        self.loop_lag = LoopLagMonitor()
+        self.intake = ForkIntake(self)
         self.greenlets = gevent.pool.Group()  # every greenlet working for a call: none may outlive it
         self.stopped = Flag()
         self.idle = Flag()
@@ -196,16 +199,27 @@ class VoiceWorker:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        from ..telephony.fork_guard import effective_max_connections, raise_nofile_limit
         from ..telephony.fork_server import ForkServer
 
         s = self.settings
         os.makedirs(s.playback_dir, exist_ok=True)
+        nofile = raise_nofile_limit()
         auth = (s.fork_auth_user, s.fork_auth_password.get_secret_value()) if s.fork_auth_user else None
-        self.fork_server = ForkServer(s.fork_host, s.fork_port, self._handle_fork, auth=auth,
+        self.fork_server = ForkServer(s.fork_host, s.fork_port, self.intake.handle, auth=auth,
                                       max_frame_bytes=s.fork_max_frame_bytes,
-                                      max_metadata_bytes=s.fork_max_metadata_bytes, precheck=self._precheck,
-                                      default_sample_rate=s.fork_sample_rate)
+                                      max_metadata_bytes=s.fork_max_metadata_bytes, precheck=self.intake.precheck,
+                                      default_sample_rate=s.fork_sample_rate,
+                                      max_connections=effective_max_connections(s.fork_max_connections, nofile),
+                                      max_pending_per_address=s.fork_max_pending_per_address,
+                                      handshake_timeout=s.fork_handshake_timeout,
+                                      first_frame_timeout=s.fork_metadata_timeout,
+                                      log_interval=s.fork_refusal_log_seconds)
         self.fork_server.start()
+        self.loop_lag.start()
+        unreachable = advertised_url_warning(s, self.fork_url_base)
+        if unreachable:
+            log.warning("%s", unreachable)
         for name, host, port in s.esl_endpoints():
             node = NodeLink(self, name, host, port)
             self.nodes[name] = node
@@ -223,8 +237,14 @@ class VoiceWorker:
     def stop(self) -> None:
         self.draining = True
         for sess in list(self.sessions.values()):
-            sess.hangup()
+            if sess.admitted:
+                sess.hangup()
+            elif sess.state == CallState.PENDING:  # not ours yet: do not leave a real channel parked
+                if sess.node.knows(sess.id):
+                    sess.node.fs_async("kill", sess.id, "USER_BUSY")
+                sess.refuse("stopping")
         gevent.wait([s.closed for s in list(self.sessions.values())], timeout=5)
+        self.loop_lag.stop()
         self.inbox.stop()
         self.recovery.stop()
         if self._heartbeat is not None:
@@ -264,8 +284,15 @@ class VoiceWorker:
         return f"{self.fork_url_base}/call/{call_id}"
 
     def fork_metadata(self, sess: CallSession) -> Dict[str, Any]:
-        return {"uuid": sess.id, "node": sess.node.name, "caller": sess.caller, "callee": sess.callee,
-                "direction": sess.direction.value}
+        # only values we control: caller ids come from FreeSWITCH's channel data, never from this JSON
+        return {"uuid": sess.id, "node": sess.node.name, "direction": sess.direction.value}
+
+    def health(self) -> Dict[str, Any]:
+        """What an operator (or the heartbeat) needs to see: can this worker take calls at all?"""
+        fork = self.fork_server.health() if self.fork_server is not None else {"serving": False}
+        nodes = {name: bool(getattr(n.esl, "connected", False)) for name, n in self.nodes.items()}
+        return {"ok": bool(fork.get("serving")) and not self.stopped.is_set(), "fork_server": fork, "nodes": nodes,
+                "calls": self.live_calls(), "draining": self.draining, "loop_lag_ms": round(self.loop_lag.lag_ms, 1)}
 
     # ------------------------------------------------------------------ calls
     def make_dialog(self, sess: CallSession):
@@ -283,8 +310,12 @@ class VoiceWorker:
 
         return self.greenlets.spawn(run)
 
+    def live_calls(self) -> int:
+        """Calls counted against MAX_CALLS: admitted ones (a fork FreeSWITCH has not confirmed is not a call)."""
+        return sum(1 for sess in self.sessions.values() if sess.admitted)
+
     def _capacity_left(self) -> int:
-        return self.settings.max_calls - len(self.sessions)
+        return self.settings.max_calls - self.live_calls()
 
     def _refusal_reason(self) -> str:
         """Why a new call cannot be taken now ('' = it can)."""
@@ -294,113 +325,47 @@ class VoiceWorker:
             return "busy"
         if self.admission_check is not None and self.admission_check():
             return "overloaded"
+        max_lag = self.settings.admission_max_loop_lag_ms
+        if max_lag and self.loop_lag.lag_ms > max_lag:
+            return "loop_lag"  # the loop is saturating: new handshakes would time out and calls stay parked
         return ""
 
-    def _precheck(self, call_id: str):
-        if not call_id or not set(call_id) <= _UUID_CHARS:
-            return (404, "bad call id")
-        return None
+    def log_refusal(self, kind: str, msg: str, *args) -> None:
+        """Refusals can be forced by anyone reaching the fork port: at most one line per interval and kind."""
+        self.intake.throttle.log(kind, logging.WARNING, msg, *args)
 
     def _refuse(self, node: Optional[NodeLink], call_id: str, reason: str) -> None:
         metrics.CALLS_REFUSED.labels(reason=reason).inc()
-        log.warning("refusing call: %s", reason, extra={"call_id": call_id})
+        extra = f" (event loop {self.loop_lag.lag_ms:.0f} ms late)" if reason == "loop_lag" else ""
+        self.intake.throttle.log(f"refuse_{reason}", logging.WARNING, "refusing call: %s%s", reason, extra,
+                                 extra={"call_id": call_id})
         if node is not None:
             node.fs_async("kill", call_id, "USER_BUSY")
 
     def metrics_refused(self, reason: str) -> None:
         metrics.CALLS_REFUSED.labels(reason=reason).inc()
 
-    def _find_node(self, call_id: str, meta: Dict[str, Any]) -> Optional[NodeLink]:
-        name = str(meta.get("node") or "")
-        if name in self.nodes:
-            return self.nodes[name]
-        for node in self.nodes.values():
-            if node.knows(call_id):
-                return node
-        if len(self.nodes) == 1:
-            return next(iter(self.nodes.values()))
-        return None
-
-    def _handle_fork(self, conn) -> None:
-        """Runs for the lifetime of one fork WebSocket."""
-        from ..observability.logs import call_id_var
-
-        call_id = conn.call_uuid
-        call_id_var.set(call_id)
-        messages = conn.messages()
-        # mod_audio_fork sends the metadata frame first; it names the node
-        first = None
-        for msg in messages:
-            first = msg
-            break
-        if first is None:
-            return
-        meta = dict(getattr(conn, "metadata", None) or {})
-        sess = self.sessions.get(call_id)
-        if sess is None:
-            node = self._find_node(call_id, meta)
-            if node is None:
-                # more than one node and none knows the call yet: wait for the ESL side
-                deadline = time.monotonic() + self.settings.fork_grace_seconds
-                while node is None and time.monotonic() < deadline:
-                    gevent.sleep(0.05)
-                    node = self._find_node(call_id, meta)
-                if node is None:
-                    log.warning("fork for a call no node knows: refused")
-                    metrics.CALLS_REFUSED.labels(reason="unknown").inc()
-                    conn.close(1008, "unknown call")
-                    return
-            reason = self._refusal_reason()
-            if reason:
-                self._refuse(node, call_id, reason)
-                conn.close(1013, reason)
-                return
-            direction = Direction.OUTBOUND if str(meta.get("direction", "")).lower() == "outbound" else Direction.INBOUND
-            sess = self._new_session(node, call_id, direction, caller=str(meta.get("caller", "")),
-                                     callee=str(meta.get("callee", "")), metadata=meta)
-            sess.attach_fork(conn)
-            sess.start()
-            self.spawn(self._confirm, sess, call_id=call_id)
-        else:
-            sess.attach_fork(conn)
-        if first is not None and type(first).__name__ != "Metadata":
-            sess.on_fork_message(first)
-        for msg in messages:
-            sess.on_fork_message(msg)
-        sess.on_fork_closed(conn)
-
-    def _confirm(self, sess: CallSession) -> None:
-        """The fork came first: wait for the node's events about the call, and ask FreeSWITCH
-        directly early in the grace window (the events may have been lost in an ESL outage)."""
-        node = sess.node
-        grace = self.settings.fork_grace_seconds
-        deadline = time.monotonic() + grace
-        if node.wait_known(sess.id, min(0.3, grace / 3)):
-            sess.confirmed.set()
-            return
-        while not sess.confirmed.is_set() and time.monotonic() < deadline:
-            try:
-                if node.fs.uuid_exists(sess.id):
-                    sess.confirmed.set()
-                    return
-            except Exception as exc:
-                log.warning("uuid_exists failed: %s", exc)
-            if node.wait_known(sess.id, min(0.5, max(0.0, deadline - time.monotonic()))):
-                sess.confirmed.set()
-                return
-
-    def _new_session(self, node: NodeLink, call_id: str, direction: Direction, **kw) -> CallSession:
+    def _new_session(self, node: NodeLink, call_id: str, direction: Direction, *, admitted: bool = True,
+                     **kw) -> CallSession:
+        """A session; ``admitted=False`` for a fork FreeSWITCH has not confirmed yet (see fork_intake)."""
         sess = CallSession(self, node, call_id, direction=direction, **kw)
         self.sessions[call_id] = sess
         self.idle.clear()
-        metrics.ACTIVE_CALLS.labels(worker=self.worker_id).set(len(self.sessions))
+        if admitted:
+            self.admit_session(sess)
+        return sess
+
+    def admit_session(self, sess: CallSession) -> None:
+        """From now on the call counts against MAX_CALLS and is listed in Redis."""
+        sess.admitted = True
+        call_id, node, direction = sess.id, sess.node, sess.direction
+        metrics.ACTIVE_CALLS.labels(worker=self.worker_id).set(self.live_calls())
         try:
             self.store.register({"id": call_id, "node": node.name, "worker": self.worker_id,
                                  "direction": direction.value, "caller": sess.caller, "callee": sess.callee,
                                  "state": sess.state.value, "started": f"{sess.started_wall:.3f}"})
         except redis.RedisError as exc:
             log.warning("could not register call in redis: %s", exc)
-        return sess
 
     def _record(self, sess: CallSession) -> Dict[str, str]:
         """The call's whole Redis record: always written whole, so a Redis restart cannot leave half of it."""
@@ -421,13 +386,14 @@ class VoiceWorker:
     def session_closed(self, sess: CallSession) -> None:
         # Redis first: while the record exists the session is still listed, so no sweep takes it for an orphan
         try:
-            self.store.remove(sess.id)
+            if sess.admitted:  # an unconfirmed fork never reached Redis: no round trip for it
+                self.store.remove(sess.id)
         except redis.RedisError as exc:
             log.warning("redis remove failed (queued for replay): %s", exc)
         if self.sessions.get(sess.id) is sess:
             del self.sessions[sess.id]
             self._record_extra.pop(sess.id, None)
-        metrics.ACTIVE_CALLS.labels(worker=self.worker_id).set(len(self.sessions))
+        metrics.ACTIVE_CALLS.labels(worker=self.worker_id).set(self.live_calls())
         if sess.answered_at is not None:
             metrics.CALLS_FINISHED.labels(direction=sess.direction.value, ended_by=sess.ended_by or "unknown").inc()
         log.info("call ended", extra={"call_id": sess.id, "fields": {"cause": sess.hangup_cause, "ended_by": sess.ended_by,
@@ -441,8 +407,8 @@ class VoiceWorker:
         if sess is not None and sess.node is node:
             sess.on_esl_event(ev)
             return
-        if u and ev.name == "CUSTOM" and ev.subclass == "mod_audio_fork::connect_failed":
-            self.recovery.on_fork_failed(node, ev)  # parked, and maybe nobody will ever answer it
+        if u and ev.name == "CUSTOM" and ev.subclass == forkwire.EVENT_CONNECT_FAILED:
+            self.spawn(self.intake.orphan_fork_failed, node, ev, call_id=u)
             return
         if (self.settings.start_fork_on_park and ev.name == "CHANNEL_PARK" and u
                 and ev.get("Call-Direction") == "inbound"):
@@ -455,13 +421,15 @@ class VoiceWorker:
             return
         if not self.redis.set(f"{self.settings.redis_prefix}:claim:{u}", self.worker_id, nx=True, ex=3600):
             return
-        meta = {"uuid": u, "node": node.name, "caller": ev.get("Caller-Caller-ID-Number", ""),
-                "callee": ev.get("Caller-Destination-Number", ""), "direction": "inbound"}
+        meta = {"uuid": u, "node": node.name, "direction": "inbound"}
         try:
             node.fs.audio_fork_start(u, self.fork_url_for(u), mix="mono", rate=self.settings.fork_sample_rate,
                                      bugname="audio_fork", metadata=meta)
         except Exception as exc:
-            log.warning("could not start fork: %s", exc, extra={"call_id": u})
+            log.warning("could not start fork: %s; hanging up", exc, extra={"call_id": u})
+            node.fs_async("kill", u, "NORMAL_TEMPORARY_FAILURE")  # we claimed it: nobody else will take it
+            return
+        self.intake.watch_claimed(node, u)
 
     def originate(self, destination: str, *, node: Optional[str] = None, gateway: Optional[str] = None,
                   caller_id_number: Optional[str] = None, timeout: Optional[int] = None,
@@ -486,6 +454,7 @@ class VoiceWorker:
         sess = self._new_session(link, call_id, Direction.OUTBOUND, caller=s.caller_id_number, callee=destination,
                                  profile=profile)
         sess.confirmed.set()  # we created the channel ourselves
+        sess.expect_fork(s.fork_arrival_timeout)
         sess.start()
         try:
             link.fs.audio_fork_start(call_id, self.fork_url_for(call_id), mix="mono", rate=s.fork_sample_rate,
@@ -511,12 +480,19 @@ class VoiceWorker:
 
     def _beat(self) -> None:
         try:
-            self.store.heartbeat(self.worker_id, {"calls": len(self.sessions), "fork_url": self.fork_url_base,
-                                                  "draining": int(self.draining), "greenlets": len(self.greenlets)},
+            fork = self.fork_server.health() if self.fork_server is not None else {"serving": False}
+            if not fork.get("serving"):
+                log.warning("fork server not serving (%s): new calls cannot reach this worker",
+                            fork.get("last_accept_error") or "stopped")
+            self.store.heartbeat(self.worker_id, {"calls": self.live_calls(), "fork_url": self.fork_url_base,
+                                                  "draining": int(self.draining), "greenlets": len(self.greenlets),
+                                                  "fork_serving": int(bool(fork.get("serving"))),
+                                                  "fork_connections": int(fork.get("connections", 0))},
                                  ttl=self.settings.worker_heartbeat_ttl)
             for sess in list(self.sessions.values()):
                 # whole records (Redis may have restarted), and never for a call that has ended
-                if sess.confirmed.is_set() and not sess.ended.is_set() and sess.state != CallState.ENDED:
+                if (sess.admitted and sess.confirmed.is_set() and not sess.ended.is_set()
+                        and sess.state != CallState.ENDED):
                     self.store.refresh(self._record(sess))
         except redis.RedisError as exc:
             log.warning("heartbeat failed: %s", exc)

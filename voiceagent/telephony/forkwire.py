@@ -25,6 +25,8 @@ from ..speech.audio import wav_encode as _wav_encode
 SUBPROTOCOL = "audio.drachtio.org"
 # mod_audio_fork copies the metadata into an 8 KiB buffer.
 MAX_METADATA_BYTES = 8192
+# Nesting deeper than this is refused before json sees it: 8 KiB of '[' would overflow its recursion.
+MAX_JSON_DEPTH = 32
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -49,13 +51,49 @@ REASON_PROTOCOL = "HS: Cannot match protocol"
 
 
 # --------------------------------------------------------------------------- JSON
-def parse_json_values(text: str) -> List[Any]:
+def _json_depth_ok(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether no array/object in ``text`` nests deeper than ``limit`` (brackets in strings do not count)."""
+    if text.count("[") + text.count("{") <= limit:
+        return True
+    depth = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> dict:
+    obj: dict = {}
+    for k, v in pairs:
+        if k in obj:
+            raise ValueError(f"duplicate key {k[:40]!r}")
+        obj[k] = v
+    return obj
+
+
+def parse_json_values(text: str, *, unique_keys: bool = False) -> List[Any]:
     """All JSON values in ``text``, which may be several concatenated ones.
 
-    Raises ValueError (json.JSONDecodeError) if any part is not valid JSON or the text
-    holds no value at all.
+    Raises ValueError (json.JSONDecodeError) if any part is not valid JSON, nests deeper than
+    ``MAX_JSON_DEPTH``, repeats a key (with ``unique_keys``) or the text holds no value at all.
     """
-    decoder = json.JSONDecoder()
+    if not _json_depth_ok(text):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    decoder = json.JSONDecoder(object_pairs_hook=_unique_keys if unique_keys else None)
     values: List[Any] = []
     i, n = 0, len(text)
     while True:
@@ -63,7 +101,10 @@ def parse_json_values(text: str) -> List[Any]:
             i += 1
         if i >= n:
             break
-        value, i = decoder.raw_decode(text, i)
+        try:
+            value, i = decoder.raw_decode(text, i)
+        except RecursionError:  # belt and braces: the depth check should make this unreachable
+            raise ValueError("JSON nested too deeply") from None
         values.append(value)
     if not values:
         raise ValueError("no JSON value")
@@ -99,13 +140,15 @@ def parse_metadata(data: str | bytes, max_bytes: int = MAX_METADATA_BYTES) -> Pa
 
     mod_audio_fork appends every text queued before the socket became writable into one
     frame, so the metadata may be followed by send_text payloads: the first value is the
-    metadata, the rest are returned in ``extra``.
+    metadata, the rest are returned in ``extra``.  A repeated key makes the metadata invalid: it is
+    what a caller id pasted unescaped into the JSON looks like, and it must not pick the sample rate.
     """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
     if len(raw) > max_bytes:
         return ParsedMetadata({}, [], f"metadata frame too large ({len(raw)} > {max_bytes} bytes)")
     try:
         text = raw.decode("utf-8")
+        parse_json_values(text, unique_keys=True)  # a repeated key is an error (8 KiB at most: parse twice)
         values = parse_json_values(text)
     except ValueError as exc:
         return ParsedMetadata({}, [], f"metadata is not JSON: {exc}; starts {raw[:80]!r}")
