@@ -14,6 +14,7 @@ FLOOD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fork_flood.py"
 
 
 def wait_until(pred, timeout=10.0, step=0.02):
+    """Poll a condition on real state (sessions dicts have no events of their own)."""
     with gevent.Timeout(timeout, False):
         while not pred():
             gevent.sleep(step)

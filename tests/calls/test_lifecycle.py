@@ -10,16 +10,11 @@ import redis
 from voiceagent.calls.inbox import CallStore
 from voiceagent.calls.worker import default_greeting_path
 
+from tests.fork_helpers import wait_until  # noqa: F401  (polls real state; other test modules import it from here)
+
 from .conftest import set_fork_url, temp_files
 
 
-def wait_until(pred, timeout=10.0, step=0.02):
-    """Poll a condition on real state (sessions dicts have no events of their own)."""
-    with gevent.Timeout(timeout, False):
-        while not pred():
-            gevent.sleep(step)
-        return True
-    return pred()
 
 
 def test_inbound_call_answered_greeted_hung_up_by_agent(make_emulator, make_worker, tmp_path):
