@@ -7,12 +7,14 @@ plugins and the packaged models through the *installed* package.
 """
 import json
 import os
+import shlex
 import shutil
-import subprocess
 import sys
 import sysconfig
 import venv
 from pathlib import Path
+
+from tests.fork_helpers import run_isolated
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,12 +45,22 @@ print(json.dumps(out))
 """
 
 
+def run(args, cwd=None, env=None, timeout=300):
+    """A child process without gevent's pipes and child watcher (see ``run_isolated``): this test runs late
+    in the suite, where an earlier test's stale libev watcher turns gevent's subprocess into an abort."""
+    if cwd is not None:
+        args = ["/bin/sh", "-c", f"cd {shlex.quote(str(cwd))} && exec " + " ".join(shlex.quote(str(a)) for a in args)]
+    rc, out, err = run_isolated([str(a) for a in args], timeout=timeout, env=env)
+    return rc, out, err
+
+
 def test_wheel_installs_with_its_data_and_resolves_models(tmp_path):
     # from a copy of the checkout's files: a build/ left by an earlier build would hide a missing pattern
     src = tmp_path / "src"
     if (REPO / ".git").exists():
-        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
-                               capture_output=True, text=True).stdout.splitlines()
+        rc, out, err = run([shutil.which("git"), "-C", REPO, "ls-files", "-co", "--exclude-standard"])
+        assert rc == 0, err
+        files = out.splitlines()
     else:  # an exported tree (scripts/sabotage.py's copies): everything but build products
         skip = {".venv", "build", "dist", "out", "__pycache__", ".pytest_cache"}
         files = [str(p.relative_to(REPO)) for p in REPO.rglob("*")
@@ -58,25 +70,27 @@ def test_wheel_installs_with_its_data_and_resolves_models(tmp_path):
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, src / name)
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist),
-                    str(src)], check=True, capture_output=True, timeout=300)
+    rc, _, err = run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", dist, src])
+    assert rc == 0, err[-3000:]
     wheel = next(dist.glob("voiceagent-*.whl"))
     env_dir = tmp_path / "fresh"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
-    fresh_site = Path(subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                                              text=True).strip())
+    rc, _, err = run([sys.executable, "-m", "pip", "--python", py, "install", "-q", "--no-deps", wheel])
+    assert rc == 0, err[-3000:]
+    rc, out, err = run([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"])
+    assert rc == 0, err
+    fresh_site = Path(out.strip())
     # dependencies from the running environment, after the wheel's own files (never this checkout)
     (fresh_site / "zz_borrowed_deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
     run_dir = tmp_path / "elsewhere"
     run_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    res = subprocess.run([str(py), "-c", CHECK, str(tmp_path / "models")], cwd=run_dir, env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    check = tmp_path / "check.py"
+    check.write_text(CHECK)
+    rc, stdout, err = run([py, check, tmp_path / "models"], cwd=run_dir, env=env)
+    assert rc == 0, err[-3000:]
+    out = json.loads(stdout.strip().splitlines()[-1])
     assert out["package"].startswith(str(env_dir)), f"imported {out['package']}, not the installed wheel"
     assert out["greeting_ok"] and out["greeting"].startswith(str(env_dir)), out["greeting"]
     assert out["conf"].startswith(str(env_dir)) and "50_voiceagent.xml" in out["dialplan"], out
@@ -85,6 +99,5 @@ def test_wheel_installs_with_its_data_and_resolves_models(tmp_path):
     assert Path(out["whisper"], "model.bin").is_file()
     assert all(Path(p).is_file() for p in out["piper"])
     # the voice command starts far enough to print its configuration from the installed package
-    cfg = subprocess.run([str(env_dir / "bin" / "voiceagent"), "config"], cwd=run_dir, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert cfg.returncode == 0 and "ESL_NODES" in cfg.stdout, cfg.stderr[-2000:]
+    rc, stdout, err = run([env_dir / "bin" / "voiceagent", "config"], cwd=run_dir, env=env, timeout=120)
+    assert rc == 0 and "ESL_NODES" in stdout, err[-2000:]
