@@ -59,7 +59,7 @@ def litellm_module():
 def _quiet_service_hooks(litellm) -> None:
     """litellm times every sync request through ServiceLogging, whose hook runs ``asyncio.run`` on the
     calling greenlet: a fresh asyncio loop per LLM request, under gevent's patched sockets.  Closing
-    its self-pipe segfaulted the process (seen twice in ~40 test runs).  With no service callbacks
+    its self-pipe segfaulted the process (seen once in ~40 e2e runs).  With no service callbacks
     configured the hook does nothing else, so skip it then."""
     try:
         from litellm._service_logger import ServiceLogging
