@@ -77,32 +77,3 @@ def spawn_in_call(call_id: str, fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
     return gevent.spawn(runner)
-
-
-class LogThrottle:
-    """At most one line per ``interval`` seconds for each key; the next one says how many were held back.
-
-    For messages that can repeat in a tight loop (a reconnect cycle): the first occurrence after a
-    quiet spell is always logged, so an operator still sees every new outage begin.
-    """
-
-    def __init__(self, interval: float, clock=time.monotonic) -> None:
-        self.interval = interval
-        self._clock = clock
-        self._last: dict = {}
-        self._held: dict = {}
-
-    def log(self, logger: logging.Logger, level: int, key: str, msg: str, *args, **kwargs) -> bool:
-        """Log ``msg % args`` unless ``key`` was logged less than ``interval`` ago; True if it was."""
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self.interval:
-            self._held[key] = self._held.get(key, 0) + 1
-            return False
-        self._last[key] = now
-        held = self._held.pop(key, 0)
-        if held:
-            msg += " (%d similar line(s) held back in the last %.0fs)"
-            args = args + (held, now - last)
-        logger.log(level, msg, *args, **kwargs)
-        return True

@@ -44,7 +44,7 @@ import gevent.lock
 from gevent import socket
 from greenswitch import esl as gs
 
-from voiceagent.observability.logs import LogThrottle
+from voiceagent.observability.log_throttle import LogThrottle
 from voiceagent.telephony import eslwire
 from voiceagent.telephony.eslqueue import EventQueue
 
@@ -397,7 +397,7 @@ class EslConnection:
         self._disconnected_handlers: List[Handler] = []
         self._jobs: Dict[str, Tuple[gevent.event.AsyncResult, str]] = {}
         self._queue = EventQueue(max_queued_events)
-        self._log_throttle = LogThrottle(_RECONNECT_LOG_INTERVAL)
+        self._log_throttle = LogThrottle(log, _RECONNECT_LOG_INTERVAL)
         self._proto: Optional[_Protocol] = None
         self._up = gevent.event.Event()
         self._stopping = gevent.event.Event()
@@ -600,7 +600,7 @@ class EslConnection:
 
     def _queue_paused(self) -> None:
         self._log_throttle.log(
-            log, logging.WARNING, "paused",
+            "paused", logging.WARNING,
             "ESL %s: %d events queued (limit %d): not reading from FreeSWITCH until the handlers catch up",
             self.node, self._queue.qsize(), self._queue.limit)
 
@@ -633,7 +633,7 @@ class EslConnection:
                 took = time.monotonic() - started
                 if took > _SLOW_HANDLER_S:
                     self._log_throttle.log(
-                        log, logging.WARNING, "slow",
+                        "slow", logging.WARNING,
                         "ESL %s: handlers took %.1fs on %s for call %s; every event of this node waited",
                         self.node, took, item.key, item.uuid or "-")
             else:
@@ -675,20 +675,20 @@ class EslConnection:
             try:
                 proto = self._open()
             except EslAuthError as exc:
-                throttle.log(log, logging.ERROR, "failed", "%s", exc)
+                throttle.log("failed", logging.ERROR, "%s", exc)
                 if not self._first.ready():
                     self._first.set_exception(exc)
                 delay = self._backoff(delay)
                 continue
             except EslError as exc:
                 delay = self._backoff(delay)
-                throttle.log(log, logging.WARNING, "failed", "%s; retrying in %.1fs", exc, delay)
+                throttle.log("failed", logging.WARNING, "%s; retrying in %.1fs", exc, delay)
                 continue
             self._proto = proto
             self.connect_count += 1
             self.up_since = up_since = time.monotonic()
             self._up.set()
-            throttle.log(log, logging.INFO, "connected", "ESL %s: connected to %s:%d and subscribed", self.node, self.host, self.port)
+            throttle.log("connected", logging.INFO, "ESL %s: connected to %s:%d and subscribed", self.node, self.host, self.port)
             self._queue.put(("connected", None))
             if not self._first.ready():
                 self._first.set(None)
@@ -702,7 +702,7 @@ class EslConnection:
             delay = 0.0  # first retry immediately, then back off
             if time.monotonic() - up_since < self.healthy_after:
                 delay = self._backoff(level)  # it dropped soon after connecting: keep backing off
-            throttle.log(log, logging.WARNING, "lost", "ESL %s: connection lost (%s); reconnecting in %.1fs",
+            throttle.log("lost", logging.WARNING, "ESL %s: connection lost (%s); reconnecting in %.1fs",
                          self.node, self.last_disconnect_reason, delay)
 
     def _backoff(self, delay: float) -> float:
