@@ -358,7 +358,9 @@ def test_reconnect_resubscribes_restores_filters_and_notifies(make_server, make_
     assert events.get(timeout=2) == "CHANNEL_PARK"
 
 
-def test_idle_connection_is_probed_and_dead_one_replaced(make_server, make_conn):
+def probed_connection(make_server, make_conn):
+    """A connection probed every 0.2 s by a server whose status answer can be switched off (half-dead:
+    TCP open, nothing answers); returns (server, connection, answer switch, queue of connects)."""
     answer = {"on": True}
 
     def handler(s, cmd, h):
@@ -370,6 +372,11 @@ def test_idle_connection_is_probed_and_dead_one_replaced(make_server, make_conn)
     conn = make_conn(srv.port, keepalive_interval=0.2, command_timeout=0.3)
     ups = gevent.queue.Queue()
     conn.on_connected(lambda c: ups.put(1))
+    return srv, conn, answer, ups
+
+
+def test_idle_connection_is_probed_and_dead_one_replaced(make_server, make_conn):
+    srv, conn, answer, ups = probed_connection(make_server, make_conn)
     conn.start(timeout=2)
     ups.get(timeout=1)
     next_command(srv, "api status", timeout=2)  # probed while idle
@@ -622,17 +629,7 @@ def test_backoff_restarts_from_zero_after_a_healthy_connection(make_server, make
 def test_log_lines_never_repeat_the_node_prefix(flaky_server, make_server, make_conn, caplog):
     srv = flaky_server("close-on-auth")
     conn = make_conn(srv.port)
-    answer = {"on": True}
-
-    def handler(s, cmd, h):
-        if cmd == "api status":
-            return api_response("UP\n") if answer["on"] else None
-        return api_response("+OK")
-
-    good = make_server(handler=handler)
-    probed = make_conn(good.port, keepalive_interval=0.2, command_timeout=0.3)
-    ups = gevent.queue.Queue()
-    probed.on_connected(lambda c: ups.put(1))
+    _, probed, answer, ups = probed_connection(make_server, make_conn)
     with caplog.at_level(logging.INFO, logger="voiceagent.telephony.esl"):
         conn.start(wait=False)
         probed.start(timeout=2)
