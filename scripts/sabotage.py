@@ -334,7 +334,7 @@ BREAKAGES += [
     B("20j", "the warm start skips the VAD/endpointer", (E2E_CONV,),
       Patch("voiceagent/calls/warmup.py", "        for i in range(0, len(stream), frame):", "        for i in range(0):")),
     B("20k", "emulator and worker default to different ESL passwords", (EMU_API_T,),
-      Patch("voiceagent/emulator/cli.py", '_WORKER_DEFAULT_PASSWORD = "change-me"', '_WORKER_DEFAULT_PASSWORD = "ClueCon"')),
+      Patch("voiceagent/emulator/cli.py", 'os.environ.get("ESL_PASSWORD") or _WORKER_DEFAULT_PASSWORD,', 'os.environ.get("ESL_PASSWORD") or "ClueCon",')),
     B("20m", "litellm's service hook runs asyncio.run on the greenlet again (segfaults under gevent)", (DIALOG_LLM,),
       Patch("voiceagent/dialog/llm.py", "                _quiet_service_hooks(litellm)\n", "")),
     B("20l", "a late answer leaves the caller in silence (no acknowledgement)", (E2E_CONV,),

@@ -22,6 +22,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
 
+# LLM_BASE_URL value that chooses the built-in rule-based responder on purpose (no "not set" warning).
+RULE_BASED = "rule-based"
+
+
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -265,7 +269,7 @@ class Settings(BaseSettings):
     @field_validator("llm_base_url")
     @classmethod
     def _llm_base_url(cls, v: str) -> str:
-        if v == "rule-based":  # the built-in responder, chosen on purpose (dialog.conversation.RULE_BASED)
+        if v == RULE_BASED:
             return v
         return _check_url(v, ("http", "https"), "http://127.0.0.1:8000/v1")
 

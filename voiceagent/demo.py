@@ -33,7 +33,7 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
     from .calls.voice_dialog import VoiceServices
     from .calls.worker import VoiceWorker
     from .config import load_settings
-    from .dialog.conversation import RULE_BASED
+    from .config import RULE_BASED
     from .emulator import FreeSwitchEmulator
     from .observability.logs import setup_logging
 

@@ -97,8 +97,17 @@ class VoiceServices:
 
         return warm_up(self)
 
+    def endpointer(self, sample_rate: int):
+        """Turn detection for one call's audio, as the settings say (calls and the warm start)."""
+        from ..speech.vad import Endpointer
+
+        s = self.settings
+        return Endpointer(sample_rate, end_of_turn_ms=s.end_of_turn_ms, min_speech_ms=s.min_speech_ms,
+                          max_utterance_s=s.max_utterance_s, pause_ms=s.pause_ms, threshold=s.vad_threshold,
+                          engine=s.vad_engine)
+
     @property
-    def llm_is_local(self) -> bool:
+    def warms_llm_prefix(self) -> bool:
         """Whether to warm the LLM's prompt cache (LLM_WARM_PREFIX): by default only for a server on this
         machine, where it is free (on a paid API it is a billed request)."""
         from urllib.parse import urlparse
@@ -114,7 +123,7 @@ class VoiceServices:
         definitions, and for a live call its context message and greeting) while nobody waits for it:
         llama.cpp reads only ~30-100 prompt tokens a second on 2 busy cores, and it reuses the longest
         prefix it already holds, so the caller's first question then costs only its own tokens."""
-        if not self.llm_is_local:
+        if not self.warms_llm_prefix:
             return
         if conv is None:
             conv = self.kit.conversation()
@@ -159,20 +168,18 @@ class VoiceDialog:
 
     # ------------------------------------------------------------------ turn loop
     def run(self, call) -> None:
-        from ..speech.vad import EndOfTurn, Endpointer, Pause, Resume, SpeechStart
+        from ..speech.vad import EndOfTurn, Pause, Resume, SpeechStart
 
         s = self.s
         self.conv = self.svc.kit.conversation(call_id=call.id, direction=call.direction.value, caller=call.caller,
                                               callee=call.callee, profile_name=call.profile)
         self.profile = self.conv.profile
-        ep = Endpointer(call.sample_rate, end_of_turn_ms=s.end_of_turn_ms, min_speech_ms=s.min_speech_ms,
-                        max_utterance_s=s.max_utterance_s, pause_ms=s.pause_ms, threshold=s.vad_threshold,
-                        engine=s.vad_engine)
+        ep = self.svc.endpointer(call.sample_rate)
         call.set_audio_sink(lambda pcm, rate: self.inq.put(("audio", pcm)))
         forward = self.spawn(self._forward_events)
         try:
             greeting = self.conv.greeting()
-            if self.svc.llm_is_local:  # this call's prompt prefix is read while the greeting plays
+            if self.svc.warms_llm_prefix:  # this call's prompt prefix is read while the greeting plays
                 self.spawn(self.svc.warm_llm_prefix, self.conv)
             if greeting is not None:
                 self._say_fixed(greeting.speech, kind="greeting", text=greeting.text)
@@ -317,8 +324,7 @@ class VoiceDialog:
                         pcm, rate = self.svc.phrases.get(ev.speech)  # fixed phrases: synthesized once
                     else:
                         pcm, rate = self.svc.tts.synthesize(ev.speech)
-                    answered = not played or (turn.ack and len(played) == 1)
-                    if answered and "llm_first_sentence_ms" not in turn.timings:
+                    if "llm_first_sentence_ms" not in turn.timings:  # the answer's first sentence (after any ack)
                         turn.timings["tts_first_ms"] = (time.monotonic() - t0) * 1000
                         turn.timings["llm_first_sentence_ms"] = (t0 - t_start) * 1000
                     if ack is not None:  # too late for it now; if it is being handed over, let it finish first

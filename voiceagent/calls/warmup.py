@@ -29,7 +29,7 @@ def warm_up(svc: "VoiceServices") -> Dict[str, float]:
     from ..dialog.llm import litellm_module
     from ..dialog.sentences import normalize_for_speech
     from ..speech.audio import pcm16_to_float, resample_pcm16
-    from ..speech.vad import EndOfTurn, Endpointer
+    from ..speech.vad import EndOfTurn
     from ..telephony import forkwire
 
     s = svc.settings
@@ -53,9 +53,7 @@ def warm_up(svc: "VoiceServices") -> Dict[str, float]:
     turn_audio = None
     for call_rate in PHONE_RATES:
         at_rate = resample_pcm16(pcm, rate, call_rate)
-        ep = Endpointer(call_rate, end_of_turn_ms=s.end_of_turn_ms, min_speech_ms=s.min_speech_ms,
-                        max_utterance_s=s.max_utterance_s, pause_ms=s.pause_ms, threshold=s.vad_threshold,
-                        engine=s.vad_engine)
+        ep = svc.endpointer(call_rate)
         silence = b"\x00\x00" * int(call_rate * (s.end_of_turn_ms + 200) / 1000)
         frame = call_rate // 50 * 2  # 20 ms, as mod_audio_fork sends it
         stream = at_rate + silence
@@ -71,7 +69,7 @@ def warm_up(svc: "VoiceServices") -> Dict[str, float]:
     heard = svc.transcriber.transcribe(turn_audio).text
     lap("stt")
     said = ""
-    if svc.llm_is_local or svc.kit.demo_server is not None:
+    if svc.warms_llm_prefix or svc.kit.demo_server is not None:
         # A real turn, stopped after its first sentence (free: the server is on this machine).  A remote,
         # possibly billed API is not called; its client path is the litellm import above.
         conv = svc.kit.conversation()

@@ -18,15 +18,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
+from ..config import RULE_BASED
 from .llm import LlmClient, LlmError, TextDelta, ToolCall
 from .profiles import Profile
 from .sentences import SentenceSplitter, normalize_for_speech
 from .tools import Clock, ToolContext, ToolRegistry
 
 log = logging.getLogger(__name__)
-
-# LLM_BASE_URL value that chooses the built-in rule-based responder on purpose (no warning).
-RULE_BASED = "rule-based"
 
 CUT_OFF_MARK = " [cut off: the caller interrupted]"
 # A reply's first clause is spoken once it has this many characters and reaches a comma (not a whole
@@ -149,7 +147,7 @@ class Conversation:
     def capabilities(self) -> str:
         """What the enabled tools let the assistant do, for the prompt's ``{capabilities}``."""
         done = [self.tools.get(n).capability for n in self.tool_names]
-        return "; ".join(d for d in done if d) or "only talk: you have no tools"
+        return "; ".join(d for d in done if d)  # empty: the profile renders "you have no tools"
 
     def messages(self) -> List[dict]:
         """What the LLM receives: the system prompt (current time) + the history window."""

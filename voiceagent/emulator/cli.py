@@ -30,7 +30,13 @@ def _make(host, port, password, speed, fork_url, dialplan_dir):
                               dialplan_dir=dialplan_dir)
 
 
-_WORKER_DEFAULT_PASSWORD = "change-me"  # = Settings.esl_password's default (tests/emulator checks they agree)
+def _settings_default_password() -> str:
+    from ..config import Settings
+
+    return Settings.model_fields["esl_password"].default.get_secret_value()
+
+
+_WORKER_DEFAULT_PASSWORD = _settings_default_password()  # the worker's ESL_PASSWORD default, read from its settings
 
 _common = [
     click.option("--host", default="127.0.0.1", show_default=True, help="ESL listen address"),
