@@ -207,9 +207,8 @@ class ForkIntake:
         w = self.w
         if u in w.sessions:
             return
-        prefix = w.settings.redis_prefix
         try:
-            claimed = w.settings.start_fork_on_park and w.redis.get(f"{prefix}:claim:{u}") == w.worker_id.encode()
+            claimed = w.settings.start_fork_on_park and w.redis.get(w.store.claim_key("claim", u)) == w.worker_id.encode()
             if not claimed:
                 # the shipped dialplan keeps uuid_audio_fork's reply in voiceagent_fork: a fork we do not
                 # know of on a channel without it belongs to something else on this FreeSWITCH
@@ -217,7 +216,7 @@ class ForkIntake:
                     return
                 if w.store.get(u) is not None:  # another worker has the call
                     return
-                if not w.redis.set(f"{prefix}:forkfailed:{u}", w.worker_id, nx=True, ex=300):
+                if not w.store.claim("forkfailed", u, w.worker_id, ttl=300):
                     return  # another worker hangs it up
         except Exception as exc:  # Redis or ESL down, or the channel already gone
             log.info("connect_failed on a parked call: cannot tell whose it is (%s)", exc, extra={"call_id": u})

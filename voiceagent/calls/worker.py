@@ -419,7 +419,7 @@ class VoiceWorker:
         u = ev.uuid
         if self.draining or self._capacity_left() <= 0:
             return
-        if not self.redis.set(f"{self.settings.redis_prefix}:claim:{u}", self.worker_id, nx=True, ex=3600):
+        if not self.store.claim("claim", u, self.worker_id, ttl=3600):
             return
         meta = {"uuid": u, "node": node.name, "direction": "inbound"}
         try:
