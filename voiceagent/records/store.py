@@ -76,6 +76,9 @@ class RecordStore:
     def open_ids(self) -> List[str]:
         return sorted(x.decode() for x in self.r.smembers(self.keys.open_records))
 
+    def forget_open(self, call_id: str) -> None:
+        self.r.srem(self.keys.open_records, call_id)
+
     @staticmethod
     def _load(raw: Optional[bytes], call_id: str) -> Optional[CallRecord]:
         if raw is None:
