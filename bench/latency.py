@@ -290,9 +290,7 @@ def run_once(label: str, llm_url: str, llm_model: str, turns: int, barge_ins: in
     finally:
         worker.stop()
         emu.stop()
-        kit = services.kit
-        if getattr(kit, "demo_server", None) is not None:
-            kit.demo_server.stop()
+        services.kit.close()
     return {"label": label, "llm_url": llm_url, "settings": {
         "end_of_turn_ms": settings.end_of_turn_ms, "pause_ms": settings.pause_ms,
         "barge_in_min_ms": settings.barge_in_min_ms, "stt_model": settings.stt_model, "stt_threads": settings.stt_threads,

@@ -312,7 +312,7 @@ BREAKAGES += [
     B("20a", "the default greeting is left out of the wheel", (PACKAGING,),
       Patch("setup.cfg", "voiceagent = calls/data/*.wav, emulator/data/*.json", "voiceagent = emulator/data/*.json")),
     B("20b", "a JSON call of a tool that does not exist is spoken to the caller", (DIALOG_LLM,),
-      Patch("voiceagent/dialog/llm.py", "        if name not in names and not (_TOOL_NAME.fullmatch(name) and",
+      Patch("voiceagent/dialog/text_tool_calls.py", "        if name not in names and not (_TOOL_NAME.fullmatch(name) and",
             "        if name not in names or not (_TOOL_NAME.fullmatch(name) and")),
     B("20c", "the prompt does not say what the tools can do", (PROFILES_T,),
       Patch("voiceagent/dialog/profiles.py", '            "capabilities": capabilities or "only talk: you have no tools",',
