@@ -115,9 +115,9 @@ class Caller:
         while time.monotonic() < deadline:
             if ch.hangup_cause:
                 return False
-            if len(ch.segments) > segments_before and ch._playing is None:
+            if len(ch.segments) > segments_before and ch.playing is None:
                 gevent.sleep(0.3)  # a following sentence of the same reply would start now
-                if ch._playing is None:
+                if ch.playing is None:
                     return True
             gevent.sleep(0.05)
         return False

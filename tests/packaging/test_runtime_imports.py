@@ -48,3 +48,37 @@ EMULATOR_MODULES = sorted(p.stem for p in (REPO / "voiceagent" / "emulator").glo
 def test_each_emulator_module_imports_first_in_a_fresh_interpreter(module):
     """A module that only imports when another one was imported first is half of an import cycle."""
     _fresh(f"import voiceagent.emulator.{module}")
+
+
+def _runtime_imports(path: Path) -> set:
+    """The package-relative modules a module imports when it is imported (top level, not TYPE_CHECKING)."""
+    import ast
+
+    out = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                out.add(node.module.split(".")[0])
+            else:
+                out.update(a.name for a in node.names)
+    return out
+
+
+def test_the_emulator_s_modules_import_each_other_without_a_cycle():
+    pkg = REPO / "voiceagent" / "emulator"
+    graph = {p.stem: _runtime_imports(p) & set(EMULATOR_MODULES) for p in pkg.glob("*.py") if p.stem != "__init__"}
+    state = {}
+
+    def visit(m, path):
+        if state.get(m) == "done":
+            return
+        assert state.get(m) != "open", "import cycle: " + " -> ".join(path + [m])
+        state[m] = "open"
+        for dep in sorted(graph.get(m, ())):
+            visit(dep, path + [m])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        visit(m, [])
+    assert "core" not in set().union(*(deps for m, deps in graph.items() if m != "stack")), \
+        "the switch's parts see it through switch.Switch, never core"
