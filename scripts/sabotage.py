@@ -91,7 +91,7 @@ FORKWIRE = "voiceagent/telephony/forkwire.py"
 SESSION = "voiceagent/calls/session.py"
 WORKER = "voiceagent/calls/worker.py"
 INBOX = "voiceagent/calls/inbox.py"
-EMU_CORE = "voiceagent/emulator/core.py"
+EMU_API_CMDS = "voiceagent/emulator/api_commands.py"
 EMU_EVENTS = "voiceagent/emulator/events.py"
 EMU_ESL = "voiceagent/emulator/esl_server.py"
 
@@ -223,7 +223,7 @@ BREAKAGES: List[Breakage] = [
       Patch(FORKWIRE, "    first, rest = values[0], values[1:]", "    first, rest = values[0], []")),
     # 12. emulator fidelity ----------------------------------------------------------
     B("12a", "emulator: '-ERR No such channel!' becomes '-ERR no such channel' (uuid_kill)", EMU,
-      Patch(EMU_CORE, """            return "-ERR No such channel!\\n"
+      Patch(EMU_API_CMDS, """            return "-ERR No such channel!\\n"
         ch.do_hangup(""", """            return "-ERR no such channel\\n"
         ch.do_hangup(""")),
     B("12c", "emulator: Core-UUID before Event-Name in every event", EMU,
@@ -234,7 +234,7 @@ BREAKAGES: List[Breakage] = [
       Patch(EMU_ESL, """frame = encode_frame([("Content-Length", str(len(body))), ("Content-Type", ctype)], body)""",
             """frame = encode_frame([("Content-Type", ctype), ("Content-Length", str(len(body)))], body)""")),
     B("12e", "emulator: uuid_broadcast replies '+OK' instead of '+OK Message sent'", EMU,
-      Patch(EMU_CORE, 'return "+OK Message sent\\n"', 'return "+OK\\n"')),
+      Patch(EMU_API_CMDS, 'return "+OK Message sent\\n"', 'return "+OK\\n"')),
     B("12f", "emulator: event-plain body without its inner Content-Length", EMU,
       Patch(EMU_EVENTS, """            return head + b"Content-Length: %d\\n\\n" % len(self.body) + self.body
         return head + b"\\n"
@@ -312,7 +312,7 @@ BREAKAGES += [
     B("20a", "the default greeting is left out of the wheel", (PACKAGING,),
       Patch("setup.cfg", "voiceagent = calls/data/*.wav, emulator/data/*.json", "voiceagent = emulator/data/*.json")),
     B("20b", "a JSON call of a tool that does not exist is spoken to the caller", (DIALOG_LLM,),
-      Patch("voiceagent/dialog/llm.py", "        if name not in names and not (_TOOL_NAME.fullmatch(name) and",
+      Patch("voiceagent/dialog/text_tool_calls.py", "        if name not in names and not (_TOOL_NAME.fullmatch(name) and",
             "        if name not in names or not (_TOOL_NAME.fullmatch(name) and")),
     B("20c", "the prompt does not say what the tools can do", (PROFILES_T,),
       Patch("voiceagent/dialog/profiles.py", '            "capabilities": capabilities or "only talk: you have no tools",',
@@ -340,6 +340,28 @@ BREAKAGES += [
     B("20l", "a late answer leaves the caller in silence (no acknowledgement)", (E2E_CONV,),
       Patch("voiceagent/calls/voice_dialog.py", "            if g.cancelled or played or self.call.ended.is_set():",
             "            if True:")),
+]
+
+
+# --------------------------------------------------------------------------- typed seams (issue 8): the edge
+RUNTIME_IMPORTS = "tests/packaging/test_runtime_imports.py"
+STACK_T = "tests/emulator/test_stack.py"
+DIALOG_CONV = "tests/dialog/test_dialog_conversation.py"
+BREAKAGES += [
+    B("21a", "the rule-based responder answers a time question without asking get_datetime", (DIALOG_CONV, E2E_DEMO),
+      Patch("voiceagent/dialog/rule_based.py", '        return Answer(tool_calls=(("get_datetime", {}),))',
+            "        return Answer(FALLBACK)")),
+    B("21b", "the one-process stack leaves the dialplan forking to the default URL, not its worker", (STACK_T,),
+      Patch("voiceagent/emulator/stack.py", "            emu.set_preprocessor_var(FORK_URL_VAR, worker.fork_url_base)\n", "")),
+    B("21c", "a kit without an LLM reaches into voiceagent.testing again", (RUNTIME_IMPORTS,),
+      Patch("voiceagent/dialog/kit.py", "            demo = llm = RuleBasedLlm()",
+            "            from ..testing import llm_server  # noqa: F401\n            demo = llm = RuleBasedLlm()")),
+    B("21d", "a channel imports the emulator that creates it (import cycle)", (RUNTIME_IMPORTS,),
+      Patch("voiceagent/emulator/channel.py", "from .switch import Switch\n",
+            "from .switch import Switch\nfrom .core import FreeSwitchEmulator  # noqa: F401\n")),
+    B("21e", "the rule-based responder sends its whole reply as one piece (no word-by-word streaming)", (DIALOG_CONV,),
+      Patch("voiceagent/dialog/rule_based.py", '    return re.findall(r"\\S+\\s*|\\s+", text) if text else []',
+            "    return [text] if text else []")),
 ]
 
 
