@@ -70,6 +70,7 @@ class FreeSwitchEmulator:
         self.temp_dir = str(temp_dir)
         self.dialplan = Dialplan(self.dialplan_dir, self.global_vars)
         self.channels: Dict[str, Channel] = {}
+        self.history: List[Channel] = []  # every channel since start-up, hung up or not (tests count dials)
         self.listeners: List[Listener] = []
         self.scripts: Dict[str, Script] = {}
         self._stalls: Dict[str, Event] = {}
@@ -166,9 +167,14 @@ class FreeSwitchEmulator:
     def register(self, ch: Channel) -> None:
         """A new channel exists (before its first event)."""
         self.channels[ch.uuid] = ch
+        self.history.append(ch)
         self.sessions_total += 1
         self.peak_sessions = max(self.peak_sessions, len(self.channels))
         self._empty.clear()
+
+    def all_channels(self) -> List[Channel]:
+        """Every channel created since start-up, in order (``channels`` holds only the live ones)."""
+        return list(self.history)
 
     def live_channel(self, uuid: str) -> Optional[Channel]:
         """The channel ``uuid`` unless it is gone or being destroyed (what ``uuid_*`` commands find)."""
