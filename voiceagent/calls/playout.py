@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Deque, Dict, List, Optional
+from typing import TYPE_CHECKING, Deque, Dict, List
 
 from ..observability import metrics
 from ..speech.audio import wav_encode
@@ -158,5 +158,3 @@ class Playout:
             except OSError as exc:
                 log.warning("could not remove %s: %s", path, exc)
 
-    def first_unfinished(self) -> Optional[Playback]:
-        return next((p for p in self.playbacks if not p.done), None)

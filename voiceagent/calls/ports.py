@@ -34,6 +34,14 @@ class CallInfo:
     request_id: Optional[str] = None
 
 
+@dataclass
+class CallEvent:
+    """Something a dialog may react to (on ``CallPort.events``): ``kind`` is 'dtmf', 'command', 'fork_text'."""
+
+    kind: str
+    value: Any
+
+
 @runtime_checkable
 class CallObserver(Protocol):
     """Told about every call of a worker (call records, event streams).  Every time is wall clock."""

@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 import gevent
 import gevent.queue
 
 from ..telephony import events as fs_events
-from ..telephony.fork_messages import Audio, Metadata, Text
 from ..telephony.outcomes import hangup_outcome
 from .call_state import CallState, CallStates, Direction
 from .flags import Flag
 from .playback import Playback, PlaybackStatus, expire, to_playable, wav_seconds  # noqa: F401 - session API
 from .playout import Playout
-from .ports import CallInfo, ForkLink, NodePort, SessionHost
+from .ports import CallEvent, CallInfo, ForkLink, NodePort, SessionHost
+from .session_fork import ForkSide
 from .turns import Turn
 
 log = logging.getLogger(__name__)
@@ -33,15 +32,7 @@ log = logging.getLogger(__name__)
 __all__ = ["CallSession", "CallState", "CallEvent", "Direction", "Playback", "PlaybackStatus"]
 
 
-@dataclass
-class CallEvent:
-    """Something a dialog may react to: ``kind`` is 'dtmf', 'command', 'fork_text'."""
-
-    kind: str
-    value: Any
-
-
-class CallSession:
+class CallSession(ForkSide):
     """State and I/O of one call owned by this worker."""
 
     def __init__(self, worker: SessionHost, node: NodePort, call_id: str, *, direction: Direction, caller: str = "",
@@ -170,41 +161,6 @@ class CallSession:
             self.worker.notify.call_barge_in(self.info, at)
 
     # ------------------------------------------------------------------ edge inputs
-    def expect_fork(self, seconds: float) -> None:
-        """The worker is asking FreeSWITCH for a fork (outbound start, restart): the next one may attach."""
-        self._fork_expected_until = time.monotonic() + seconds
-
-    def expects_fork(self) -> bool:
-        return time.monotonic() < self._fork_expected_until
-
-    def may_attach_fork(self) -> bool:
-        """A live fork is never replaced from outside: only the first one, one the worker asked for,
-        or one after the old fork has closed may attach (auth is checked at the upgrade)."""
-        old = self.fork
-        return old is None or old.closed or self.expects_fork()
-
-    def attach_fork(self, conn: ForkLink) -> bool:
-        """Make ``conn`` the call's fork; False (nothing changed) when :meth:`may_attach_fork` says no."""
-        if conn is self.fork:
-            return True
-        if not self.may_attach_fork():  # the fork intake logs the refusal (throttled)
-            log.debug("second fork from %s not attached: the call's fork is live", conn.remote)
-            return False
-        if self.fork is not None:
-            try:
-                self.fork.close(1000, "replaced")
-            except Exception:
-                pass
-        self.fork = conn
-        self._fork_expected_until = 0.0
-        self.fork_lost_at = None
-        self.last_audio_at = time.monotonic()
-        self.metadata.update(conn.metadata or {})
-        self.sample_rate = int(conn.sample_rate or 16000)
-        if self.admitted:
-            conn.mark_established()
-        return True
-
     def refuse(self, reason: str) -> None:
         """The worker does not take this call (busy, draining, stopping): close the fork, end unanswered."""
         self.refused = reason
@@ -217,21 +173,6 @@ class CallSession:
                 pass
         self._on_hangup("USER_BUSY")
         self.confirmed.set()  # wakes _run, which finds the call over
-
-    def on_fork_message(self, msg) -> None:
-        if isinstance(msg, Audio):
-            self.samples_received += len(msg.pcm) // 2
-            self.last_audio_at = time.monotonic()
-            sink = self._audio_sink
-            if sink is not None:
-                try:
-                    sink(msg.pcm, msg.rate)
-                except Exception:
-                    log.exception("audio sink failed")
-        elif isinstance(msg, Metadata):
-            self.metadata.update(msg.data)
-        elif isinstance(msg, Text):
-            self.events.put(CallEvent("fork_text", msg.values))
 
     def on_fork_closed(self, conn) -> None:
         if conn is self.fork:
@@ -375,31 +316,6 @@ class CallSession:
             gevent.wait(waitables, count=1, timeout=min(0.25, max(0.01, deadline - now)))
         # wait for FreeSWITCH to confirm the hangup; the channel may already be gone
         self.ended.wait(5)
-
-    def _fork_dead(self, now: float) -> bool:
-        s = self.worker.settings
-        if self.fork_lost_at is not None and now - self.fork_lost_at > s.fork_grace_seconds:
-            return True
-        return now - self.last_audio_at > s.audio_idle_seconds
-
-    def _restart_fork(self) -> None:
-        """mod_audio_fork never reconnects by itself: stop the dead bug and start a new one, once."""
-        self.fork_restarts += 1
-        log.warning("fork silent or closed: restarting it (stop + start)")
-        self.last_audio_at = time.monotonic()
-        self.fork_lost_at = None
-        self.expect_fork(self.worker.settings.fork_arrival_timeout)  # only this new fork may replace the old
-        try:
-            self.node.fs.audio_fork_stop(self.id, "audio_fork")
-        except Exception as exc:
-            log.info("fork stop before restart: %s", exc)
-        try:
-            self.node.fs.audio_fork_start(self.id, self.worker.fork_url_for(self.id), mix="mono",
-                                          rate=self.sample_rate, bugname="audio_fork",
-                                          metadata=self.worker.fork_metadata(self))
-        except Exception as exc:
-            log.warning("fork restart failed: %s", exc)
-            self.fork_lost_at = time.monotonic()
 
     def _expire_playbacks(self, now: float, margin: float) -> int:
         """Playback watchdog (see ``playback.expire``); ``margin`` s past each playback's expected end."""

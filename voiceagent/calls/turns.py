@@ -18,9 +18,16 @@ class ToolCall:
     def finished(self) -> bool:
         return self.ok is not None
 
-    def __getitem__(self, key: str) -> Any:  # the dict form bench/ reads: t["name"], t["ok"], t["args"]
+    def as_dict(self) -> Dict[str, Any]:
         return {"name": self.name, "args": self.arguments, "arguments": self.arguments, "result": self.result,
-                "ok": self.ok}[key]
+                "ok": self.ok}
+
+    # the dict form demo.py and bench/ read: t["name"], t.get("ok"), t.get("args")
+    def __getitem__(self, key: str) -> Any:
+        return self.as_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.as_dict().get(key, default)
 
 
 @dataclass
