@@ -31,7 +31,7 @@ class NodeLink:
         s = worker.settings
         self.worker = worker
         self.name = name
-        self.esl = EslConnection.from_settings(s, name, host, port)
+        self.esl = EslConnection.from_settings(s, name, host, port, events=fs_events.worker_subscription())
         self.fs = FreeSwitch(self.esl)
         self.lanes = CallLanes(worker.spawn, self._deliver, self._on_stuck, limit=s.esl_event_queue_max)
         self.channels: Dict[str, Dict[str, str]] = {}

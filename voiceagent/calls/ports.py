@@ -97,6 +97,7 @@ class TalkingDialog(Dialog, Protocol):
     def turn_state(self) -> TurnState: ...
 
 
+@runtime_checkable
 class SessionHost(Protocol):
     """What a session needs from its worker (calls.worker.VoiceWorker)."""
 
@@ -122,6 +123,7 @@ class SessionHost(Protocol):
     def session_closed(self, sess: Any) -> None: ...
 
 
+@runtime_checkable
 class CallPort(Protocol):
     """What a dialog needs from its call (calls.session.CallSession)."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from voiceagent.telephony import eslwire
 
@@ -219,6 +219,15 @@ _CHANNEL_TYPES = {
     "CHANNEL_PARK": ChannelPark,
 }
 _PROGRESS = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
+
+
+def worker_subscription() -> Tuple[str, ...]:
+    """The events a voice worker subscribes to: the ESL client's defaults plus call progress (an
+    outbound call's RINGING), before ``CUSTOM`` (which takes every later token as a subclass)."""
+    from voiceagent.telephony.esl import DEFAULT_EVENTS
+
+    i = DEFAULT_EVENTS.index("CUSTOM")
+    return DEFAULT_EVENTS[:i] + _PROGRESS + DEFAULT_EVENTS[i:]
 _FORK_TYPES = {
     "mod_audio_fork::connect": ForkConnect,
     "mod_audio_fork::connect_failed": ForkConnectFailed,
