@@ -385,4 +385,5 @@ class VoiceDialog:
         turn = Turn(index=len(self.turns) + 1, said=[text], kind=kind)
         self.turns.append(turn)
         self.svc.emit(self.call, kind, text)
+        self.call.report_turn(turn)  # what the agent said unprompted (greeting, inbox 'say')
         return pb
