@@ -32,7 +32,8 @@ from .call_state import CallState, Direction
 from .session import CallSession
 
 if TYPE_CHECKING:
-    from .worker import NodeLink, VoiceWorker
+    from .node_link import NodeLink
+    from .worker import VoiceWorker
 
 log = logging.getLogger(__name__)
 
