@@ -26,13 +26,15 @@ from typing import TYPE_CHECKING, Dict, Optional
 import gevent
 import redis
 
+from ..telephony.call_ids import UUID_PATTERN
+
 if TYPE_CHECKING:  # pragma: no cover
     from .worker import VoiceWorker
 
 log = logging.getLogger(__name__)
 
 # the only files we ever delete: <call uuid>-<playback id>.wav[.part], as CallSession.play writes them
-PLAYBACK_FILE_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}-\d+\.wav(\.part)?$")
+PLAYBACK_FILE_RE = re.compile(rf"^{UUID_PATTERN}-\d+\.wav(\.part)?$")
 ORPHAN_CAUSE = "NORMAL_TEMPORARY_FAILURE"  # SIP 503: nobody can serve this call any more
 
 
