@@ -406,7 +406,8 @@ BREAKAGES += [
       Patch(FORKLISTEN, "        return last is None or time.monotonic() - last > _DEGRADED_FOR", "        return True")),
     # finding 2: unconfirmed forks, FreeSWITCH cost, log floods
     B("17i", "unconfirmed forks count against MAX_CALLS", (FORK_EDGE, FORK_LOAD),
-      Patch(WORKER, "        return sum(1 for sess in self.sessions.values() if sess.admitted)",
+      Patch(WORKER, """        return sum(1 for sess in self.sessions.values()
+                   if sess.admitted or (sess.direction is Direction.OUTBOUND and not sess.state.over))""",
             "        return len(self.sessions)")),
     B("17j", "unconfirmed forks written to Redis as live calls", (FORK_EDGE,),
       Patch(WORKER, """        if admitted:
@@ -504,12 +505,14 @@ BREAKAGES += [
             log.warning("inbox: dropping invalid command""")),
     B("18e", "no orphan sweep: a dead worker's calls stay parked and listed", (T_ORPHANS,),
       Patch(RECOVERY, """            if alive[owner]:
-                continue""", """            if True:
-                continue""")),
+                continue
+            if not store.claim""", """            if True:
+                continue
+            if not store.claim""")),
     B("18f", "orphan sweep without the per-call claim (every worker kills)", (T_ORPHANS,),
       Patch(RECOVERY, """            if not store.claim("sweep", call_id""", """            if False and not store.claim("sweep", call_id""")),
     B("18g", "send_command queues into a dead worker's inbox", (T_ORPHANS,),
-      Patch(INBOX, """        if not self.worker_alive(rec["worker"]):""", """        if False:""")),
+      Patch(INBOX, """        if not self.worker_alive(worker_id):""", """        if False:""")),
     B("18h", "the heartbeat does not refresh the inbox TTL", (T_ORPHANS,),
       Patch(INBOX, """        pipe.expire(self.inbox_key(worker_id), max(1, int(ttl)))\n""", "")),
     B("18i", "PLAYBACK_DIR never swept of stale WAVs", (T_ORPHANS,),
@@ -625,6 +628,60 @@ BREAKAGES += [
       Patch(NODE_LINK, "port, events=fs_events.worker_subscription())", "port)")),
 ]
 
+
+
+# --------------------------------------------------------------------------- call records, requests, events (issue 8)
+T_REC_CLIENT = "tests/records/test_client.py"
+T_REC_STREAM = "tests/records/test_stream.py"
+T_REC_REPORTER = "tests/records/test_reporter.py"
+T_REQUESTS = "tests/calls/test_call_requests.py"
+T_CHOICE = "tests/e2e/test_choice_calls.py"
+T_PURPOSE = "tests/dialog/test_purpose.py"
+REC_STORE = "voiceagent/records/store.py"
+REC_STREAM = "voiceagent/records/stream.py"
+REC_CLIENT = "voiceagent/records/client.py"
+REC_REPORTER = "voiceagent/records/reporter.py"
+TAKER = "voiceagent/calls/request_taker.py"
+PURPOSE = "voiceagent/dialog/purpose.py"
+CALL_PURPOSE = "voiceagent/calls/call_purpose.py"
+BREAKAGES += [
+    B("24a", "taking a request does not remove it (two workers dial the same request)", (T_REC_CLIENT, T_REQUESTS),
+      Patch(REC_STORE, "local got = redis.call('ZPOPMIN', KEYS[1])",
+            "local got = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')")),
+    B("24b", "a second end overwrites the first outcome", (T_REC_CLIENT,),
+      Patch(REC_STORE, '    """Mark ``rec`` ended (once: a later end keeps the first outcome)."""\n    if rec.ended:\n        return\n',
+            '    """Mark ``rec`` ended (once: a later end keeps the first outcome)."""\n')),
+    B("24c", "a consumer's unacknowledged events are not given back to it", (T_REC_STREAM,),
+      Patch(REC_STREAM, 'own = self._decode(self.r.xreadgroup(group, consumer, {self.key: "0"}',
+            'own = self._decode(self.r.xreadgroup(group, consumer, {self.key: ">"}')),
+    B("24d", "a new consumer group starts at the end (a late consumer misses what came before)", (T_REC_STREAM,),
+      Patch(REC_STREAM, 'def ensure_group(self, group: str, start: str = "0")',
+            'def ensure_group(self, group: str, start: str = "$")')),
+    B("24e", "records of a dead worker's calls stay open forever", (T_REQUESTS,),
+      Patch(RECOVERY, "            if alive[owner]:\n                continue\n            now = time.time()",
+            "            if True:\n                continue\n            now = time.time()")),
+    B("24f", "the taker dials without marking the record claimed first", (T_REQUESTS,),
+      Patch(TAKER, '                rec.state = "claimed"\n                rec.history.append(StateChange(state="claimed", at=now))\n',
+            "")),
+    B("24g", "an ambiguous spoken answer picks one of the options", (T_PURPOSE,),
+      Patch(PURPOSE, "        if len(hits) != 1:\n            return None", "        if not hits:\n            return None")),
+    B("24h", "a choice call's answers go to the LLM instead of the word matcher", (T_CHOICE,),
+      Patch(CALL_PURPOSE, "        return self.choice is not None and not self.choice.done",
+            "        return False")),
+    B("24i", "the idempotency key is ignored (the same request placed twice)", (T_REC_CLIENT,),
+      Patch(REC_STORE, "            if idempotency_key:\n", "            if False:\n")),
+    B("24j", "cancel does not reach the worker dialing the call", (T_REQUESTS,),
+      Patch(REC_CLIENT, '                self.calls.push_command(rec.worker, call_id, {"type": "hangup", "cause": "ORIGINATOR_CANCEL"})',
+            "                pass")),
+    B("24k", "the record is marked ended by the state change, before the outcome is known", (T_REQUESTS,),
+      Patch(REC_REPORTER, "        if state is CallState.ENDED:\n            return  #", "        if False:\n            return  #")),
+    B("24l", "calls being dialed do not count against MAX_CALLS", (T_REQUESTS,),
+      Patch(WORKER, "if sess.admitted or (sess.direction is Direction.OUTBOUND and not sess.state.over))",
+            "if sess.admitted)")),
+    B("24m", "the record writer drops a change when Redis is down instead of retrying it", (T_REC_REPORTER,),
+      Patch(REC_REPORTER, "                backoff = min(backoff * 2, 5.0)\n                continue\n",
+            "                backoff = min(backoff * 2, 5.0)\n")),
+]
 
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:

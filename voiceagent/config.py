@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     originate_timeout: int = Field(default=30, ge=1, le=600, description="Ring timeout for outbound calls, seconds.")
     caller_id_number: str = Field(default="", description="Default caller id number for outbound calls.")
     caller_id_name: str = Field(default="voiceagent", description="Default caller id name for outbound calls.")
+    take_requests: bool = Field(default=True, description="This worker takes outbound call requests from Redis (placed through the call client, API or CLI) while it has room.")
+
+    # --- Call records and events -------------------------------------------------
+    call_retention_days: float = Field(default=30.0, gt=0, le=3650, description="How long a call's record (transcript, outcome, timings) is kept after the call.")
+    call_events_maxlen: int = Field(default=100_000, ge=1000, description="Length the call-event stream is trimmed to (approximately); a consumer group further behind loses the oldest.")
 
     # --- Redis -------------------------------------------------------------------
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for live call state, command inboxes and queues.")

@@ -4,7 +4,7 @@ import gevent
 import numpy as np
 from gevent import monkey
 
-from voiceagent.calls.voice_dialog import _Speculation
+from voiceagent.calls.speculation import Speculation
 from voiceagent.speech.inference import InferencePool
 from voiceagent.speech.stt import Transcriber
 
@@ -40,8 +40,8 @@ def test_stale_speculation_is_skipped_and_fresh_one_runs():
     # keep the single pool thread busy so both speculations queue behind it
     busy = gevent.spawn(pool.run, native_sleep, 0.3)
     gevent.sleep(0)
-    stale = _Speculation(dialog, audio)
-    fresh = _Speculation(dialog, audio)
+    stale = Speculation(dialog, audio)
+    fresh = Speculation(dialog, audio)
     stale.stale = True  # the caller carried on before the pool got to it
     assert stale.greenlet.get(timeout=10) is None
     tr, ms = fresh.greenlet.get(timeout=10)

@@ -110,7 +110,7 @@ class Recorder:
     def call_barge_in(self, call, at):
         self.seen.append(("barge_in", None))
 
-    def call_ended(self, call, *, cause, outcome, ended_by, at):
+    def call_ended(self, call, *, cause, outcome, ended_by, at, reason=""):
         self.seen.append(("ended", (call.caller, cause, outcome, ended_by)))
 
 

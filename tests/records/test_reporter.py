@@ -1,9 +1,10 @@
 """The worker's record writer: notifications become record changes + events, in order, and an
 unreachable Redis delays them without losing or reordering any."""
-from dataclasses import dataclass, field
-from typing import Dict, List
-
 import redis
+
+from voiceagent.calls.call_state import CallState, Direction
+from voiceagent.calls.ports import CallInfo
+from voiceagent.calls.turns import ToolCall, Turn
 
 from voiceagent.calls.inbox import make_redis
 from voiceagent.records.client import CallClient
@@ -14,37 +15,19 @@ from voiceagent.records.store import RecordStore
 from ..calls.redis_faults import RedisServer, TcpProxy
 
 
-@dataclass(frozen=True)
-class Info:
-    id: str
-    direction_value: str = "inbound"
-    caller: str = "+15550001"
-    callee: str = "+15550002"
-    node: str = "fs1"
-    profile: str = ""
-
-
-@dataclass
-class FakeTurn:
-    index: int
-    heard: str = ""
-    said: List[str] = field(default_factory=list)
-    heard_by_caller: List[str] = field(default_factory=list)
-    tools: List[Dict] = field(default_factory=list)
-    interrupted: bool = False
-    timings: Dict[str, float] = field(default_factory=dict)
-    kind: str = "speech"
-    ack: str = ""
+def Info(call_id):
+    return CallInfo(id=call_id, direction=Direction.INBOUND, caller="+15550001", callee="+15550002", node="fs1",
+                    worker="w1")
 
 
 def _drive(rep, info):
-    rep.call_state(info, "offered", 1.0)
-    rep.call_state(info, "active", 2.0)
-    rep.call_turn(info, FakeTurn(0, kind="greeting", said=["Hello."], heard_by_caller=["Hello."]))
+    rep.call_state(info, CallState.OFFERED, 1.0)
+    rep.call_state(info, CallState.ACTIVE, 2.0)
+    rep.call_turn(info, Turn(0, kind="greeting", said=["Hello."], heard_by_caller=["Hello."]))
     rep.call_dtmf(info, "5", 3.0)
-    rep.call_turn(info, FakeTurn(1, heard="what time is it", said=["It is noon."], heard_by_caller=["It is —"],
-                                 interrupted=True, timings={"stt_ms": 120.0, "_private": 1.0},
-                                 tools=[{"name": "get_time", "arguments": {}, "result": "12:00", "ok": True}]))
+    rep.call_turn(info, Turn(1, heard="what time is it", raw="What time is it?", said=["It is noon."],
+                             heard_by_caller=["It is —"], interrupted=True, timings={"stt_ms": 120.0, "_private": 1.0},
+                             tools=[ToolCall("get_time", {}, "12:00", True)]))
     rep.call_barge_in(info, 4.0)
     rep.call_ended(info, cause="NORMAL_CLEARING", outcome="answered", ended_by="caller", at=6.0)
 
@@ -63,6 +46,7 @@ def test_an_inbound_call_leaves_its_whole_record_and_ordered_events(prefix):
     assert rec.from_ == "+15550001" and rec.to == "+15550002" and rec.worker == "w1"
     assert [t.kind for t in rec.turns] == ["greeting", "speech"]
     assert rec.turns[1].heard == ["It is —"] and rec.turns[1].interrupted
+    assert rec.turns[1].caller_text == "what time is it" and rec.turns[1].caller_raw == "What time is it?"
     assert rec.turns[1].timings == {"stt_ms": 120.0}  # private bookkeeping stays out
     assert rec.turns[1].tools[0].name == "get_time" and rec.turns[1].tools[0].result == "12:00"
     assert [d.digit for d in rec.dtmf] == ["5"] and rec.barge_ins == [4.0]

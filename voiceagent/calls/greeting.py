@@ -7,6 +7,7 @@ import gevent
 
 from .call_state import TurnState
 from .ports import CallPort
+from .turns import Turn
 
 
 class GreetingDialog:
@@ -27,6 +28,9 @@ class GreetingDialog:
             pcm, rate = w.readframes(w.getnframes()), w.getframerate()
         pb = self._pb = call.play(pcm, rate, text="greeting")
         gevent.wait([pb.finished, call.ended], count=1, timeout=pb.duration + 30)
+        heard = ["greeting"] if pb.status == "done" else []
+        call.report_turn(Turn(1, said=["greeting"], heard_by_caller=heard, kind="greeting",
+                              interrupted=not heard))
 
 
 def default_greeting_path() -> str:

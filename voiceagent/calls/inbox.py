@@ -218,12 +218,19 @@ class CallStore:
         rec = self.get(call_id)
         if not rec or not rec.get("worker") or rec.get("state") == "ended":
             raise CallNotFound(call_id)
-        if not self.worker_alive(rec["worker"]):
-            raise WorkerGone(call_id, rec["worker"])
+        return self.push_command(rec["worker"], call_id, cmd)
+
+    def push_command(self, worker_id: str, call_id: str, command) -> CallCommand:
+        """Queue a command on a given worker's inbox (a call it is dialing is not live in Redis yet).
+
+        Raises WorkerGone when that worker has no heartbeat."""
+        cmd = command if isinstance(command, BaseModel) else parse_command(command)
+        if not self.worker_alive(worker_id):
+            raise WorkerGone(call_id, worker_id)
         payload = json.dumps({"call_id": call_id, "command": cmd.model_dump(), "sent": time.time()})
         pipe = self.r.pipeline()
-        pipe.rpush(self.inbox_key(rec["worker"]), payload)
-        pipe.expire(self.inbox_key(rec["worker"]), self.inbox_ttl)
+        pipe.rpush(self.inbox_key(worker_id), payload)
+        pipe.expire(self.inbox_key(worker_id), self.inbox_ttl)
         pipe.execute()
         return cmd
 

@@ -37,6 +37,7 @@ class Observers:
     def call_barge_in(self, call: CallInfo, at: float) -> None:
         self._each("call_barge_in", call, lambda o: o.call_barge_in(call, at))
 
-    def call_ended(self, call: CallInfo, *, cause: str, outcome: str, ended_by: str, at: float) -> None:
+    def call_ended(self, call: CallInfo, *, cause: str, outcome: str, ended_by: str, at: float,
+                   reason: str = "") -> None:
         self._each("call_ended", call,
-                   lambda o: o.call_ended(call, cause=cause, outcome=outcome, ended_by=ended_by, at=at))
+                   lambda o: o.call_ended(call, cause=cause, outcome=outcome, ended_by=ended_by, at=at, reason=reason))

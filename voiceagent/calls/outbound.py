@@ -31,13 +31,15 @@ class Dialer:
         self.w = worker
 
     def originate(self, destination: str, *, node: Optional[str] = None, gateway: Optional[str] = None,
-                  caller_id_number: Optional[str] = None, timeout: Optional[int] = None,
-                  profile: Optional[str] = None, call_id: Optional[str] = None, request: Optional[object] = None,
-                  request_id: Optional[str] = None) -> Dict[str, Any]:
+                  caller_id_number: Optional[str] = None, caller_id_name: Optional[str] = None,
+                  timeout: Optional[int] = None, profile: Optional[str] = None, call_id: Optional[str] = None,
+                  request: Optional[object] = None, request_id: Optional[str] = None,
+                  max_seconds: Optional[float] = None) -> Dict[str, Any]:
         """Place an outbound call; blocks the calling greenlet until answered or failed.
 
         Returns ``{"uuid", "outcome", "cause"}``; ``call_id`` is the uuid to give the channel (ours by
-        default); ``request`` rides along on the session for the dialog (``session.request``)."""
+        default); ``request`` rides along on the session for the dialog (``session.request``);
+        ``max_seconds`` caps this call's length (default MAX_CALL_SECONDS)."""
         w, s = self.w, self.w.settings
         link = w.nodes[node] if node else next(iter(w.nodes.values()))
         if w.draining or w._capacity_left() <= 0:
@@ -46,14 +48,16 @@ class Dialer:
         if call_id in w.sessions:
             raise ValueError(f"call {call_id} already exists on this worker")
         caller = caller_id_number or s.caller_id_number or None
-        sess = w._new_session(link, call_id, Direction.OUTBOUND, admitted=False, caller=s.caller_id_number,
+        sess = w._new_session(link, call_id, Direction.OUTBOUND, admitted=False, caller=caller or "",
                               callee=destination, profile=profile, state=CallState.REQUESTED, request=request,
                               request_id=request_id)
+        if max_seconds:
+            sess.max_seconds = min(max_seconds, s.max_call_seconds)
         sess.observe()  # our own call: nobody made it up
         sess._to(CallState.DIALING)
         try:
             result = link.fs.originate(destination, gateway=gateway or s.originate_gateway or None,
-                                       caller_id_number=caller, caller_id_name=s.caller_id_name,
+                                       caller_id_number=caller, caller_id_name=caller_id_name or s.caller_id_name,
                                        timeout=timeout or s.originate_timeout,
                                        variables={"playback_terminators": "none"}, call_uuid=call_id)
             outcome, cause = str(result.outcome), result.cause

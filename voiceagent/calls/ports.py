@@ -54,7 +54,8 @@ class CallObserver(Protocol):
 
     def call_barge_in(self, call: CallInfo, at: float) -> None: ...
 
-    def call_ended(self, call: CallInfo, *, cause: str, outcome: str, ended_by: str, at: float) -> None: ...
+    def call_ended(self, call: CallInfo, *, cause: str, outcome: str, ended_by: str, at: float,
+                   reason: str = "") -> None: ...  # reason: why the worker refused or failed it ('' if not)
 
 
 class ForkLink(Protocol):

@@ -67,6 +67,12 @@ class Recovery:
         except Exception:
             log.exception("orphan sweep failed")
         try:
+            self.sweep_records()
+        except redis.RedisError as exc:
+            log.warning("record sweep: redis error: %s", exc)
+        except Exception:
+            log.exception("record sweep failed")
+        try:
             self.sweep_playback_dir()
         except Exception:
             log.exception("playback directory sweep failed")

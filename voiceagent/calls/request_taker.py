@@ -95,6 +95,7 @@ class RequestTaker:
 
     def _dial(self, call_id: str) -> None:
         worker = self.worker
+        reserved = True
         try:
             rec = self._claim(call_id)
             if rec is None or rec.ended or rec.request is None:
@@ -103,10 +104,13 @@ class RequestTaker:
             if req.node and req.node not in worker.nodes:
                 self._end(call_id, Outcome.FAILED, f"this worker does not serve node {req.node!r}")
                 return
+            # from here the dial's session counts against MAX_CALLS (no yield before it is created)
+            self.reserved -= 1
+            reserved = False
             result = worker.originate(req.to, node=req.node, gateway=req.gateway,
                                       caller_id_number=req.caller_id_number, caller_id_name=req.caller_id_name,
                                       timeout=req.ring_timeout, profile=req.profile, call_id=call_id,
-                                      request=req, request_id=call_id)
+                                      request=req, request_id=call_id, max_seconds=req.max_duration)
             if result.get("outcome") != "answered":  # the session reported it; this only covers no session at all
                 worker.observers_flush()
                 outcome = result.get("outcome", "failed")
@@ -116,7 +120,8 @@ class RequestTaker:
             log.exception("requests: dial failed")
             self._end(call_id, Outcome.FAILED, f"dial failed: {exc}")
         finally:
-            self.reserved -= 1
+            if reserved:
+                self.reserved -= 1
 
     def _claim(self, call_id: str) -> Optional[CallRecord]:
         """Mark the record taken by this worker before dialing (or end it when it must not be dialed)."""

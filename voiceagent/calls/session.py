@@ -67,6 +67,7 @@ class CallSession(ForkSide):
         self.admitted = False        # counts against MAX_CALLS and is in Redis (only once FreeSWITCH confirmed it)
         self.channel_absent = False  # FreeSWITCH answered uuid_exists: no such channel
         self.refused: Optional[str] = None
+        self.max_seconds = worker.settings.max_call_seconds  # a request may ask for less
         self.events: gevent.queue.Queue = gevent.queue.Queue()
         self.confirmed = Flag()   # both fork and ESL know the call
         self.ended = Flag()       # FreeSWITCH says the channel hung up
@@ -287,7 +288,7 @@ class CallSession(ForkSide):
 
     def _supervise(self) -> None:
         s = self.worker.settings
-        deadline = self.started + s.max_call_seconds
+        deadline = self.started + self.max_seconds
         while not self.ended.is_set():
             now = time.monotonic()
             if now >= deadline:
@@ -367,7 +368,8 @@ class CallSession(ForkSide):
     def _report_end(self, outcome: Optional[str] = None) -> None:
         if self._observed:
             self.worker.notify.call_ended(self.info, cause=self.hangup_cause or "", outcome=outcome or self.outcome,
-                                          ended_by=self.ended_by or "", at=time.time())
+                                          ended_by=self.ended_by or "", at=time.time(),
+                                          reason=f"refused: {self.refused}" if self.refused else "")
 
     def force_close(self) -> None:
         """Last resort for a session stuck after its hangup: kill its greenlet, which runs the cleanup."""

@@ -35,15 +35,17 @@ class Turn:
     """What happened in one caller turn, with its stage timings (ms)."""
 
     index: int
-    heard: str = ""                       # what Whisper heard
+    heard: str = ""                       # what Whisper heard (after the hallucination filter)
+    raw: str = ""                         # Whisper's raw text
     said: List[str] = field(default_factory=list)       # sentences handed to FreeSWITCH
     heard_by_caller: List[str] = field(default_factory=list)
     tools: List[ToolCall] = field(default_factory=list)
     interrupted: bool = False
     timings: Dict[str, float] = field(default_factory=dict)
     speculative_hit: Optional[bool] = None
-    kind: str = "speech"                  # speech | dtmf | greeting | command
+    kind: str = "speech"                  # speech | dtmf | greeting | command | choice
     ack: str = ""                         # the acknowledgement said because the answer was late
+    choice: Any = None                    # records.models.ChoiceAnswer once a choice question is settled
 
     def tool_started(self, name: str, arguments: Any) -> None:
         self.tools.append(ToolCall(name, arguments))

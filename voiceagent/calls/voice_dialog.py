@@ -26,36 +26,13 @@ import gevent.queue
 
 from .call_state import TurnState
 from .playback import Reply
+from .call_purpose import PurposeTurns
 from .ports import CallPort
+from .speculation import Speculation
 from .turns import ToolCall, Turn  # noqa: F401 - Turn is public here since the start
 from .voice_services import VoiceServices
 
 log = logging.getLogger(__name__)
-
-
-class _Speculation:
-    """A transcription started at the caller's first pause, before the turn is known to be over.
-
-    If the caller carries on it is marked stale; a stale run still waiting for the inference pool
-    is skipped when its turn comes, so it never delays another call's (or this call's) real turn.
-    """
-
-    def __init__(self, dialog: "VoiceDialog", audio) -> None:
-        self.stale = False
-        self.samples = len(audio)
-        self._stt = dialog.svc.transcriber
-        self._pool = dialog.svc.pool
-        self.greenlet = dialog.spawn(self._run, audio)
-
-    def _run(self, audio):
-        t0 = time.monotonic()
-        tr = self._pool.run(self._job, audio, kind="stt")
-        return None if tr is None else (tr, (time.monotonic() - t0) * 1000)
-
-    def _job(self, audio):  # runs in a native pool thread
-        if self.stale:
-            return None
-        return self._stt.transcribe_blocking(audio)
 
 
 class VoiceDialog:
@@ -74,6 +51,7 @@ class VoiceDialog:
         self._hangup_requested = False
         self._speech_onset: Optional[float] = None  # audio-clock onset of the caller's current turn
         self._current: Optional[Tuple[Turn, Reply]] = None  # the turn being answered, and its reply
+        self.purpose = PurposeTurns(call.request)  # what an outbound call was placed for (if anything)
 
     @property
     def turn_state(self) -> TurnState:
@@ -94,7 +72,8 @@ class VoiceDialog:
 
         s = self.s
         self.conv = self.svc.kit.conversation(call_id=call.id, direction=call.direction.value, caller=call.caller,
-                                              callee=call.callee, profile_name=call.profile)
+                                              callee=call.callee, profile_name=call.profile,
+                                              **self.purpose.conversation_kwargs())
         self.profile = self.conv.profile
         ep = self.svc.endpointer(call.sample_rate)
         call.set_audio_sink(lambda pcm, rate: self.inq.put(("audio", pcm)))
@@ -104,8 +83,9 @@ class VoiceDialog:
             if self.svc.warms_llm_prefix:  # this call's prompt prefix is read while the greeting plays
                 self.spawn(self.svc.warm_llm_prefix, self.conv)
             if greeting is not None:
-                self._say_fixed(greeting.speech, kind="greeting", text=greeting.text)
-            spec: Optional[_Speculation] = None
+                self._say_fixed(greeting.speech, kind="greeting", text=greeting.text,
+                                cache=self.purpose.purpose is None)  # a request's opening is said once
+            spec: Optional[Speculation] = None
             overlapped = False  # the caller spoke while the agent was talking, in this turn
             barged = False  # this turn already interrupted the agent (PLAYBACK_STOP may still be on its way)
             while not call.ended.is_set() and not self._hangup_requested:
@@ -118,7 +98,7 @@ class VoiceDialog:
                     continue
                 if kind == "command":
                     if value.type == "say":
-                        self._say_fixed(value.text, kind="command")
+                        self._say_fixed(value.text, kind="command", cache=False)
                     continue
                 if kind != "audio":
                     continue
@@ -137,7 +117,7 @@ class VoiceDialog:
                     elif isinstance(ev, Pause):
                         if spec is not None:
                             spec.stale = True
-                        spec = _Speculation(self, ev.audio)
+                        spec = Speculation(self, ev.audio)
                     elif isinstance(ev, Resume):
                         if spec is not None:
                             spec.stale = True  # the caller carried on: that transcript is stale
@@ -182,7 +162,7 @@ class VoiceDialog:
                 return wall
         return None
 
-    def _end_of_turn(self, ev, spec: Optional["_Speculation"]) -> None:
+    def _end_of_turn(self, ev, spec: Optional["Speculation"]) -> None:
         turn = Turn(index=len(self.turns) + 1)
         eot_wall = time.monotonic()
         last_speech_t = ev.t - self.s.end_of_turn_ms / 1000.0
@@ -199,20 +179,26 @@ class VoiceDialog:
             turn.speculative_hit = False
         turn.timings["stt_ms"] = stt_ms
         turn.timings["stt_wait_ms"] = (time.monotonic() - t0) * 1000  # what STT added after end of turn
-        turn.heard = tr.text
+        turn.heard, turn.raw = tr.text, tr.raw_text
         if not tr.text:
             log.info("turn dropped: nothing said (raw %r)", tr.raw_text)
             return
         log.info("caller said: %s", tr.text)
         self.turns.append(turn)
         turn.timings["_last_speech_wall"] = last_speech_wall
-        self._start_reply(turn, lambda: self.conv.respond(tr.text))
+        if self.purpose.asking:
+            self._start_reply(turn, lambda: self.purpose.answer(turn, said=tr.text))
+        else:
+            self._start_reply(turn, lambda: self.conv.respond(tr.text))
 
     def _on_dtmf(self, digit: str) -> None:
         turn = Turn(index=len(self.turns) + 1, heard=f"[DTMF {digit}]", kind="dtmf")
         turn.timings["_last_speech_wall"] = time.monotonic()
         self.turns.append(turn)
-        self._start_reply(turn, lambda: self.conv.on_dtmf(digit))
+        if self.purpose.asking:
+            self._start_reply(turn, lambda: self.purpose.answer(turn, digit=digit))
+        else:
+            self._start_reply(turn, lambda: self.conv.on_dtmf(digit))
 
     # ------------------------------------------------------------------ thinking + speaking
     def _start_reply(self, turn: Turn, events_fn) -> None:
@@ -375,12 +361,14 @@ class VoiceDialog:
             self.svc.emit(self.call, "barge_in", {"onset_to_break_ms": (t - onset) * 1000,
                                                   "decided_to_break_ms": (t - decided) * 1000})
 
-    def _say_fixed(self, speech: str, kind: str, text: Optional[str] = None):
-        """Greeting and other fixed phrases: synthesized once per worker, then cached."""
+    def _say_fixed(self, speech: str, kind: str, text: Optional[str] = None, cache: bool = True):
+        """Greeting and other unprompted speech; the profile's phrases are synthesized once per worker and
+        cached, one-off texts (a request's opening, an inbox 'say') are not kept."""
         from ..dialog.sentences import normalize_for_speech
 
         text = text or speech
-        pcm, rate = self.svc.phrases.get(speech if kind == "greeting" else normalize_for_speech(speech))
+        speech = speech if kind == "greeting" else normalize_for_speech(speech)
+        pcm, rate = self.svc.phrases.get(speech) if cache else self.svc.tts.synthesize(speech)
         pb = self.call.play(pcm, rate, text=text)
         turn = Turn(index=len(self.turns) + 1, said=[text], kind=kind)
         self.turns.append(turn)

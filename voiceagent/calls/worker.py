@@ -28,10 +28,15 @@ from .inbox import CallStore, InboxListener, make_redis
 from .inbox_commands import resolve_media_path
 from .loop_lag import LoopLagMonitor
 from .node_link import NodeLink
+from ..records.keys import Keys
+from ..records.reporter import RecordReporter, RecordWriter
+from ..records.store import RecordStore
+from ..records.stream import EventStream
 from .observers import Observers
 from .outbound import Dialer
 from .ports import CallObserver, Dialog
 from .recovery import Recovery
+from .request_taker import RequestTaker
 from .session import CallSession
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,10 @@ class VoiceWorker:
                                                 socket_timeout=settings.redis_socket_timeout)
         self.store = CallStore(self.redis, settings.redis_prefix, call_ttl=settings.max_call_seconds + 120,
                                inbox_ttl=settings.worker_heartbeat_ttl)
+        self.records, self.record_writer = _records(self.redis, settings)
+        self.observers: List[CallObserver] = [RecordReporter(self.record_writer, self.worker_id)]
+        self.notify: CallObserver = Observers(self.observers)  # told about every call (calls.ports.CallObserver)
+        self.requests = RequestTaker(self, self.records)
         self.recovery = Recovery(self)
         self._record_extra: Dict[str, Dict[str, str]] = {}  # fields store_update added to a call's record
         self.nodes: Dict[str, NodeLink] = {}
@@ -62,8 +71,6 @@ class VoiceWorker:
         self.loop_lag = LoopLagMonitor()
         self.intake = ForkIntake(self)
         self.dialer = Dialer(self)
-        self.observers: List[CallObserver] = []  # told about every call (calls.ports.CallObserver)
-        self.notify: CallObserver = Observers(self.observers)
         self.greenlets = gevent.pool.Group()  # every greenlet working for a call: none may outlive it
         self.stopped = Flag()
         self.idle = Flag()
@@ -97,8 +104,11 @@ class VoiceWorker:
             self.nodes[name] = node
             node.start()
         self.inbox.start()
+        self.record_writer.start()
         self._heartbeat = gevent.spawn(self._heartbeat_loop)
         self.recovery.start()
+        if s.take_requests:
+            self.requests.start()  # after the first heartbeat: a request is only taken by a worker others see
         if s.metrics_port:
             from prometheus_client import start_http_server
 
@@ -115,7 +125,9 @@ class VoiceWorker:
                 if sess.node.knows(sess.id):
                     sess.node.fs_async("kill", sess.id, "USER_BUSY")
                 sess.refuse("stopping")
+        self.requests.stop()
         gevent.wait([s.closed for s in list(self.sessions.values())], timeout=5)
+        self.record_writer.stop(timeout=5)  # what the calls reported reaches Redis before we go
         self.loop_lag.stop()
         self.inbox.stop()
         self.recovery.stop()
@@ -183,8 +195,14 @@ class VoiceWorker:
         return self.greenlets.spawn(run)
 
     def live_calls(self) -> int:
-        """Calls counted against MAX_CALLS: admitted ones (a fork FreeSWITCH has not confirmed is not a call)."""
-        return sum(1 for sess in self.sessions.values() if sess.admitted)
+        """Calls counted against MAX_CALLS: admitted ones (a fork FreeSWITCH has not confirmed is not a call)
+        and our outbound calls being dialed (they will be calls the moment they are answered)."""
+        return sum(1 for sess in self.sessions.values()
+                   if sess.admitted or (sess.direction is Direction.OUTBOUND and not sess.state.over))
+
+    def observers_flush(self, timeout: float = 5.0) -> bool:
+        """Wait until what the calls reported so far is in Redis (True) or ``timeout`` passes."""
+        return self.record_writer.flush(timeout)
 
     def _capacity_left(self) -> int:
         return self.settings.max_calls - self.live_calls()
@@ -304,13 +322,14 @@ class VoiceWorker:
         self.intake.watch_claimed(node, u)
 
     def originate(self, destination: str, *, node: Optional[str] = None, gateway: Optional[str] = None,
-                  caller_id_number: Optional[str] = None, timeout: Optional[int] = None,
-                  profile: Optional[str] = None, call_id: Optional[str] = None, request: Optional[object] = None,
-                  request_id: Optional[str] = None) -> Dict[str, Any]:
+                  caller_id_number: Optional[str] = None, caller_id_name: Optional[str] = None,
+                  timeout: Optional[int] = None, profile: Optional[str] = None, call_id: Optional[str] = None,
+                  request: Optional[object] = None, request_id: Optional[str] = None,
+                  max_seconds: Optional[float] = None) -> Dict[str, Any]:
         """Place an outbound call (calls.outbound.Dialer); blocks until answered or failed."""
         return self.dialer.originate(destination, node=node, gateway=gateway, caller_id_number=caller_id_number,
-                                     timeout=timeout, profile=profile, call_id=call_id, request=request,
-                                     request_id=request_id)
+                                     caller_id_name=caller_id_name, timeout=timeout, profile=profile, call_id=call_id,
+                                     request=request, request_id=request_id, max_seconds=max_seconds)
 
     def _dispatch_command(self, call_id: str, cmd) -> None:
         sess = self.sessions.get(call_id)
@@ -332,7 +351,8 @@ class VoiceWorker:
             if not fork.get("serving"):
                 log.warning("fork server not serving (%s): new calls cannot reach this worker",
                             fork.get("last_accept_error") or "stopped")
-            self.store.heartbeat(self.worker_id, {"calls": self.live_calls(), "fork_url": self.fork_url_base,
+            self.store.heartbeat(self.worker_id, {"calls": self.live_calls(), "max_calls": self.settings.max_calls,
+                                                  "room": max(0, self.requests.room()), "fork_url": self.fork_url_base,
                                                   "draining": int(self.draining), "greenlets": len(self.greenlets),
                                                   "fork_serving": int(bool(fork.get("serving"))),
                                                   "fork_connections": int(fork.get("connections", 0))},
@@ -355,3 +375,10 @@ class VoiceWorker:
         self.install_signal_handlers()
         self.start()
         self.stopped.wait()
+
+
+def _records(client: redis.Redis, s: Settings) -> "tuple[RecordStore, RecordWriter]":
+    keys = Keys(s.redis_prefix)
+    store = RecordStore(client, keys, retention_seconds=s.call_retention_days * 86400,
+                        stream=EventStream(client, keys, maxlen=s.call_events_maxlen))
+    return store, RecordWriter(store)

@@ -44,8 +44,10 @@ class _Said:
 class Conversation:
     def __init__(self, profile: Profile, llm: ChatModel, tools: ToolRegistry, ctx: ToolContext,
                  clock: Optional[Clock] = None, *, history_turns: int = 12, max_tool_rounds: int = 3,
-                 max_failures: int = 3) -> None:
+                 max_failures: int = 3, instructions: str = "", opening: Optional[str] = None) -> None:
         self.profile = profile
+        self.instructions = instructions  # what an outbound call is for (dialog/purpose.py)
+        self.opening = opening            # said instead of the profile's greeting
         self.llm = llm
         self.tools = tools
         self.ctx = ctx
@@ -78,6 +80,8 @@ class Conversation:
         if self._system is None:
             self._system = self.profile.render_prompt(self.clock.now(), self.ctx.caller, self.ctx.callee,
                                                       capabilities=self.capabilities())
+            if self.instructions:
+                self._system += "\n\n" + self.instructions
         return self._system
 
     def capabilities(self) -> str:
@@ -103,11 +107,12 @@ class Conversation:
         return [m for turn in self._turns for m in turn]
 
     def greeting(self) -> Optional[Say]:
-        """The profile's greeting (recorded in the history so the LLM knows it was said)."""
-        if not self.profile.greeting:
+        """The call's opening, else the profile's greeting (recorded in the history so the LLM knows it was said)."""
+        text = self.opening or self.profile.greeting
+        if not text:
             return None
-        self._greeting = {"role": "assistant", "content": self.profile.greeting}
-        return Say(self.profile.greeting, kind="greeting")
+        self._greeting = {"role": "assistant", "content": text}
+        return Say(text, kind="greeting")
 
     # --- barge-in ------------------------------------------------------------------------------
     def cancel(self) -> None:

@@ -61,10 +61,11 @@ class DialogKit:
 
     def conversation(self, *, call_id: str = "", direction: str = "inbound", caller: str = "", callee: str = "",
                      profile_name: Optional[str] = None, clock: Optional[Clock] = None, on_hangup=None,
-                     on_transfer=None) -> Conversation:
+                     on_transfer=None, instructions: str = "", opening: Optional[str] = None) -> Conversation:
         profile = self.profiles.select(callee if direction == "inbound" else None, profile_name)
         ctx = ToolContext(call_id=call_id, caller=caller, callee=callee, direction=direction,
                           timezone=profile.timezone, profile=profile, clock=clock or Clock(),
                           on_hangup=on_hangup, on_transfer=on_transfer)
         return Conversation(profile, self.llm, self.tools, ctx, history_turns=self.history_turns,
-                            max_tool_rounds=self.max_tool_rounds, max_failures=self.max_failures)
+                            max_tool_rounds=self.max_tool_rounds, max_failures=self.max_failures,
+                            instructions=instructions, opening=opening)

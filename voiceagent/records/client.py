@@ -69,11 +69,11 @@ class CallClient:
                 rec.cancel_requested = True
             return None
         rec = self._update(call_id, flag)
-        if not rec.ended:
-            try:
-                self.calls.send_command(call_id, {"type": "hangup", "cause": "ORIGINATOR_CANCEL"})
+        if not rec.ended and rec.worker:
+            try:  # to the worker that took it: a call being dialed is not live in Redis yet
+                self.calls.push_command(rec.worker, call_id, {"type": "hangup", "cause": "ORIGINATOR_CANCEL"})
             except CallNotFound:
-                pass  # not live yet (being claimed) or already gone: the worker checks the flag before dialing
+                pass  # its worker is gone: the dead-worker sweep ends the record
         return rec
 
     def _update(self, call_id: str, fn: Any) -> CallRecord:

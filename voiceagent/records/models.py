@@ -105,7 +105,7 @@ class CallRequest(_Strict):
                                       "message, instructions and the choice question.")
     ring_timeout: int = Field(default=30, ge=5, le=300, description="Seconds to ring before no_answer.")
     max_duration: Optional[float] = Field(default=None, gt=0, le=4 * 3600,
-                                          description="Longest the call may last once answered; default MAX_CALL_SECONDS.")
+                                          description="Longest the call may last, ringing included; default MAX_CALL_SECONDS.")
     deadline_seconds: float = Field(default=120.0, gt=0, le=86400,
                                     description="A request no worker has taken after this long fails.")
     idempotency_key: Optional[str] = Field(default=None, min_length=1, max_length=128,

@@ -11,15 +11,18 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Optional, Tuple
 
 import gevent
 import gevent.event
 import redis
 
+from ..calls.call_state import CallState
+from ..calls.ports import CallInfo
+from ..calls.turns import Turn
 from .events import (CallAnswered, CallBargeIn, CallChoice, CallDialing, CallDtmf, CallEnded, CallRefused,
                      CallRinging, CallTool, CallTurn, _Event)
-from .models import (CallRecord, ChoiceAnswer, DtmfRecord, Outcome, StateChange, ToolCallRecord, TurnRecord)
+from .models import CallRecord, ChoiceAnswer, DtmfRecord, Outcome, StateChange, ToolCallRecord, TurnRecord
 from .store import RecordGone, RecordStore, end
 
 log = logging.getLogger(__name__)
@@ -90,27 +93,31 @@ class RecordWriter:
             self._ops.popleft()
 
 
-def _state_value(state: Any) -> str:
-    return str(state.value if hasattr(state, "value") else state)
+def record_state(state: CallState) -> str:
+    """The record's word for a call state (the worker's OFFERED is still 'pending' in the live hash)."""
+    return "offered" if state is CallState.OFFERED else state.value
 
 
 class RecordReporter:
-    """Implements the worker's CallObserver: every notification updates the call's record and
-    appends its event to the stream."""
+    """The worker's :class:`calls.ports.CallObserver` for records: every notification updates the
+    call's record and appends its event to the stream (through the ordered :class:`RecordWriter`)."""
 
     def __init__(self, writer: RecordWriter, worker_id: str) -> None:
         self.writer = writer
         self.worker_id = worker_id
 
-    def _new(self, call: Any, at: float) -> Callable[[], CallRecord]:
+    def _new(self, call: CallInfo, at: float) -> Callable[[], CallRecord]:
+        """An inbound call's first record (an outbound call's was written when it was requested)."""
         def make() -> CallRecord:
-            return CallRecord(id=call.id, direction=call.direction_value, state="offered", from_=call.caller,
+            return CallRecord(id=call.id, direction=call.direction.value, state="offered", from_=call.caller,
                               to=call.callee, node=call.node, worker=self.worker_id, profile=call.profile,
                               created=at)
         return make
 
-    def call_state(self, call: Any, state: Any, at: float) -> None:
-        value = _state_value(state)
+    def call_state(self, call: CallInfo, state: CallState, at: float) -> None:
+        if state is CallState.ENDED:
+            return  # call_ended (always next) ends the record, with the outcome, in one change
+        value = record_state(state)
         worker = self.worker_id
 
         def change(rec: CallRecord) -> Optional[_Event]:
@@ -120,82 +127,87 @@ class RecordReporter:
             rec.history.append(StateChange(state=value, at=at))
             rec.worker = worker
             rec.node = call.node or rec.node
-            if call.caller and not rec.from_:
-                rec.from_ = call.caller
-            if call.callee and not rec.to:
-                rec.to = call.callee
-            if call.profile and not rec.profile:
-                rec.profile = call.profile
-            if value == "dialing":
+            rec.from_ = rec.from_ or call.caller
+            rec.to = rec.to or call.callee
+            rec.profile = rec.profile or call.profile
+            if state is CallState.DIALING:
                 return CallDialing(call_id=rec.id, at=at, worker=worker, to=rec.to, node=rec.node)
-            if value == "ringing":
+            if state is CallState.RINGING:
                 return CallRinging(call_id=rec.id, at=at, worker=worker)
-            if value in ("answered", "active") and rec.answered_at is None:
+            if state in (CallState.ANSWERED, CallState.ACTIVE) and rec.answered_at is None:
                 rec.answered_at = at
                 return CallAnswered(call_id=rec.id, at=at, worker=worker, direction=rec.direction,
                                     from_=rec.from_, to=rec.to)
             return None
         self.writer.submit(call.id, change, self._new(call, at))
 
-    def call_turn(self, call: Any, turn: Any) -> None:
+    def call_turn(self, call: CallInfo, turn: Turn) -> None:
         at = time.time()
         tr = TurnRecord(index=turn.index, kind=turn.kind, at=at, caller_text=turn.heard,
-                        caller_raw=getattr(turn, "raw", "") or turn.heard, agent_text=list(turn.said),
+                        caller_raw=turn.raw or turn.heard, agent_text=list(turn.said),
                         heard=list(turn.heard_by_caller), interrupted=turn.interrupted, ack=turn.ack or "",
-                        tools=[_tool(t) for t in turn.tools],
+                        tools=[ToolCallRecord(name=t.name, arguments=_arguments(t.arguments), result=_plain(t.result),
+                                              ok=bool(t.ok)) for t in turn.tools],
                         timings={k: round(float(v), 1) for k, v in turn.timings.items()
                                  if not k.startswith("_") and isinstance(v, (int, float))})
+        answer = turn.choice if isinstance(turn.choice, ChoiceAnswer) else None
+        worker = self.worker_id
 
         def change(rec: CallRecord) -> Optional[_Event]:
             rec.turns.append(tr)
-            return CallTurn(call_id=rec.id, at=at, worker=self.worker_id, index=tr.index, kind=tr.kind,
+            return CallTurn(call_id=rec.id, at=at, worker=worker, index=tr.index, kind=tr.kind,
                             caller_text=tr.caller_text, agent_text=tr.agent_text, interrupted=tr.interrupted,
                             timings=tr.timings)
         self.writer.submit(call.id, change, self._new(call, at))
         for tool in tr.tools:
-            self.writer.submit(call.id, lambda rec, t=tool: CallTool(call_id=rec.id, at=at, worker=self.worker_id,
-                                                                     tool=t))
+            self.writer.submit(call.id, lambda rec, t=tool: CallTool(call_id=rec.id, at=at, worker=worker, tool=t))
+        if answer is not None:
+            def choose(rec: CallRecord, a: ChoiceAnswer = answer) -> Optional[_Event]:
+                rec.choice = a
+                return CallChoice(call_id=rec.id, at=at, worker=worker, answer=a)
+            self.writer.submit(call.id, choose)
 
-    def call_dtmf(self, call: Any, digit: str, at: float) -> None:
+    def call_dtmf(self, call: CallInfo, digit: str, at: float) -> None:
         def change(rec: CallRecord) -> Optional[_Event]:
             rec.dtmf.append(DtmfRecord(digit=digit, at=at))
             return CallDtmf(call_id=rec.id, at=at, worker=self.worker_id, digit=digit)
         self.writer.submit(call.id, change, self._new(call, at))
 
-    def call_barge_in(self, call: Any, at: float) -> None:
+    def call_barge_in(self, call: CallInfo, at: float) -> None:
         def change(rec: CallRecord) -> Optional[_Event]:
             rec.barge_ins.append(at)
             return CallBargeIn(call_id=rec.id, at=at, worker=self.worker_id)
         self.writer.submit(call.id, change, self._new(call, at))
 
-    def call_choice(self, call: Any, answer: ChoiceAnswer) -> None:
-        at = time.time()
+    def call_ended(self, call: CallInfo, *, cause: str, outcome: str, ended_by: str, at: float,
+                   reason: str = "") -> None:
+        worker = self.worker_id
+        out = Outcome(outcome) if outcome in Outcome._value2member_map_ else Outcome.FAILED
+        if reason.startswith("refused: "):
+            self.writer.submit(call.id, lambda rec: CallRefused(call_id=rec.id, at=at, worker=worker,
+                                                                reason=reason[len("refused: "):]),
+                               self._new(call, at))
 
-        def change(rec: CallRecord) -> Optional[_Event]:
-            rec.choice = answer
-            return CallChoice(call_id=rec.id, at=at, worker=self.worker_id, answer=answer)
-        self.writer.submit(call.id, change, self._new(call, at))
-
-    def call_ended(self, call: Any, *, cause: str, outcome: str, ended_by: str, at: float,
-                   refused: str = "") -> None:
         def change(rec: CallRecord) -> Optional[_Event]:
             if rec.ended:
                 return None
-            out = Outcome(outcome) if outcome in Outcome._value2member_map_ else Outcome.FAILED
-            end(rec, out, at=at, cause=cause, ended_by=ended_by, reason=f"refused: {refused}" if refused else "")
-            return CallEnded(call_id=rec.id, at=at, worker=self.worker_id, outcome=rec.outcome or out,
+            end(rec, out, at=at, cause=cause, ended_by=ended_by, reason=reason)
+            return CallEnded(call_id=rec.id, at=at, worker=worker, outcome=rec.outcome or out,
                              duration=rec.duration or 0.0, hangup_cause=rec.hangup_cause, ended_by=rec.ended_by,
                              reason=rec.reason)
-        if refused:
-            self.writer.submit(call.id, lambda rec: CallRefused(call_id=rec.id, at=at, worker=self.worker_id,
-                                                                reason=refused), self._new(call, at))
         self.writer.submit(call.id, change, self._new(call, at))
 
 
-def _tool(t: Any) -> ToolCallRecord:
-    if isinstance(t, ToolCallRecord):
-        return t
-    if isinstance(t, dict):
-        return ToolCallRecord(name=str(t.get("name", "")), arguments=dict(t.get("arguments") or {}),
-                              result=t.get("result"), ok=bool(t.get("ok", True)))
-    return ToolCallRecord(name=t.name, arguments=dict(t.arguments or {}), result=t.result, ok=bool(t.ok))
+def _plain(value: Any) -> Any:
+    """A tool result as JSON can hold it (anything else as its text)."""
+    import json
+
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _arguments(value: Any) -> Dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else ({} if value is None else {"value": _plain(value)})
