@@ -92,6 +92,7 @@ def test_the_conversation_knows_why_the_call_was_placed(make_emulator, make_work
     assert "Tell Ann that parcel A-17 arrives on Monday." in system and "parcel = A-17" in system
     said = [m for m in llm.requests[0]["messages"] if m["role"] == "assistant"]
     assert said and said[0]["content"] == "Hello Ann, this is the parcel service."  # the opening is in the history
+    assert wait_for(lambda: len(ch.segments) >= 2 and ch.segments[-1]["status"] == "done", 30), ch.segments
     ch.hangup()
     rec = client.wait(call_id, timeout=30)
     assert rec.outcome == Outcome.ANSWERED and rec.ended_by == "caller"

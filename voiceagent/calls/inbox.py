@@ -51,6 +51,18 @@ def make_redis(url: str, *, max_connections: int = 50, pool_timeout: float = 5.0
     return redis.Redis(connection_pool=pool)
 
 
+def dedicated_connection(client: redis.Redis, block_seconds: float) -> redis.Redis:
+    """A one-connection client like ``client``, for a loop that blocks in Redis (BLPOP) for up to
+    ``block_seconds``: it must never hold one of the shared pool's connections, which calls wait for."""
+    pool = client.connection_pool
+    kwargs = dict(pool.connection_kwargs)
+    sock_timeout = kwargs.get("socket_timeout")
+    if sock_timeout is not None and sock_timeout <= block_seconds:
+        kwargs["socket_timeout"] = block_seconds + 5  # the server waits block_seconds before it answers
+    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class,
+                                                            max_connections=1, **kwargs))
+
+
 class CallNotFound(LookupError):
     pass
 
@@ -270,13 +282,7 @@ class InboxListener:
             self._greenlet.kill(block=True, timeout=2)
 
     def _connection(self) -> redis.Redis:
-        pool = self.store.r.connection_pool
-        kwargs = dict(pool.connection_kwargs)
-        sock_timeout = kwargs.get("socket_timeout")
-        if sock_timeout is not None and sock_timeout <= self.poll_timeout:
-            kwargs["socket_timeout"] = self.poll_timeout + 5  # BLPOP waits poll_timeout server-side
-        return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class,
-                                                                max_connections=1, **kwargs))
+        return dedicated_connection(self.store.r, self.poll_timeout)
 
     def _run(self) -> None:
         key = self.store.inbox_key(self.worker_id)

@@ -51,7 +51,10 @@ class RequestTaker:
         return w.settings.max_calls - w.live_calls() - self.reserved
 
     def _run(self) -> None:
+        from .inbox import dedicated_connection
+
         backoff = 0.5
+        waiter = dedicated_connection(self.records.r, self.wait_seconds)  # BLPOP never holds a pooled one
         while not self._stopping:
             try:
                 self._expire()
@@ -61,7 +64,7 @@ class RequestTaker:
                 call_id = self.records.take_request(self.worker.worker_id,
                                                     claim_ttl=self.worker.settings.max_call_seconds + 3600)
                 if call_id is None:
-                    self.records.wait_for_request(self.wait_seconds)
+                    self.records.wait_for_request(self.wait_seconds, conn=waiter)
                     continue
                 self.reserved += 1
                 self.worker.spawn(self._dial, call_id, call_id=call_id)
@@ -70,6 +73,7 @@ class RequestTaker:
                 log.warning("requests: redis error: %s", exc)
                 gevent.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+        waiter.connection_pool.disconnect()
 
     def _expire(self) -> None:
         now = time.monotonic()

@@ -182,9 +182,10 @@ class RecordStore:
     def pending_count(self) -> int:
         return int(self.r.zcard(self.keys.pending_requests))
 
-    def wait_for_request(self, timeout: float) -> None:
-        """Block up to ``timeout`` for a nudge that a request arrived (spurious wake-ups are fine)."""
-        self.r.blpop([self.keys.request_wake], timeout=max(1, int(round(timeout))))
+    def wait_for_request(self, timeout: float, conn: Optional[redis.Redis] = None) -> None:
+        """Block up to ``timeout`` for a nudge that a request arrived (spurious wake-ups are fine);
+        ``conn``: a connection of the caller's own (a blocked one is not in any shared pool)."""
+        (conn or self.r).blpop([self.keys.request_wake], timeout=max(1, int(round(timeout))))
 
 
 def end(rec: CallRecord, outcome: Outcome, *, at: Optional[float] = None, reason: str = "", cause: str = "",
