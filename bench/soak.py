@@ -172,13 +172,16 @@ def run_soak(minutes: float, concurrency: int = 20, stt_model: str = "tiny.en", 
     log_path = os.path.join(out, "soak-worker.log")
     log = open(log_path, "wb")
     worker = subprocess.Popen([sys.executable, "-m", "voiceagent.cli", "voice"], env=env, stdout=log, stderr=log)
+    from voiceagent.records.keys import Keys
+
     r = redis.Redis()
     samples: List[Dict[str, Any]] = []
     stats: Dict[str, Any] = {"placed": 0, "failed": 0}
     rc = 0
     try:
         t1 = time.monotonic()
-        while not r.exists(f"{prefix}:worker:{wid}"):
+        keys = Keys(prefix)
+        while not r.exists(keys.worker(wid)):
             if worker.poll() is not None or time.monotonic() - t1 > 180:
                 raise RuntimeError(f"the worker did not start (see {log_path})")
             gevent.sleep(0.2)
@@ -187,7 +190,7 @@ def run_soak(minutes: float, concurrency: int = 20, stt_model: str = "tiny.en", 
 
         def sample(minute: float) -> Dict[str, Any]:
             rss, fds, sockets = _proc_stats(worker.pid)
-            beat = {k.decode(): v.decode() for k, v in r.hgetall(f"{prefix}:worker:{wid}").items()}
+            beat = {k.decode(): v.decode() for k, v in r.hgetall(keys.worker(wid)).items()}
             row = {"minute": round(minute, 2), "rss_mib": round(rss, 1), "fds": fds, "sockets": sockets,
                    "greenlets": int(beat.get("greenlets", -1)), "live_calls": int(beat.get("calls", -1)),
                    "placed": stats["placed"], "failed": stats["failed"]}
@@ -225,7 +228,7 @@ def run_soak(minutes: float, concurrency: int = 20, stt_model: str = "tiny.en", 
         log.close()
         emu.stop()
         llm.stop()
-        for key in r.scan_iter(f"{prefix}:*"):
+        for key in r.scan_iter(Keys(prefix).everything):
             r.delete(key)
     if samples:
         first, last = samples[0], samples[-1]

@@ -373,5 +373,15 @@ class VoiceDialog:
         turn = Turn(index=len(self.turns) + 1, said=[text], kind=kind)
         self.turns.append(turn)
         self.svc.emit(self.call, kind, text)
-        self.call.report_turn(turn)  # what the agent said unprompted (greeting, inbox 'say')
+        self.spawn(self._report_when_heard, turn, pb)  # what the agent said unprompted (greeting, inbox 'say')
         return pb
+
+    def _report_when_heard(self, turn: Turn, pb) -> None:
+        """Report an unprompted turn once its playback is over, with what the caller heard of it."""
+        gevent.wait([pb.finished, self.call.ended], count=1, timeout=pb.duration + 30)
+        played = Reply()
+        played.add(turn.said[0], pb)
+        heard, cut = played.heard()
+        turn.heard_by_caller = heard + ([cut + " —"] if cut else [])
+        turn.interrupted = not heard
+        self.call.report_turn(turn)

@@ -27,6 +27,11 @@ class Keys:
     def __init__(self, prefix: str = "voiceagent") -> None:
         self.prefix = prefix
 
+    @property
+    def everything(self) -> str:
+        """SCAN pattern of every key of this prefix (tests and benchmarks clean up with it)."""
+        return f"{self.prefix}:*"
+
     # live state
     def call(self, call_id: str) -> str:
         return f"{self.prefix}:call:{call_id}"
