@@ -355,7 +355,7 @@ FORKLISTEN = "voiceagent/telephony/fork_listener.py"
 FORKGUARD = "voiceagent/telephony/fork_guard.py"
 INTAKE = "voiceagent/calls/fork_intake.py"
 THROTTLE = "voiceagent/observability/log_throttle.py"
-CONFIG = "voiceagent/config.py"
+CONFIG = "voiceagent/config/telephony.py"  # the ESL, fork and playback sections
 FS_DIALPLAN = "freeswitch/conf/dialplan/public/50_voiceagent.xml"  # what the emulator runs from a checkout
 EMU_DIALPLAN = "voiceagent/emulator/data/conf/dialplan/public/50_voiceagent.xml"  # its packaged copy
 BREAKAGES += [
@@ -535,7 +535,8 @@ BREAKAGES += [
 ESL_FLOOD = "tests/calls/test_esl_flood.py"
 STARTUP = "tests/calls/test_startup_config.py"
 ESLQUEUE = "voiceagent/telephony/eslqueue.py"
-CONFIG = "voiceagent/config.py"
+CONFIG_SPEECH = "voiceagent/config/speech.py"
+CONFIG_BASE = "voiceagent/config/base.py"
 STARTUP_PY = "voiceagent/startup.py"
 VOICE_CLI = "voiceagent/workers_cli.py"
 BREAKAGES += [
@@ -564,9 +565,9 @@ BREAKAGES += [
       Patch(CONFIG, "            if int(port) > 65535:", "            if False:"),
       Patch(CONFIG, "            if name in nodes:", "            if False:")),
     B("19j", "PAUSE_MS >= END_OF_TURN_MS accepted", (STARTUP,),
-      Patch(CONFIG, "        if self.pause_ms and self.pause_ms >= self.end_of_turn_ms:", "        if False:")),
+      Patch(CONFIG_SPEECH, "        if self.pause_ms and self.pause_ms >= self.end_of_turn_ms:", "        if False:")),
     B("19k", "credentials inside URLs shown by 'voiceagent config'", (STARTUP,),
-      Patch(CONFIG, """        netloc = "***@" + netloc.rsplit("@", 1)[1]""", "        pass")),
+      Patch(CONFIG_BASE, """        netloc = "***@" + netloc.rsplit("@", 1)[1]""", "        pass")),
     B("19l", "bind check of FORK_PORT / METRICS_PORT skipped (port in use = traceback)", (STARTUP,),
       Patch(STARTUP_PY, """    problems = check_bind("FORK_HOST", s.fork_host, "FORK_PORT", s.fork_port)""",
             "    problems = []")),
