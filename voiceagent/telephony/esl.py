@@ -390,6 +390,7 @@ class EslConnection:
         self.bgapi_timeout = bgapi_timeout
         self.keepalive_interval = keepalive_interval
         self.healthy_after = healthy_after
+        self.max_queued_events = max_queued_events
         self._subscription = subscription_command(events)
         self._filters: List[Tuple[str, str]] = []
         self._event_handlers: List[Handler] = []
