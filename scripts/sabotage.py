@@ -86,6 +86,10 @@ CALLS = (LIFECYCLE, OUTBOUND, CALLS_EDGE)
 
 ESLWIRE = "voiceagent/telephony/eslwire.py"
 ESLPY = "voiceagent/telephony/esl.py"
+ESL_PROTO = "voiceagent/telephony/esl_protocol.py"
+ESL_JOBS = "voiceagent/telephony/esl_jobs.py"
+ESL_DISPATCH = "voiceagent/telephony/esl_dispatch.py"
+ESL_ERRORS = "voiceagent/telephony/esl_errors.py"
 FORKSRV = "voiceagent/telephony/fork_server.py"
 FORKWIRE = "voiceagent/telephony/forkwire.py"
 SESSION = "voiceagent/calls/session.py"
@@ -132,28 +136,29 @@ BREAKAGES: List[Breakage] = [
                 self._queue.put(("connected", None))""")),
     # 4. bgapi correlation -------------------------------------------------------------
     B("4a", "bgapi results delivered FIFO instead of by Job-UUID", ESL,
-      Patch(ESLPY, """entry = self._jobs.pop(event.get("Job-UUID", ""), None)""",
+      Patch(ESL_JOBS, """entry = self._jobs.pop(event.get("Job-UUID", ""), None)""",
             """entry = self._jobs.pop(next(iter(self._jobs)), None) if self._jobs else None""")),
     B("4b", "bgapi sent without our Job-UUID header", ESL,
       Patch(ESLPY, """reply = self.send(f"bgapi {cmd}\\nJob-UUID: {job}")""",
             """reply = self.send(f"bgapi {cmd}")""")),
     B("4c", "command replies matched LIFO instead of FIFO", ESL + CALLS,
-      Patch(ESLPY, "self._pending.popleft().set(reply)", "self._pending.pop().set(reply)")),
+      Patch(ESL_PROTO, "self._pending.popleft().set(reply)", "self._pending.pop().set(reply)")),
     # 5. timeouts ----------------------------------------------------------------------
     B("5a", "esl command waits forever (no timeout on the reply)", ESL,
-      Patch(ESLPY, "        timer = gevent.Timeout(timeout)\n", "        timer = gevent.Timeout(None)\n")),
+      Patch(ESL_PROTO, "        timer = gevent.Timeout(timeout)\n", "        timer = gevent.Timeout(None)\n")),
     B("5b", "esl command timeout keeps the connection (late reply taken by the next command)", ESL,
-      Patch(ESLPY, """            self.mark_lost(f"no reply to {what!r} within {timeout:.1f}s")\n""", "")),
+      Patch(ESL_PROTO, """            self.mark_lost(f"no reply to {what!r} within {timeout:.1f}s")\n""", "")),
     B("5c", "bgapi jobs never expire", ESL,
-      Patch(ESLPY, "expiry = gevent.spawn_later(wait, self._expire_job, job, wait)",
+      Patch(ESL_JOBS, "expiry = gevent.spawn_later(wait, self._expire_job, job, wait)",
             "expiry = gevent.spawn_later(10**6, self._expire_job, job, wait)")),
     B("5d", "pending commands not failed when the socket drops (wait for the timeout)", ESL,
-      Patch(ESLPY, """                slot.set_exception(EslDisconnected(f"ESL {self._owner.node}: connection lost ({reason})"))""",
+      Patch(ESL_PROTO, """                slot.set_exception(EslDisconnected(f"ESL {self._owner.node}: connection lost ({reason})"))""",
             """                pass""")),
     # 6. greenswitch body defect -------------------------------------------------------
     B("6a", "greenswitch's event parser back (body glued to headers, URL-decoded)", WIRE + (FORK_SERVER,),
-      Patch(ESLPY, "                event = eslwire.parse_event_plain(frame.body)",
-            """                event = eslwire.Event(list(gs.ESLEvent(frame.body.decode("utf-8", "replace")).headers.items()))""")),
+      Patch(ESL_PROTO, "                event = eslwire.parse_event_plain(frame.body)",
+            """                gs = __import__("greenswitch.esl", fromlist=["ESLEvent"])
+                event = eslwire.Event(list(gs.ESLEvent(frame.body.decode("utf-8", "replace")).headers.items()))""")),
     B("6b", "event body URL-decoded instead of kept raw", WIRE + (FORK_SERVER,),
       Patch(ESLWIRE, "        body = rest[:n]",
             """        body = url_decode(rest[:n].decode("utf-8", "replace")).encode("utf-8")""")),
@@ -275,7 +280,7 @@ BREAKAGES: List[Breakage] = [
             "        if False:")),
     # extras ---------------------------------------------------------------------------
     B("16a", "one failing event handler stops dispatch for everybody", ESL,
-      Patch(ESLPY, """                    except Exception:
+      Patch(ESL_DISPATCH, """                    except Exception:
                         log.exception(
                             "ESL %s: event handler %s failed on %s for call %s",""", """                    except ZeroDivisionError:
                         log.exception(
@@ -291,7 +296,7 @@ BREAKAGES: List[Breakage] = [
                 self.hangup()""", """                self._wait_playbacks(timeout=30)
                 self.ended.wait()""")),
     B("16f", "forbidden connection-level commands (myevents, nixevent...) allowed", ESL,
-      Patch(ESLPY, "        if any(first == f or first.startswith(f + \" \") for f in _FORBIDDEN):",
+      Patch(ESLPY, "        if any(first == f or first.startswith(f + \" \") for f in FORBIDDEN):",
             "        if False:")),
     B("16g", "fork server keeps odd-length audio frames", FORK,
       Patch(FORKSRV, "        if len(data) % 2:", "        if False:")),
@@ -545,11 +550,11 @@ BREAKAGES += [
     B("19b", "reconnect-cycle log lines not throttled", ESL,
       Patch(ESLPY, "self._log_throttle = LogThrottle(log, _RECONNECT_LOG_INTERVAL)", "self._log_throttle = LogThrottle(log, 0.0)")),
     B("19c", "log lines repeat the node prefix ('ESL fs1: ESL fs1: ...')", ESL,
-      Patch(ESLPY, "    while text.startswith(prefix):", "    while False:")),
+      Patch(ESL_ERRORS, "    while text.startswith(prefix):", "    while False:")),
     B("19d", "esl event queue without back-pressure (the reader never stops reading)", ESL + (ESL_FLOOD,),
       Patch(ESLQUEUE, "        if size >= self.limit and self._room.is_set():", "        if False:")),
     B("19e", "esl reader never yields while data is waiting", ESL + (ESL_FLOOD,),
-      Patch(ESLPY, "                        gevent.sleep(0)  # recv with data waiting never switches: let the others run\n"
+      Patch(ESL_PROTO, "                        gevent.sleep(0)  # recv with data waiting never switches: let the others run\n"
                    "                gevent.sleep(0)\n",
             "                        pass\n")),
     B("19f", "a call's events handled inline by the node's dispatcher (no per-call lanes)", CALLS + (ESL_FLOOD,),
