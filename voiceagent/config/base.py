@@ -113,7 +113,7 @@ def check_url(v: str, schemes: Sequence[str], example: str) -> str:
         return v
     try:
         parts = urlsplit(v)
-        parts.port
+        _ = parts.port  # raises ValueError for a bad port
     except ValueError:
         raise ValueError(f"bad port in {mask_url(v)!r}") from None
     if parts.scheme not in schemes or not parts.hostname or any(c.isspace() for c in v):

@@ -65,7 +65,7 @@ class RedisSettings(Section):
         if parts.scheme == "unix" and not parts.path:
             raise ValueError(f"no socket path in {mask_url(v)!r}")
         try:
-            parts.port
+            _ = parts.port  # raises ValueError for a bad port
         except ValueError:
             raise ValueError(f"bad port in {mask_url(v)!r}") from None
         return v

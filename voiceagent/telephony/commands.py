@@ -78,7 +78,8 @@ def parse_originate_reply(call_uuid: str, body: str) -> OriginateResult:
     if text.startswith("-ERR"):
         cause = text[4:].strip()
         if _CAUSE_RE.match(cause):
-            return OriginateResult(uuid=call_uuid, outcome=hangup_outcome(cause, answered=False), cause=cause, body=body)
+            outcome = hangup_outcome(cause, answered=False)
+            return OriginateResult(uuid=call_uuid, outcome=outcome, cause=cause, body=body)
     return OriginateResult(uuid=call_uuid, outcome=FAILED, cause=text or "NO_REPLY", body=body)
 
 
@@ -274,7 +275,7 @@ class FreeSwitch:
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise ValueError(f"fork url must be ws:// or wss:// with a host: {url!r}")
         try:
-            parts.port
+            _ = parts.port  # raises ValueError for a bad port
         except ValueError:
             raise ValueError(f"fork url has a bad port: {url!r}") from None
         if mix not in _MIXES:

@@ -150,7 +150,8 @@ class EslConnection:
             self._first.get(timeout=timeout)
         except gevent.Timeout:
             raise EslNotConnected(
-                f"ESL {self.node}: FreeSWITCH at {self.host}:{self.port} not reachable within {timeout:g}s (still retrying)"
+                f"ESL {self.node}: FreeSWITCH at {self.host}:{self.port} not reachable within {timeout:g}s "
+                "(still retrying)"
             ) from None
         except EslAuthError:
             self.stop()
@@ -209,7 +210,8 @@ class EslConnection:
         if any(c.isspace() for c in header):
             raise ValueError(f"filter header with whitespace: {header!r}")
         new = [(header, value)]
-        if ("Event-Name", "BACKGROUND_JOB") not in self._filters and (header, value) != ("Event-Name", "BACKGROUND_JOB"):
+        jobs_filter = ("Event-Name", "BACKGROUND_JOB")
+        if jobs_filter not in self._filters and (header, value) != jobs_filter:
             new.insert(0, ("Event-Name", "BACKGROUND_JOB"))
         for h, v in new:
             if (h, v) in self._filters:
@@ -234,7 +236,8 @@ class EslConnection:
             if self._supervisor is None:
                 raise EslNotConnected(f"ESL {self.node}: not started")
             if not self._up.wait(timeout):
-                raise EslNotConnected(f"ESL {self.node}: not connected to {self.host}:{self.port} ({self.last_disconnect_reason or 'connecting'})")
+                raise EslNotConnected(f"ESL {self.node}: not connected to {self.host}:{self.port} "
+                                      f"({self.last_disconnect_reason or 'connecting'})")
             proto = self._proto
             if proto is None:
                 raise EslNotConnected(f"ESL {self.node}: not connected")
@@ -305,18 +308,22 @@ class EslConnection:
 
     def _open(self) -> EslProtocol:
         proto = EslProtocol(self)
+        where = f"{self.node}: FreeSWITCH at {self.host}:{self.port}"
         try:
-            with gevent.Timeout(self.connect_timeout, EslNotConnected(f"ESL {self.node}: connect/auth to {self.host}:{self.port} timed out after {self.connect_timeout:g}s")):
+            timed_out = EslNotConnected(f"ESL {self.node}: connect/auth to {self.host}:{self.port} "
+                                        f"timed out after {self.connect_timeout:g}s")
+            with gevent.Timeout(self.connect_timeout, timed_out):
                 try:
                     proto.connect()
                 except ValueError:
-                    raise EslAuthError(f"ESL {self.node}: FreeSWITCH at {self.host}:{self.port} rejected the password") from None
+                    raise EslAuthError(f"ESL {where} rejected the password") from None
                 except gs.NotConnectedError as exc:
                     if proto.rejected:
-                        raise EslAuthError(f"ESL {self.node}: FreeSWITCH at {self.host}:{self.port} refused this client: {proto.rejected}") from None
+                        raise EslAuthError(f"ESL {where} refused this client: {proto.rejected}") from None
                     raise EslNotConnected(f"ESL {self.node}: {bare(exc, self.node) or 'not connected'}") from None
                 except (OSError, OverflowError) as exc:  # OverflowError: a port past 65535
-                    raise EslNotConnected(f"ESL {self.node}: cannot connect to {self.host}:{self.port}: {exc}") from None
+                    raise EslNotConnected(
+                        f"ESL {self.node}: cannot connect to {self.host}:{self.port}: {exc}") from None
             self._expect_ok(proto.send(self._subscription), "event subscription")
             for h, v in self._filters:
                 self._expect_ok(proto.send(f"filter {h} {v}"), "filter")
@@ -347,7 +354,8 @@ class EslConnection:
             self.connect_count += 1
             self.up_since = up_since = time.monotonic()
             self._up.set()
-            throttle.log("connected", logging.INFO, "ESL %s: connected to %s:%d and subscribed", self.node, self.host, self.port)
+            throttle.log("connected", logging.INFO, "ESL %s: connected to %s:%d and subscribed",
+                         self.node, self.host, self.port)
             self._queue.put(("connected", None))
             if not self._first.ready():
                 self._first.set(None)

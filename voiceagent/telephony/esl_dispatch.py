@@ -76,4 +76,5 @@ class EventDispatcher:
                     try:
                         handler(self._owner)
                     except Exception:
-                        log.exception("ESL %s: %s handler %s failed", self.node, kind, getattr(handler, "__qualname__", handler))
+                        log.exception("ESL %s: %s handler %s failed",
+                                      self.node, kind, getattr(handler, "__qualname__", handler))

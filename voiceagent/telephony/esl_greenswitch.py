@@ -24,7 +24,7 @@ from greenswitch import esl as gs
 CHECKED_GREENSWITCH_VERSION = "0.0.19"
 
 
-class GreenswitchConnection(gs.InboundESL):  # type: ignore[misc]  # greenswitch has no type hints
+class GreenswitchConnection(gs.InboundESL):  # greenswitch has no type hints: an Any base
     """greenswitch's connect/auth; the subclass provides ``receive_events`` (the reader)."""
 
     def __init__(self, host: str, port: int, password: str, timeout: float) -> None:

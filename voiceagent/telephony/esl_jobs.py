@@ -44,7 +44,7 @@ class BgapiJobs:
     def resolve(self, event: eslwire.Event) -> None:
         """Runs in the reader: a BACKGROUND_JOB's body is its job's result."""
         try:
-            entry = self._jobs.pop(event.get("Job-UUID", ""), None)
+            entry = self._jobs.pop(event.get("Job-UUID", "") or "", None)
             if entry is not None and not entry[0].ready():
                 entry[0].set(event.text)
         except Exception:
@@ -59,4 +59,5 @@ class BgapiJobs:
     def _expire_job(self, job: str, wait: float) -> None:
         entry = self._jobs.pop(job, None)
         if entry and not entry[0].ready():
-            entry[0].set_exception(EslTimeout(f"ESL {self.node}: no BACKGROUND_JOB for {entry[1].split(' ', 1)[0]!r} within {wait:g}s"))
+            what = entry[1].split(" ", 1)[0]
+            entry[0].set_exception(EslTimeout(f"ESL {self.node}: no BACKGROUND_JOB for {what!r} within {wait:g}s"))

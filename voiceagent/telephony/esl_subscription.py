@@ -39,7 +39,8 @@ DEFAULT_EVENTS: Tuple[str, ...] = (
 # socket to one channel (FS closes it at hangup), ``nixevent`` after ALL silently drops
 # unreserved CUSTOM subclasses (traces discrepancy 13), ``noevents``/non-plain formats
 # would starve the owners or break parsing, ``exit`` is stop()'s job.
-FORBIDDEN = ("myevents", "nixevent", "noevents", "event json", "event xml", "exit", "linger", "nolinger", "divert_events")
+FORBIDDEN = ("myevents", "nixevent", "noevents", "event json", "event xml", "exit", "linger", "nolinger",
+             "divert_events")
 
 
 def subscription_command(events: Iterable[str]) -> str:
