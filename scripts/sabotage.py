@@ -136,7 +136,7 @@ BREAKAGES: List[Breakage] = [
                 self._queue.put(("connected", None))""")),
     # 4. bgapi correlation -------------------------------------------------------------
     B("4a", "bgapi results delivered FIFO instead of by Job-UUID", ESL,
-      Patch(ESL_JOBS, """entry = self._jobs.pop(event.get("Job-UUID", ""), None)""",
+      Patch(ESL_JOBS, """entry = self._jobs.pop(event.get("Job-UUID", "") or "", None)""",
             """entry = self._jobs.pop(next(iter(self._jobs)), None) if self._jobs else None""")),
     B("4b", "bgapi sent without our Job-UUID header", ESL,
       Patch(ESLPY, """reply = self.send(f"bgapi {cmd}\\nJob-UUID: {job}")""",
@@ -209,7 +209,7 @@ BREAKAGES: List[Breakage] = [
     # 10. fork server upgrade --------------------------------------------------------
     B("10a", "fork server accepts a missing/wrong subprotocol (own check gone, websockets negotiation off)", FORK + CALLS,
       Patch(FORKSRV, "        if forkwire.SUBPROTOCOL not in offered:", "        if False:"),
-      Patch(FORKSRV, "            subprotocols=[forkwire.SUBPROTOCOL],", "            subprotocols=None,")),
+      Patch(FORKSRV, "            subprotocols=[Subprotocol(forkwire.SUBPROTOCOL)],", "            subprotocols=None,")),
     B("10b", "fork server skips Basic auth", FORK + CALLS,
       Patch(FORKSRV, "        if self._auth is not None and not self._authorized(request.headers):",
             "        if False:")),
