@@ -581,6 +581,33 @@ BREAKAGES += [
 ]
 
 
+
+# 22. settings grouped by concern, and every setting reaching its consumer
+REACH = "tests/test_settings_reach.py"
+CONFIG_SECTIONS_T = "tests/test_config_sections.py"
+CONFIG_SETTINGS = "voiceagent/config/settings.py"
+COMMANDS_PY = "voiceagent/telephony/commands.py"
+CLI_PY = "voiceagent/cli.py"
+BREAKAGES += [
+    B("22a", "BGAPI_TIMEOUT dropped from the ESL connection's construction", (REACH, ESL_CLIENT),
+      Patch(ESLPY, """        kw.setdefault("bgapi_timeout", settings.bgapi_timeout)\n""", "")),
+    B("22b", "the originate waits ring timeout + 30 s whatever BGAPI_TIMEOUT says", (REACH,),
+      Patch(COMMANDS_PY, "originate_wait(self.conn.bgapi_timeout, timeout)", "timeout + 30.0")),
+    B("22c", "ESL_EVENT_QUEUE_MAX dropped from the ESL connection's construction", (REACH,),
+      Patch(ESLPY, """        kw.setdefault("max_queued_events", settings.esl_event_queue_max)\n""", "")),
+    B("22d", "a setting that nobody reads", (REACH,),
+      Patch(CONFIG, "    esl_event_queue_max: int = Field(",
+            """    esl_spare_knob: int = Field(default=1, description="Read by nobody.")\n"""
+            "    esl_event_queue_max: int = Field(")),
+    B("22e", "load_sections validates every section (a bad variable of another concern stops the process)",
+      (CONFIG_SECTIONS_T,),
+      Patch(CONFIG_SETTINGS, "    return load(compose(*sections), **overrides)", "    return load(Settings, **overrides)")),
+    B("22f", "'voiceagent config' prints no section headings", (CONFIG_SECTIONS_T,),
+      Patch(CLI_PY, """        click.echo(f"# === {section.title} ===")\n""", "")),
+    B("22g", "'voiceagent config' shows secrets", (CONFIG_SECTIONS_T, STARTUP),
+      Patch(CONFIG_BASE, """        value = "***" if value.get_secret_value() else \"\"""", "        value = value.get_secret_value()")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""
