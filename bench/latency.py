@@ -30,8 +30,10 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ is not a package: its sibling modules
 
 import numpy as np  # noqa: E402
+from latency_report import summarize, table, waterfall  # noqa: E402
 
 CALLER_SENTENCES = [
     "Hello, I would like to know your opening hours.",
@@ -65,33 +67,6 @@ LONG_ANSWER = ("Once upon a time, a small boat sailed far away from the harbour.
                "They stayed there for a week, fishing and mending the boat, before they went home.")
 INTERRUPTIONS = ["Sorry, stop, I have another question.", "Wait, wait, can I ask something else?",
                  "Excuse me, that is enough, thank you.", "Hold on, I need to check something first."]
-
-# stage rows: (label, key)
-STAGES = [
-    ("endpoint wait (silence)", "endpoint_wait_ms"),
-    ("STT compute (Whisper)", "stt_ms"),
-    ("STT wait after end of turn", "stt_wait_ms"),
-    ("LLM first token", "llm_ttft_ms"),
-    ("LLM first sentence", "llm_first_sentence_ms"),
-    ("TTS first audio", "tts_first_ms"),
-    ("pipeline overhead", "overhead_ms"),
-    ("voice-to-voice (-> uuid_broadcast)", "voice_to_voice_ms"),
-    ("  same, from true last sample", "true_v2v_ms"),
-    ("  acknowledgement, when said", "ack_ms"),
-    ("  first answer sentence", "answer_to_voice_ms"),
-    ("FS PLAYBACK_START after broadcast", "playback_start_ms"),
-]
-BARGE_STAGES = [
-    ("barge-in: VAD onset -> uuid_break", "onset_to_break_ms"),
-    ("  decision -> uuid_break", "decided_to_break_ms"),
-    ("  true onset -> uuid_break", "true_onset_to_break_ms"),
-]
-
-
-def pct(values: List[float], q: float) -> Optional[float]:
-    v = [x for x in values if isinstance(x, (int, float))]
-    return float(np.percentile(v, q)) if v else None
-
 
 def _say(msg: str = "") -> None:
     print(msg, flush=True)
@@ -166,15 +141,10 @@ def run_once(label: str, llm_url: str, llm_model: str, turns: int, barge_ins: in
     import gevent.event
 
     from voiceagent.calls.voice_dialog import VoiceServices
-    from voiceagent.calls.worker import VoiceWorker
-    from voiceagent.config import load_settings
-    from voiceagent.emulator import FreeSwitchEmulator
+    from voiceagent.emulator.stack import EmulatedStack, stack_settings
 
-    pid = os.getpid()
-    settings = load_settings(llm_base_url=llm_url, llm_model=llm_model, fork_host="127.0.0.1", fork_port=0,
-                             esl_password="bench-password", esl_nodes="fs1=127.0.0.1:0",
-                             redis_prefix=f"voiceagent-bench-{pid}", worker_id=f"bench-{pid}",
-                             log_level="WARNING", log_format="text")
+    settings = stack_settings("bench", llm_base_url=llm_url, llm_model=llm_model, log_level="WARNING",
+                              log_format="text")
     services = VoiceServices(settings, transcriber=models["stt"], tts=models["tts"], pool=models["pool"])
     services.warm()
     events: List[Tuple[str, Any]] = []
@@ -189,24 +159,18 @@ def run_once(label: str, llm_url: str, llm_model: str, turns: int, barge_ins: in
             barged.set()
 
     services.listeners.append(listener)
-    emu = FreeSwitchEmulator(password="bench-password", switchname="fs1", speed=1.0).start()
-    settings = settings.model_copy(update={"esl_nodes": {"fs1": f"127.0.0.1:{emu.port}"}})
-    worker = VoiceWorker(settings, dialog_factory=services.dialog)
+    stack = EmulatedStack(settings, dialog_factory=services.dialog, speed=1.0)
     rows: List[Dict[str, Any]] = []
     barges: List[Dict[str, Any]] = []
     try:
-        worker.start()
-        emu.global_vars["voiceagent_fork_url"] = worker.fork_url_base
-        emu.dialplan.pre["voiceagent_fork_url"] = worker.fork_url_base
-        emu.dialplan.load()
-        if not all(n.esl.wait_connected(10) for n in worker.nodes.values()):
-            raise RuntimeError("the worker could not connect to the emulator")
-        ch = emu.place_call(destination="+15551230000", caller="+15551230001")
+        stack.start()
+        settings = stack.settings
+        ch = stack.call()
         if not ch.wait_answered(15):
             raise RuntimeError("the call was not answered")
-        sess = _wait(lambda: worker.sessions.get(ch.uuid), 10)
+        sess = stack.session(ch, 10)
         _wait(lambda: ch.fork is not None and getattr(ch.fork, "audio", None) is not None, 10)
-        _wait_quiet(sess, ch)
+        stack.wait_quiet(ch)
         caller = ch.fork.audio
 
         def one_turn(i: int, text: str, wait_reply: bool = True) -> Optional[Dict[str, Any]]:
@@ -248,7 +212,7 @@ def run_once(label: str, llm_url: str, llm_model: str, turns: int, barge_ins: in
             _say(f"  {i + 1:2d} heard {row['heard']!r:60.60} v2v {row.get('voice_to_voice_ms', float('nan')):6.0f} ms"
                  f"  stt {row.get('stt_ms', float('nan')):4.0f}/{row.get('stt_wait_ms', float('nan')):4.0f} ms"
                  f"  spec {'hit' if row['speculative_hit'] else 'MISS'}")
-            _wait_quiet(sess, ch)
+            stack.wait_quiet(ch)
 
         _say(f"[{label}] {barge_ins} barge-in turns ...")
         for j in range(barge_ins):
@@ -284,15 +248,12 @@ def run_once(label: str, llm_url: str, llm_model: str, turns: int, barge_ins: in
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and sum(1 for k, _ in events[n_ev:] if k == "turn") < 2:
                 gevent.sleep(0.05)
-            _wait_quiet(sess, ch)
+            stack.wait_quiet(ch)
         ch.hangup()
         ch.wait_hangup(5)
     finally:
-        worker.stop()
-        emu.stop()
-        kit = services.kit
-        if getattr(kit, "demo_server", None) is not None:
-            kit.demo_server.stop()
+        stack.stop()
+        services.kit.close()
     return {"label": label, "llm_url": llm_url, "settings": {
         "end_of_turn_ms": settings.end_of_turn_ms, "pause_ms": settings.pause_ms,
         "barge_in_min_ms": settings.barge_in_min_ms, "stt_model": settings.stt_model, "stt_threads": settings.stt_threads,
@@ -310,157 +271,6 @@ def _wait(fn, timeout: float):
             return v
         gevent.sleep(0.02)
     return None
-
-
-def _wait_quiet(sess, ch, timeout: float = 60.0) -> None:
-    """Until the agent has nothing left to say (or the call ended)."""
-    import gevent
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not ch.hangup_event.is_set():
-        if sess.playbacks and not sess.speaking:
-            return
-        gevent.sleep(0.05)
-
-
-# --------------------------------------------------------------------------- report
-
-def summarize(run: Dict[str, Any]) -> Dict[str, Any]:
-    eot = run["settings"]["end_of_turn_ms"]
-    rows, barges = run["turns"], run["barge_ins"]
-    stats = {}
-    for label, key in STAGES:
-        vals = [r.get(key) for r in rows]
-        stats[key] = {"p50": pct(vals, 50), "p90": pct(vals, 90), "n": sum(isinstance(v, (int, float)) for v in vals)}
-    for label, key in BARGE_STAGES:
-        vals = [b.get(key) for b in barges]
-        stats[key] = {"p50": pct(vals, 50), "p90": pct(vals, 90), "n": sum(isinstance(v, (int, float)) for v in vals)}
-    hits = [r["speculative_hit"] for r in rows if r.get("speculative_hit") is not None]
-    hidden = [r["stt_ms"] - r["stt_wait_ms"] for r in rows if isinstance(r.get("stt_ms"), (int, float))
-              and isinstance(r.get("stt_wait_ms"), (int, float))]
-    stats["stt_hidden_ms"] = {"p50": pct(hidden, 50), "p90": pct(hidden, 90), "n": len(hidden)}
-    stats["speculative_hit_ratio"] = (sum(hits) / len(hits)) if hits else None
-    v2v50 = stats["voice_to_voice_ms"]["p50"]
-    ovh50 = stats["overhead_ms"]["p50"]
-    b50 = stats["onset_to_break_ms"]["p50"]
-    targets = [
-        {"name": f"voice-to-voice p50 <= END_OF_TURN_MS + 400 = {eot + 400} ms", "value": v2v50, "limit": eot + 400},
-        {"name": "pipeline overhead p50 <= 30 ms", "value": ovh50, "limit": 30},
-        {"name": "barge-in (onset -> uuid_break) p50 <= 250 ms", "value": b50, "limit": 250},
-    ]
-    for t in targets:
-        t["met"] = None if t["value"] is None else bool(t["value"] <= t["limit"])
-    return {"stats": stats, "targets": targets}
-
-
-def _f(v: Optional[float]) -> str:
-    return f"{v:7.0f}" if isinstance(v, (int, float)) else "      -"
-
-
-def table(run: Dict[str, Any], summary: Dict[str, Any]) -> str:
-    st = summary["stats"]
-    s = run["settings"]
-    lines = [f"LLM: {run['label']}  |  {len(run['turns'])} turns, {len(run['barge_ins'])} barge-ins  |  "
-             f"Whisper {s['stt_model']} ({s['stt_threads']} threads), Piper {s['tts_voice']}, VAD {s['vad_engine']}, "
-             f"END_OF_TURN_MS {s['end_of_turn_ms']}, PAUSE_MS {s['pause_ms']}, BARGE_IN_MIN_MS {s['barge_in_min_ms']}, "
-             f"emulator x1.0, playback {s['playback_mode']}",
-             "",
-             f"{'stage (ms)':40s} {'p50':>7s} {'p90':>7s} {'n':>4s}",
-             "-" * 61]
-    for label, key in STAGES + BARGE_STAGES:
-        lines.append(f"{label:40s} {_f(st[key]['p50'])} {_f(st[key]['p90'])} {st[key]['n']:4d}")
-    lines.append(f"{'STT hidden in the silence (stt - wait)':40s} {_f(st['stt_hidden_ms']['p50'])} "
-                 f"{_f(st['stt_hidden_ms']['p90'])} {st['stt_hidden_ms']['n']:4d}")
-    hr = st["speculative_hit_ratio"]
-    lines.append(f"speculative STT used: {'-' if hr is None else f'{hr:.0%}'} of turns")
-    lines.append("")
-    for t in summary["targets"]:
-        mark = "n/a " if t["met"] is None else ("MET " if t["met"] else "MISS")
-        lines.append(f"[{mark}] {t['name']}: p50 {_f(t['value']).strip()} ms")
-    return "\n".join(lines)
-
-
-def waterfall(run: Dict[str, Any], summary: Dict[str, Any], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    st = summary["stats"]
-    eot = run["settings"]["end_of_turn_ms"]
-
-    def g(key, q="p50"):
-        v = st[key][q]
-        return v if isinstance(v, (int, float)) else 0.0
-
-    ep, sw, stt = g("endpoint_wait_ms"), g("stt_wait_ms"), g("stt_ms")
-    lfs, ttft, tts, ovh = g("llm_first_sentence_ms"), g("llm_ttft_ms"), g("tts_first_ms"), g("overhead_ms")
-    t_llm = ep + sw
-    t_tts = t_llm + lfs
-    t_ovh = t_tts + tts
-    t_bc = t_ovh + max(ovh, 0.0)
-    # (label, start, p50 length, p90 length, colour)
-    bars = [
-        ("endpoint wait (silence)", 0.0, ep, g("endpoint_wait_ms", "p90"), "#9e9e9e"),
-        ("STT compute (hidden part hatched)", t_llm - stt, stt, g("stt_ms", "p90"), "#64b5f6"),
-        ("STT wait after end of turn", ep, sw, g("stt_wait_ms", "p90"), "#1565c0"),
-        ("LLM first token", t_llm, ttft, g("llm_ttft_ms", "p90"), "#ffcc80"),
-        ("LLM first sentence", t_llm, lfs, g("llm_first_sentence_ms", "p90"), "#ef6c00"),
-        ("TTS first audio", t_tts, tts, g("tts_first_ms", "p90"), "#43a047"),
-        ("pipeline overhead", t_ovh, ovh, g("overhead_ms", "p90"), "#8e24aa"),
-        ("voice-to-voice (p50 of total)", 0.0, g("voice_to_voice_ms"), g("voice_to_voice_ms", "p90"), "#37474f"),
-        ("FS PLAYBACK_START after broadcast", t_bc, g("playback_start_ms"), g("playback_start_ms", "p90"), "#00897b"),
-    ]
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(11, 7.2), gridspec_kw={"height_ratios": [len(bars), 4]})
-    for i, (label, start, p50, p90, colour) in enumerate(bars):
-        y = len(bars) - 1 - i
-        ax.barh(y, p50, left=start, color=colour, edgecolor="black", linewidth=0.5, height=0.6)
-        if label.startswith("STT compute") and start < ep:
-            ax.barh(y, min(ep, start + p50) - start, left=start, color="white", alpha=0.5, hatch="//",
-                    edgecolor=colour, height=0.6)
-        if p90 > p50:
-            ax.errorbar(start + p50, y, xerr=[[0], [p90 - p50]], fmt="none", ecolor="black", capsize=4, lw=1)
-        ax.text(start + max(p90, p50) + 8, y, f"{p50:.0f} ms (p90 {p90:.0f})", va="center", fontsize=8)
-    ax.axvline(ep, color="grey", ls=":", lw=1)
-    ax.axvline(eot + 400, color="red", ls="--", lw=1)
-    ax.text(eot + 400, -0.45, f" target {eot + 400} ms", color="red", fontsize=8, va="center")
-    ax.axvline(t_bc, color="#8e24aa", ls=":", lw=1)
-    ax.text(t_bc, len(bars) - 0.45, " sum of stage p50s = uuid_broadcast", color="#8e24aa", fontsize=8, va="center")
-    ax.set_ylim(-0.8, len(bars) - 0.2)
-    ax.set_yticks(range(len(bars)))
-    ax.set_yticklabels([b[0] for b in reversed(bars)], fontsize=9)
-    ax.set_xlim(left=min(0.0, t_llm - stt) - 20)
-    ax.set_xlabel("ms after the caller's last speech sample (per-stage p50 laid end to end; whiskers to p90)")
-    ax.set_title(f"voice turn waterfall — LLM {run['label']}, {len(run['turns'])} turns, real time, "
-                 f"END_OF_TURN_MS {eot}", fontsize=11)
-    ax.grid(axis="x", alpha=0.3)
-    # barge-in: from the caller's speech onset
-    hold = run["settings"]["barge_in_min_ms"]
-    o50, o90 = g("onset_to_break_ms"), g("onset_to_break_ms", "p90")
-    d50, d90 = g("decided_to_break_ms"), g("decided_to_break_ms", "p90")
-    t50, t90 = g("true_onset_to_break_ms"), g("true_onset_to_break_ms", "p90")
-    brows = [("speech needed (BARGE_IN_MIN_MS)", 0.0, max(o50 - d50, 0.0), max(o90 - d90, 0.0), "#bdbdbd"),
-             ("decision -> uuid_break", max(o50 - d50, 0.0), d50, d90, "#c62828"),
-             ("VAD onset -> uuid_break (dialog)", 0.0, o50, o90, "#37474f"),
-             ("true onset -> uuid_break (bench)", 0.0, t50, t90, "#78909c")]
-    for i, (label, start, p50, p90, colour) in enumerate(brows):
-        y = len(brows) - 1 - i
-        bx.barh(y, p50, left=start, color=colour, edgecolor="black", linewidth=0.5, height=0.6)
-        if p90 > p50:
-            bx.errorbar(start + p50, y, xerr=[[0], [p90 - p50]], fmt="none", ecolor="black", capsize=4, lw=1)
-        bx.text(start + max(p50, p90) + 8, y, f"{p50:.0f} ms (p90 {p90:.0f})", va="center", fontsize=8)
-    bx.axvline(250, color="red", ls="--", lw=1)
-    bx.text(250, -0.45, " target 250 ms", color="red", fontsize=8, va="center")
-    bx.axvline(hold, color="grey", ls=":", lw=1)
-    bx.set_ylim(-0.8, len(brows) - 0.4)
-    bx.set_yticks(range(len(brows)))
-    bx.set_yticklabels([b[0] for b in reversed(brows)], fontsize=9)
-    bx.set_xlabel(f"barge-in: ms after the caller starts talking over the agent ({len(run['barge_ins'])} barge-ins)")
-    bx.set_xlim(left=0, right=max(o90, o50, t90, 300) * 1.3)
-    bx.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------- entry

@@ -115,9 +115,9 @@ class Caller:
         while time.monotonic() < deadline:
             if ch.hangup_cause:
                 return False
-            if len(ch.segments) > segments_before and ch._playing is None:
+            if len(ch.segments) > segments_before and ch.playing is None:
                 gevent.sleep(0.3)  # a following sentence of the same reply would start now
-                if ch._playing is None:
+                if ch.playing is None:
                     return True
             gevent.sleep(0.05)
         return False
@@ -125,7 +125,9 @@ class Caller:
     def one_call(self) -> Tuple[bool, str]:
         import gevent
 
-        ch = self.emu.place_call(destination="+15551230000", caller=f"+1555{self.rnd.randrange(10**7):07d}")
+        from voiceagent.emulator.stack import AGENT_NUMBER
+
+        ch = self.emu.place_call(destination=AGENT_NUMBER, caller=f"+1555{self.rnd.randrange(10**7):07d}")
         try:
             if not ch.wait_answered(20):
                 return False, f"not answered ({ch.hangup_cause or 'timeout'})"
@@ -147,7 +149,7 @@ def run_soak(minutes: float, concurrency: int = 20, stt_model: str = "tiny.en", 
     import gevent
     import redis
 
-    from voiceagent.emulator import FreeSwitchEmulator
+    from voiceagent.emulator.stack import start_emulator
     from voiceagent.observability.logs import setup_logging
     from voiceagent.testing.llm_server import ScriptedLlmServer, text
 
@@ -157,12 +159,8 @@ def run_soak(minutes: float, concurrency: int = 20, stt_model: str = "tiny.en", 
     speech = _speech(SENTENCES)
     _say(f"caller speech synthesized in {time.monotonic() - t0:.1f}s")
     llm = ScriptedLlmServer(handler=lambda body: text(ANSWER)).start()
-    emu = FreeSwitchEmulator(password=ESL_PASSWORD, switchname="fs1", speed=1.0).start()
     port = _free_port()
-    fork_url = f"ws://127.0.0.1:{port}"
-    emu.global_vars["voiceagent_fork_url"] = fork_url
-    emu.dialplan.pre["voiceagent_fork_url"] = fork_url
-    emu.dialplan.load()
+    emu = start_emulator(ESL_PASSWORD, speed=1.0, fork_url=f"ws://127.0.0.1:{port}")  # the worker is a process
     pid = os.getpid()
     prefix, wid = f"voiceagent-soak-{pid}", f"soak-{pid}"
     workdir = tempfile.mkdtemp(prefix="voiceagent-soak-")

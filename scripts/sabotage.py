@@ -93,9 +93,12 @@ ESL_ERRORS = "voiceagent/telephony/esl_errors.py"
 FORKSRV = "voiceagent/telephony/fork_server.py"
 FORKWIRE = "voiceagent/telephony/forkwire.py"
 SESSION = "voiceagent/calls/session.py"
+SESSION_FORK = "voiceagent/calls/session_fork.py"
+PLAYOUT = "voiceagent/calls/playout.py"
 WORKER = "voiceagent/calls/worker.py"
+NODE_LINK = "voiceagent/calls/node_link.py"
 INBOX = "voiceagent/calls/inbox.py"
-EMU_CORE = "voiceagent/emulator/core.py"
+EMU_API_CMDS = "voiceagent/emulator/api_commands.py"
 EMU_EVENTS = "voiceagent/emulator/events.py"
 EMU_ESL = "voiceagent/emulator/esl_server.py"
 
@@ -167,11 +170,11 @@ BREAKAGES: List[Breakage] = [
             "            self._pending, self._need = headers, 0")),
     # 7. leaked session ---------------------------------------------------------------
     B("7a", "session cleanup does not remove the session from the worker", CALLS + (DRAIN,),
-      Patch(SESSION, "        self.worker.session_closed(self)\n", "")),
+      Patch(SESSION, "        self.playout.close()\n        self.worker.session_closed(self)\n", "        self.playout.close()\n")),
     B("7b", "session cleanup does not close the fork WebSocket", CALLS,
       Patch(SESSION, """                self.fork.close(1000, "")""", """                pass""")),
     B("7c", "session cleanup does not delete shared-mode WAV files", CALLS,
-      Patch(SESSION, "                os.unlink(path)\n", "                pass\n")),
+      Patch(PLAYOUT, "                os.unlink(path)\n", "                pass\n")),
     B("7d", "dialog greenlet not killed at cleanup", CALLS,
       Patch(SESSION, "            g.kill(block=True, timeout=2)", "            pass")),
     # 8. busy limit ---------------------------------------------------------------------
@@ -216,7 +219,7 @@ BREAKAGES: List[Breakage] = [
     B("10c", "fork server Basic auth ignores the password", FORK + CALLS,
       Patch(FORKSRV, "        return bool(sep) and ok_user and ok_pw", "        return bool(sep) and ok_user")),
     B("10d", "fork server accepts any path (no uuid routing check)", FORK + CALLS,
-      Patch(FORKSRV, "        return rest if forkwire.UUID_RE.match(rest) else None", "        return rest")),
+      Patch(FORKSRV, "        return rest if is_call_uuid(rest) else None", "        return rest")),
     # 11. metadata ---------------------------------------------------------------------
     B("11a", "metadata parser fails on concatenated JSON (json.loads)", FORK + CALLS,
       Patch(FORKWIRE, """        values = parse_json_values(text)
@@ -228,7 +231,7 @@ BREAKAGES: List[Breakage] = [
       Patch(FORKWIRE, "    first, rest = values[0], values[1:]", "    first, rest = values[0], []")),
     # 12. emulator fidelity ----------------------------------------------------------
     B("12a", "emulator: '-ERR No such channel!' becomes '-ERR no such channel' (uuid_kill)", EMU,
-      Patch(EMU_CORE, """            return "-ERR No such channel!\\n"
+      Patch(EMU_API_CMDS, """            return "-ERR No such channel!\\n"
         ch.do_hangup(""", """            return "-ERR no such channel\\n"
         ch.do_hangup(""")),
     B("12c", "emulator: Core-UUID before Event-Name in every event", EMU,
@@ -239,7 +242,7 @@ BREAKAGES: List[Breakage] = [
       Patch(EMU_ESL, """frame = encode_frame([("Content-Length", str(len(body))), ("Content-Type", ctype)], body)""",
             """frame = encode_frame([("Content-Type", ctype), ("Content-Length", str(len(body)))], body)""")),
     B("12e", "emulator: uuid_broadcast replies '+OK' instead of '+OK Message sent'", EMU,
-      Patch(EMU_CORE, 'return "+OK Message sent\\n"', 'return "+OK\\n"')),
+      Patch(EMU_API_CMDS, 'return "+OK Message sent\\n"', 'return "+OK\\n"')),
     B("12f", "emulator: event-plain body without its inner Content-Length", EMU,
       Patch(EMU_EVENTS, """            return head + b"Content-Length: %d\\n\\n" % len(self.body) + self.body
         return head + b"\\n"
@@ -276,7 +279,7 @@ BREAKAGES: List[Breakage] = [
     B("15b", "lost fork restarted forever", CALLS,
       Patch(SESSION, "                if self.fork_restarts < 1:", "                if True:")),
     B("15c", "lost fork never detected (closed fork ignored)", CALLS,
-      Patch(SESSION, "        if self.fork_lost_at is not None and now - self.fork_lost_at > s.fork_grace_seconds:",
+      Patch(SESSION_FORK, "        if self.fork_lost_at is not None and now - self.fork_lost_at > s.fork_grace_seconds:",
             "        if False:")),
     # extras ---------------------------------------------------------------------------
     B("16a", "one failing event handler stops dispatch for everybody", ESL,
@@ -290,7 +293,7 @@ BREAKAGES: List[Breakage] = [
     B("16c", "max call duration not enforced", CALLS,
       Patch(SESSION, "            if now >= deadline:", "            if False:")),
     B("16d", "barge-in does not send uuid_break", CALLS + (COMMANDS,),
-      Patch(SESSION, """        self.node.fs_async("break_playback", self.id, all=True)\n""", "")),
+      Patch(PLAYOUT, """        sess.node.fs_async("break_playback", sess.id, all=True)\n""", "")),
     B("16e", "hangup at the end of the dialog skipped (agent never hangs up)", CALLS,
       Patch(SESSION, """                self._wait_playbacks(timeout=30)
                 self.hangup()""", """                self._wait_playbacks(timeout=30)
@@ -301,7 +304,7 @@ BREAKAGES: List[Breakage] = [
     B("16g", "fork server keeps odd-length audio frames", FORK,
       Patch(FORKSRV, "        if len(data) % 2:", "        if False:")),
     B("16h", "re-sync after reconnect does not clean up calls that vanished", CALLS,
-      Patch(WORKER, "                sess.kill()", "                pass")),
+      Patch(NODE_LINK, "                sess.kill()", "                pass")),
 ]
 
 # --------------------------------------------------------------------------- first contact (issue 6)
@@ -317,7 +320,7 @@ BREAKAGES += [
     B("20a", "the default greeting is left out of the wheel", (PACKAGING,),
       Patch("setup.cfg", "voiceagent = calls/data/*.wav, emulator/data/*.json", "voiceagent = emulator/data/*.json")),
     B("20b", "a JSON call of a tool that does not exist is spoken to the caller", (DIALOG_LLM,),
-      Patch("voiceagent/dialog/llm.py", "        if name not in names and not (_TOOL_NAME.fullmatch(name) and",
+      Patch("voiceagent/dialog/text_tool_calls.py", "        if name not in names and not (_TOOL_NAME.fullmatch(name) and",
             "        if name not in names or not (_TOOL_NAME.fullmatch(name) and")),
     B("20c", "the prompt does not say what the tools can do", (PROFILES_T,),
       Patch("voiceagent/dialog/profiles.py", '            "capabilities": capabilities or "only talk: you have no tools",',
@@ -345,6 +348,28 @@ BREAKAGES += [
     B("20l", "a late answer leaves the caller in silence (no acknowledgement)", (E2E_CONV,),
       Patch("voiceagent/calls/voice_dialog.py", "            if g.cancelled or played or self.call.ended.is_set():",
             "            if True:")),
+]
+
+
+# --------------------------------------------------------------------------- typed seams (issue 8): the edge
+RUNTIME_IMPORTS = "tests/packaging/test_runtime_imports.py"
+STACK_T = "tests/emulator/test_stack.py"
+DIALOG_CONV = "tests/dialog/test_dialog_conversation.py"
+BREAKAGES += [
+    B("21a", "the rule-based responder answers a time question without asking get_datetime", (DIALOG_CONV, E2E_DEMO),
+      Patch("voiceagent/dialog/rule_based.py", '        return Answer(tool_calls=(("get_datetime", {}),))',
+            "        return Answer(FALLBACK)")),
+    B("21b", "the one-process stack leaves the dialplan forking to the default URL, not its worker", (STACK_T,),
+      Patch("voiceagent/emulator/stack.py", "            emu.set_preprocessor_var(FORK_URL_VAR, worker.fork_url_base)\n", "")),
+    B("21c", "a kit without an LLM reaches into voiceagent.testing again", (RUNTIME_IMPORTS,),
+      Patch("voiceagent/dialog/kit.py", "            demo = llm = RuleBasedLlm()",
+            "            from ..testing import llm_server  # noqa: F401\n            demo = llm = RuleBasedLlm()")),
+    B("21d", "a channel imports the emulator that creates it (import cycle)", (RUNTIME_IMPORTS,),
+      Patch("voiceagent/emulator/channel.py", "from .switch import Switch\n",
+            "from .switch import Switch\nfrom .core import FreeSwitchEmulator  # noqa: F401\n")),
+    B("21e", "the rule-based responder sends its whole reply as one piece (no word-by-word streaming)", (DIALOG_CONV,),
+      Patch("voiceagent/dialog/rule_based.py", '    return re.findall(r"\\S+\\s*|\\s+", text) if text else []',
+            "    return [text] if text else []")),
 ]
 
 
@@ -402,11 +427,11 @@ BREAKAGES += [
       Patch(THROTTLE, "            if k is not None and now - k.last < self.interval:", "            if False:")),
     # finding 3: takeover
     B("17n", "a second fork replaces a call's live fork", (FORK_EDGE,),
-      Patch(SESSION, """        return old is None or getattr(old, "closed", False) or self.expects_fork()""",
+      Patch(SESSION_FORK, """        return old is None or old.closed or self.expects_fork()""",
             "        return True"),
       Patch(INTAKE, """        if sess is not None and not sess.may_attach_fork():""", """        if False:""")),
     B("17o", "fork restart does not tell the session to expect the new fork", (FORK_EDGE,),
-      Patch(SESSION, "        self.expect_fork(self.worker.settings.fork_arrival_timeout)  # only this new fork may replace the old\n",
+      Patch(SESSION_FORK, "        self.expect_fork(self.worker.settings.fork_arrival_timeout)  # only this new fork may replace the old\n",
             "")),
     # finding 4: open by default
     B("17p", "FORK_HOST defaults to 0.0.0.0 again", (FORK_SETTINGS,),
@@ -505,7 +530,7 @@ BREAKAGES += [
     B("18n", "no playback watchdog (a lost PLAYBACK_STOP keeps the agent 'speaking')", (T_FAULTS,),
       Patch(SESSION, "            self._expire_playbacks(now, s.playback_margin_seconds)\n", "")),
     B("18o", "playbacks not reconciled after an ESL reconnect", (T_FAULTS,),
-      Patch(WORKER, "                sess.reconcile_playbacks()  # their PLAYBACK_STOPs may have been lost in the outage",
+      Patch(NODE_LINK, "                sess.reconcile_playbacks()  # their PLAYBACK_STOPs may have been lost in the outage",
             "                pass")),
     B("18p", "heartbeat writes single fields (half a record after a Redis restart)", (T_FAULTS,),
       Patch(WORKER, """                    self.store.refresh(self._record(sess))""", """                    self.store.update(sess.id, state=sess.state.value)""")),
@@ -558,7 +583,7 @@ BREAKAGES += [
                    "                gevent.sleep(0)\n",
             "                        pass\n")),
     B("19f", "a call's events handled inline by the node's dispatcher (no per-call lanes)", CALLS + (ESL_FLOOD,),
-      Patch(WORKER, "            self.lanes.put(u, ev)  # this worker's call: delivered in its own lane",
+      Patch(NODE_LINK, "            self.lanes.put(u, ev)  # this worker's call: delivered in its own lane",
             "            self.worker.on_node_event(self, ev)")),
     B("19g", "voice skips the start-up checks (files, ports, Redis)", (STARTUP, DRAIN),
       Patch(VOICE_CLI, "            preflight(settings)  # files, ports, Redis: before loading models, one line per problem",
@@ -578,6 +603,32 @@ BREAKAGES += [
             "    problems = []")),
     B("19m", "a stuck call's event lane grows without bound (and the call is never given up)", ("tests/calls/test_lanes.py",),
       Patch("voiceagent/calls/lanes.py", "        if len(lane.events) >= self.limit:", "        if False:")),
+]
+
+# --------------------------------------------------------------------------- typed seams inside the worker (issue 8)
+CALL_STATE = "voiceagent/calls/call_state.py"
+OBSERVERS = "voiceagent/calls/observers.py"
+OUTBOUND_PY = "voiceagent/calls/outbound.py"
+EVENTS_PY = "voiceagent/telephony/events.py"
+T_CALL_STATE = "tests/calls/test_call_state.py"
+T_PORTS = "tests/calls/test_session_ports.py"
+BREAKAGES += [
+    B("23a", "the call state machine takes an illegal transition (an ended call comes back)", (T_CALL_STATE, T_PORTS),
+      Patch(CALL_STATE, "        if state not in ALLOWED[cur]:", "        if False:")),
+    B("23b", "typed events: a PLAYBACK_STOP by uuid_break reads as played to its end", (T_PORTS, CALLS_EDGE),
+      Patch(EVENTS_PY, '        return self.status == "break"', "        return False")),
+    B("23c", "observers miss the states a call had before they heard of it (OFFERED, REQUESTED)", (T_PORTS, OUTBOUND),
+      Patch(SESSION, "        for t in self.states.history:\n            self.worker.notify.call_state(info, t.state, t.at)",
+            "        pass")),
+    B("23d", "an outbound call never shows RINGING on CHANNEL_PROGRESS", (OUTBOUND,),
+      Patch(SESSION, "            if self.state is CallState.DIALING:\n                self._to(CallState.RINGING)",
+            "            if False:\n                pass")),
+    B("23e", "an observer that raises breaks the call (and the observers after it)", (T_PORTS,),
+      Patch(OBSERVERS, "            except Exception:\n                log.exception", "            except ZeroDivisionError:\n                log.exception")),
+    B("23f", "a failed originate leaves its session behind (a live call that never was)", (OUTBOUND,),
+      Patch(OUTBOUND_PY, "            sess.finish_unstarted(cause, outcome)\n", "")),
+    B("23g", "the worker does not subscribe to CHANNEL_PROGRESS (no RINGING, ever)", (OUTBOUND,),
+      Patch(NODE_LINK, "port, events=fs_events.worker_subscription())", "port)")),
 ]
 
 

@@ -18,6 +18,8 @@ _SUBCOMMANDS = {
     "emulator": "voiceagent.emulator.cli",
     "demo": "voiceagent.demo",
     "bench": "voiceagent.bench_cli",
+    "call": "voiceagent.calls_cli",
+    "events": "voiceagent.calls_cli",
 }
 
 

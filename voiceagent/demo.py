@@ -1,6 +1,6 @@
 """``voiceagent demo``: a real call without a phone.
 
-Starts the FreeSWITCH emulator and a voice worker in this process, synthesizes the caller's
+Starts the FreeSWITCH emulator and a voice worker in this process (``emulator.stack``), synthesizes the caller's
 questions with Piper, places an emulated call, and prints the conversation turn by turn with
 the stage timings; what the caller heard is saved as a WAV.
 """
@@ -31,10 +31,8 @@ def _ms(timings: dict, key: str) -> str:
 def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: float, local_model: str,
              caller: str, dialed: str) -> int:
     from .calls.voice_dialog import VoiceServices
-    from .calls.worker import VoiceWorker
-    from .config import load_settings
-    from .config import RULE_BASED
-    from .emulator import FreeSwitchEmulator
+    from .config import RULE_BASED, load_settings
+    from .emulator.stack import EmulatedStack, StackError, stack_settings
     from .observability.logs import setup_logging
 
     setup_logging("WARNING", "text")
@@ -62,27 +60,20 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
     elif llm_url:
         _say(f"LLM: {llm_url} (model {model})")
 
-    emu = worker = None
+    stack = None
     try:
         t0 = time.monotonic()
-        settings = load_settings(llm_base_url=llm_url, llm_model=model, fork_host="127.0.0.1", fork_port=0,
-                                 esl_password="demo-password", esl_nodes="fs1=127.0.0.1:0",
-                                 redis_prefix=f"voiceagent-demo-{os.getpid()}", worker_id=f"demo-{os.getpid()}",
-                                 log_level="WARNING", log_format="text")
+        settings = stack_settings("demo", llm_base_url=llm_url, llm_model=model, log_level="WARNING", log_format="text")
         services = VoiceServices(settings)
         services.warm()
         _say(f"models loaded in {time.monotonic() - t0:.1f}s (Whisper {settings.stt_model}, Piper {settings.tts_voice}, "
              f"VAD {settings.vad_engine})")
-        emu = FreeSwitchEmulator(password="demo-password", switchname="fs1", speed=speed).start()
-        settings = settings.model_copy(update={"esl_nodes": {"fs1": f"127.0.0.1:{emu.port}"}})
-        worker = VoiceWorker(settings, dialog_factory=services.dialog)
-        worker.admission_check = services.overloaded
-        worker.start()
-        emu.global_vars["voiceagent_fork_url"] = worker.fork_url_base
-        emu.dialplan.pre["voiceagent_fork_url"] = worker.fork_url_base
-        emu.dialplan.load()
-        if not all(n.esl.wait_connected(10) for n in worker.nodes.values()):
-            _say("the worker could not connect to the emulator", fg="red")
+        stack = EmulatedStack(settings, dialog_factory=services.dialog, speed=speed,
+                              admission_check=services.overloaded)
+        try:
+            stack.start()
+        except StackError as exc:
+            _say(str(exc), fg="red")
             return 1
 
         turn_done = gevent.event.Event()
@@ -97,12 +88,12 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
 
         services.listeners.append(listener)
         _say(f"\ncalling {dialed} from {caller} (emulated FreeSWITCH, speed x{speed:g})", bold=True)
-        ch = emu.place_call(destination=dialed, caller=caller)
+        ch = stack.call(destination=dialed, caller=caller)
         if not ch.wait_answered(15):
             _say("the call was not answered", fg="red")
             return 1
         # let the greeting play before the caller speaks
-        _wait_quiet(ch, worker)
+        stack.wait_quiet(ch)
         utterances = [("text", q) for q in questions] + [("wav", w) for w in wavs]
         for kind, item in utterances:
             if ch.hangup_event.is_set():
@@ -119,7 +110,7 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
                 _say("(no answer within 120 s)", fg="red")
                 break
             _print_turn(got["turn"])
-            _wait_quiet(ch, worker)
+            stack.wait_quiet(ch)
         # the last line has been answered and the answer has played: a caller would hang up now
         if not ch.wait_hangup(2.0):
             _say("\n(the conversation is over; the caller hangs up)")
@@ -132,10 +123,8 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
         _say(f"what the caller heard: {path}")
         return 0
     finally:
-        if worker is not None:
-            worker.stop()
-        if emu is not None:
-            emu.stop()
+        if stack is not None:
+            stack.stop()
         if local is not None:
             local.stop()
 
@@ -143,16 +132,6 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
 def out_dir(out: str) -> str:
     os.makedirs(out, exist_ok=True)
     return out
-
-
-def _wait_quiet(ch, worker, timeout: float = 60.0) -> None:
-    """Until the agent has nothing left to say (or the call ended)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not ch.hangup_event.is_set():
-        sess = worker.sessions.get(ch.uuid)
-        if sess is not None and sess.playbacks and not sess.speaking:
-            return
-        gevent.sleep(0.05)
 
 
 def _short(value, width: int = 100) -> str:

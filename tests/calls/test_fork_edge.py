@@ -304,10 +304,23 @@ def test_sigint_during_fork_handshakes_exits_promptly(make_emulator, redis_prefi
 
 # ----------------------------------------------------------------------------- finding 3 (unit) and 11 (restart)
 class _Fork:
+    """A fork link (calls.ports.ForkLink) that only records being closed."""
+
     def __init__(self):
         self.closed = False
         self.remote = "127.0.0.1:1"
         self.sample_rate = 16000
+        self.metadata = {}
+        self.authenticated = False
+
+    def mark_established(self):
+        pass
+
+    def send_play_audio(self, audio, *, sample_rate, content_type="wav", text=None):
+        pass
+
+    def send_kill_audio(self):
+        pass
 
     def close(self, code=1000, reason=""):
         self.closed = True

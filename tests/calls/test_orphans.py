@@ -131,7 +131,7 @@ def test_failed_fork_of_a_call_another_worker_owns_is_left_to_it(make_emulator, 
     assert wait_until(lambda: ch.uuid in owner.sessions, 5)
     kills = _count_kills(other)
     # e.g. the owner's fork restart failing: the owner decides, not a bystander
-    ch._fork_event("audio_fork", "mod_audio_fork::connect_failed", json.dumps({"reason": "x"}).encode())
+    ch.fork_event("audio_fork", "mod_audio_fork::connect_failed", json.dumps({"reason": "x"}).encode())
     assert not ch.wait_hangup(1.0)
     assert kills == []
     ch.hangup()

@@ -55,3 +55,64 @@ def test_fork_on_park_mode_one_worker_wins_the_claim(make_emulator, make_worker)
     sess = winner.sessions[ch.uuid]
     ch.hangup()
     assert sess.closed.wait(10)
+
+
+class _Recorder:
+    def __init__(self):
+        self.seen = []
+
+    def call_state(self, call, state, at):
+        self.seen.append(("state", call.id, state))
+
+    def call_turn(self, call, turn):
+        self.seen.append(("turn", call.id, turn))
+
+    def call_dtmf(self, call, digit, at):
+        self.seen.append(("dtmf", call.id, digit))
+
+    def call_barge_in(self, call, at):
+        self.seen.append(("barge_in", call.id, at))
+
+    def call_ended(self, call, *, cause, outcome, ended_by, at):
+        self.seen.append(("ended", call.id, (cause, outcome, ended_by, call.request_id)))
+
+    def states(self, call_id):
+        return [s for k, c, s in self.seen if k == "state" and c == call_id]
+
+
+def test_outbound_states_dialing_ringing_answered_active_and_the_request_rides_along(make_emulator, make_worker):
+    from voiceagent.calls.call_state import CallState as S
+
+    emu = make_emulator(speed=4.0)
+    emu.script_destination("+15550005", outcome="answer", ring_seconds=1.0)
+    w = make_worker([emu], originate_gateway="carrier1")
+    rec = _Recorder()
+    w.observers.append(rec)
+    request = object()
+    call_id = "0e6f7f0c-1111-4222-8333-444455556666"
+    result = w.originate("+15550005", call_id=call_id, request=request, request_id="req-1")
+    assert result["outcome"] == "answered" and result["uuid"] == call_id
+    sess = w.sessions[call_id]
+    assert sess.request is request and sess.info.request_id == "req-1"
+    assert emu.channels[call_id].wait_hangup(20)
+    assert sess.closed.wait(10)
+    assert rec.states(call_id) == [S.REQUESTED, S.DIALING, S.RINGING, S.ANSWERED, S.ACTIVE, S.ENDING, S.ENDED]
+    assert rec.seen[-1] == ("ended", call_id, ("NORMAL_CLEARING", "answered", "agent", "req-1"))
+
+
+def test_a_failed_originate_ends_its_session_with_the_outcome(make_emulator, make_worker):
+    from voiceagent.calls.call_state import CallState as S
+
+    emu = make_emulator(speed=20.0)
+    emu.script_destination("+15550006", outcome="busy", ring_seconds=0.5)
+    w = make_worker([emu], originate_gateway="carrier1", originate_timeout=2)
+    rec = _Recorder()
+    w.observers.append(rec)
+    result = w.originate("+15550006", request_id="req-2")
+    assert result["outcome"] == "busy", result
+    assert not w.sessions and w.live_calls() == 0
+    states = rec.states(result["uuid"])
+    assert states[:3] == [S.REQUESTED, S.DIALING, S.RINGING] and states[-2:] == [S.FAILED, S.ENDED], states
+    ended = [s for k, c, s in rec.seen if k == "ended"]
+    assert ended == [("USER_BUSY", "busy", ended[0][2], "req-2")], rec.seen
+    assert rec.seen[-1][0] == "ended"

@@ -7,6 +7,7 @@ import gevent
 import gevent.event
 
 from voiceagent.calls.flags import Flag
+from voiceagent.telephony.events import ExecuteComplete, PlaybackStop
 from voiceagent.calls.inbox import CallStore
 from voiceagent.calls.session import CallState
 from voiceagent.calls.worker import GreetingDialog, default_greeting_path
@@ -43,7 +44,7 @@ def test_lost_playback_stop_is_finished_by_the_playback_watchdog(make_emulator, 
     hear = sess.on_esl_event
 
     def deaf(ev):  # FreeSWITCH's "finished playing" never reaches the session
-        if ev.name == "PLAYBACK_STOP" or (ev.name == "CHANNEL_EXECUTE_COMPLETE" and ev.get("Application") == "playback"):
+        if isinstance(ev, PlaybackStop) or (isinstance(ev, ExecuteComplete) and ev.application == "playback"):
             return
         hear(ev)
 

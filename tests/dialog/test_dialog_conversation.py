@@ -291,7 +291,7 @@ def test_demo_kit_without_llm_answers_time_with_the_rule_based_responder(tmp_pat
         events = run(conv.respond("Thanks, goodbye"))
         assert isinstance(events[-1], HangupRequested)
     finally:
-        kit.demo_server.stop()
+        kit.close()
 
 
 def test_mutual_goodbye_without_hang_up_tool_still_ends_the_call(server, make_conv):
@@ -301,3 +301,22 @@ def test_mutual_goodbye_without_hang_up_tool_still_ends_the_call(server, make_co
     server.push(S.text("Bye is a short word."))
     events = run(make_conv().respond("How do you spell it?"))
     assert "HangupRequested" not in [type(e).__name__ for e in events]
+
+
+def test_rule_based_responder_runs_in_process_and_is_the_testing_server_s_rules():
+    from voiceagent.dialog.rule_based import RuleBasedLlm, rule_based_answer
+    from voiceagent.dialog.llm_types import TextDelta, ToolCall
+
+    s = load_settings(llm_base_url="rule-based", profiles_file="", tools_dirs="")
+    kit = DialogKit.from_settings(s)
+    assert isinstance(kit.llm, RuleBasedLlm) and kit.demo_server is kit.llm  # no server, no litellm
+    tools = [{"type": "function", "function": {"name": n}} for n in ("get_datetime", "hang_up")]
+    items = list(kit.llm.stream([{"role": "user", "content": "Okay, goodbye"}], tools))
+    assert "".join(i.text for i in items if isinstance(i, TextDelta)) == "Goodbye, and thank you for calling."
+    assert len([i for i in items if isinstance(i, TextDelta)]) > 1  # streamed word by word, like a model
+    assert [(c.name, c.arguments) for c in items if isinstance(c, ToolCall)] == [("hang_up", {})]
+    # the tests' HTTP server serves the same rules
+    body = {"messages": [{"role": "user", "content": "what time is it"}], "tools": tools}
+    reply = S.rule_based(body)
+    answer = rule_based_answer(body["messages"], ["get_datetime", "hang_up"])
+    assert (reply.text, list(reply.tool_calls)) == (answer.text, list(answer.tool_calls)) == ("", [("get_datetime", {})])

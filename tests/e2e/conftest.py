@@ -1,5 +1,8 @@
 """End-to-end fixtures: real models (loaded once), a scripted OpenAI-compatible LLM per test,
-the FreeSWITCH emulator and a voice worker running the voice dialog."""
+the FreeSWITCH emulator and a voice worker running the voice dialog (``voiceagent.emulator.stack``,
+the demo's and the benchmark's set-up)."""
+import uuid
+
 import gevent
 import numpy as np
 import pytest
@@ -10,13 +13,14 @@ from voiceagent.dialog.conversation import DialogKit
 from voiceagent.dialog.llm import LlmClient, litellm_module
 from voiceagent.dialog.profiles import load_profiles
 from voiceagent.dialog.tools import ToolRegistry
+from voiceagent.emulator.stack import AGENT_NUMBER, EmulatedStack
 from voiceagent.speech.audio import pcm16_to_float, resample
 from voiceagent.speech.inference import InferencePool
 from voiceagent.speech.stt import Transcriber
 from voiceagent.speech.tts import PiperTTS
 from voiceagent.testing.llm_server import ScriptedLlmServer
 
-from ..calls.conftest import make_emulator, make_worker, redis_prefix  # noqa: F401  (fixtures)
+from ..calls.conftest import ESL_PASSWORD, redis_prefix  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="session")
@@ -85,15 +89,38 @@ def wait_for(pred, timeout=20.0):
     return bool(pred())
 
 
-def place_call(make_emulator, make_worker, voice, *, speed=3.0, emu=None, worker=None, caller="+15551230001"):
+@pytest.fixture
+def make_stack(tmp_path, redis_prefix):  # noqa: F811  (the fixture imported above)
+    """``make_stack(voice, speed=3.0)``: a started emulator + worker running ``voice``'s dialog; stopped after
+    the test."""
+    stacks = []
+
+    def make(voice, *, speed=3.0, **overrides):
+        wid = f"w{len(stacks) + 1}-{uuid.uuid4().hex[:6]}"
+        overrides.setdefault("playback_dir", tmp_path / f"playback-{wid}")
+        # the emulator (a whole FreeSWITCH) shares the worker's event loop here: its lag is not the worker's
+        overrides.setdefault("admission_max_loop_lag_ms", 0)
+        settings = load_settings(esl_nodes="fs1=127.0.0.1:0", esl_password=ESL_PASSWORD, fork_host="127.0.0.1",
+                                 fork_port=0, redis_prefix=redis_prefix, worker_id=wid, **overrides)
+        temp = tmp_path / f"fs-{wid}-temp"
+        temp.mkdir()
+        stack = EmulatedStack(settings, dialog_factory=voice.dialog, speed=speed, temp_dir=str(temp))
+        stacks.append(stack)
+        return stack.start()
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+
+
+def place_call(make_stack, voice, *, speed=3.0, stack=None, caller="+15551230001"):
     """A call from the emulated caller to a worker running ``voice``; returns (channel, session) once the
     greeting has finished playing (so the caller's speech never barges into it)."""
-    emu = emu or make_emulator(speed=speed)
-    w = worker or make_worker([emu], dialog_factory=voice.dialog)
-    ch = emu.place_call(destination="+15551230000", caller=caller)
+    stack = stack or make_stack(voice, speed=speed)
+    ch = stack.call(destination=AGENT_NUMBER, caller=caller)
     assert ch.wait_answered(10), "the call was never answered"
-    assert wait_for(lambda: ch.uuid in w.sessions, 10), "no session for the call"
-    sess = w.sessions[ch.uuid]
+    sess = stack.session(ch, 10)
+    assert sess is not None, "no session for the call"
     assert wait_for(lambda: len(ch.segments) >= 1, 15), "no greeting"
     return ch, sess
 

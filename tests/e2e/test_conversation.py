@@ -23,9 +23,9 @@ LONG_REPLY = [  # a long first sentence, so the next ones are queued while it pl
 ]
 
 
-def test_what_time_is_it_tool_round_trip(make_emulator, make_worker, voice, llm, models):
+def test_what_time_is_it_tool_round_trip(make_stack, voice, llm, models):
     llm.push(L.tool_call("get_datetime", {}), L.text("It is half past ten in the morning."))
-    ch, _ = place_call(make_emulator, make_worker, voice)
+    ch, _ = place_call(make_stack, voice)
     ch.say(speak(models, "What time is it?"))
     assert llm.wait_requests(2, timeout=20), "the tool result never went back to the LLM"
     first, second = llm.requests[0], llm.requests[1]
@@ -45,13 +45,13 @@ def test_what_time_is_it_tool_round_trip(make_emulator, make_worker, voice, llm,
 
 
 def test_barge_in_breaks_playback_cancels_the_llm_and_keeps_only_what_was_heard(
-        make_emulator, make_worker, voice, llm, models):
+        make_stack, voice, llm, models):
     # the reply streams its first three sentences, then holds the stream open: it is still being written
     # when the caller interrupts, however slow the machine is
     streamed = len(" ".join(LONG_REPLY[:3]).split())
     llm.push(L.text(" ".join(LONG_REPLY), chunk_delay=0.02, stall_after=streamed, stall_seconds=60),
              L.text("Tomorrow will be sunny."))
-    ch, sess = place_call(make_emulator, make_worker, voice)
+    ch, sess = place_call(make_stack, voice)
     ch.say(speak(models, "What is the weather like?"))
     # the caller interrupts while the first sentence plays and the second is already queued
     def playing_with_more_queued():
@@ -107,11 +107,11 @@ def test_barge_in_breaks_playback_cancels_the_llm_and_keeps_only_what_was_heard(
     ch.hangup()
 
 
-def test_a_short_cough_during_the_answer_does_not_interrupt(make_emulator, make_worker, voice, llm, models):
+def test_a_short_cough_during_the_answer_does_not_interrupt(make_stack, voice, llm, models):
     answer = ["Apples grow on trees in many parts of the world.", "They are picked in the autumn.",
               "Most of them are eaten fresh or pressed into juice."]
     llm.push(L.text(" ".join(answer)))
-    ch, sess = place_call(make_emulator, make_worker, voice)
+    ch, sess = place_call(make_stack, voice)
     # a backchannel syllable Whisper does hear ("Yeah"), with less speech than BARGE_IN_MIN_MS
     cough = loudest_slice(speak(models, "Yeah."), 320)
     ch.say(speak(models, "Tell me about apples."))
@@ -129,10 +129,10 @@ def test_a_short_cough_during_the_answer_does_not_interrupt(make_emulator, make_
 
 
 def test_llm_error_and_timeout_are_apologised_for_and_the_call_goes_on(
-        make_emulator, make_worker, make_voice, llm, models):
+        make_stack, make_voice, llm, models):
     voice = make_voice(llm_timeout=1.0)
     llm.push(L.error(500), L.stall(2.5), L.text("Apples are crisp and sweet."))
-    ch, sess = place_call(make_emulator, make_worker, voice, speed=4.0)
+    ch, sess = place_call(make_stack, voice, speed=4.0)
     apology = voice.kit.profiles.select().phrases.apology
     question = speak(models, "Tell me about apples.")
     for n, failure in ((1, "500"), (2, "timeout")):
@@ -154,9 +154,9 @@ def test_llm_error_and_timeout_are_apologised_for_and_the_call_goes_on(
     ch.hangup()
 
 
-def test_tool_call_written_as_json_text_is_run_and_never_spoken(make_emulator, make_worker, voice, llm, models):
+def test_tool_call_written_as_json_text_is_run_and_never_spoken(make_stack, voice, llm, models):
     llm.push(L.json_tool_text("get_datetime", {}), L.text("It is half past ten."))
-    ch, sess = place_call(make_emulator, make_worker, voice)
+    ch, sess = place_call(make_stack, voice)
     ch.say(speak(models, "What time is it?"))
     assert llm.wait_requests(2, timeout=20), "the recovered tool call's result never went back to the LLM"
     second = llm.requests[1]["messages"]
@@ -175,9 +175,9 @@ def test_tool_call_written_as_json_text_is_run_and_never_spoken(make_emulator, m
     ch.hangup()
 
 
-def test_silence_and_noise_make_no_turn(make_emulator, make_worker, voice, llm, models):
+def test_silence_and_noise_make_no_turn(make_stack, voice, llm, models):
     llm.push(L.text("Hello to you too."))
-    ch, sess = place_call(make_emulator, make_worker, voice, speed=4.0)
+    ch, sess = place_call(make_stack, voice, speed=4.0)
     received = sess.samples_received
     ch.say(silence(1.5))
     ch.say(noise(3.0, rms=0.03))
@@ -192,9 +192,9 @@ def test_silence_and_noise_make_no_turn(make_emulator, make_worker, voice, llm, 
     ch.hangup()
 
 
-def test_goodbye_hangs_up_after_the_goodbye_has_played(make_emulator, make_worker, voice, llm, models):
+def test_goodbye_hangs_up_after_the_goodbye_has_played(make_stack, voice, llm, models):
     llm.push(L.tool_call("hang_up", {}, text="Thanks for calling. Goodbye!"))
-    ch, sess = place_call(make_emulator, make_worker, voice)
+    ch, sess = place_call(make_stack, voice)
     ch.say(speak(models, "Thanks, goodbye."))
     assert ch.wait_hangup(20), "the agent never hung up"
     assert sess.ended_by == "agent"
@@ -221,7 +221,7 @@ def test_goodbye_hangs_up_after_the_goodbye_has_played(make_emulator, make_worke
     assert turn.heard_by_caller == ["Thanks for calling.", "Goodbye!"]
 
 
-def test_two_calls_at_once_hear_only_their_own_answers(make_emulator, make_worker, voice, llm, models):
+def test_two_calls_at_once_hear_only_their_own_answers(make_stack, voice, llm, models):
     # the answer depends on which call asks (its caller number is in the per-call system message), so
     # the check does not hinge on Whisper hearing one word right; each call must get only its own
     def by_caller(body):
@@ -233,9 +233,8 @@ def test_two_calls_at_once_hear_only_their_own_answers(make_emulator, make_worke
         return L.text("Which country did you mean?")
 
     llm.handler = by_caller
-    emu = make_emulator(speed=2.0)
-    w = make_worker([emu], dialog_factory=voice.dialog)
-    (ch_a, sess_a), (ch_b, sess_b) = [place_call(make_emulator, make_worker, voice, emu=emu, worker=w, caller=c)
+    stack = make_stack(voice, speed=2.0)
+    (ch_a, sess_a), (ch_b, sess_b) = [place_call(make_stack, voice, stack=stack, caller=c)
                                       for c in ("+15551230001", "+15551230002")]
     ch_a.say(speak(models, "What is the capital of France?"))
     ch_b.say(speak(models, "What is the capital of Germany?"))
@@ -255,9 +254,9 @@ def test_two_calls_at_once_hear_only_their_own_answers(make_emulator, make_worke
     ch_b.hangup()
 
 
-def test_dtmf_reaches_the_llm_and_the_answer_is_played(make_emulator, make_worker, voice, llm, models):
+def test_dtmf_reaches_the_llm_and_the_answer_is_played(make_stack, voice, llm, models):
     llm.push(L.text("You chose option one."))
-    ch, sess = place_call(make_emulator, make_worker, voice)
+    ch, sess = place_call(make_stack, voice)
     ch.press("1")
     assert llm.wait_requests(1, timeout=20)
     assert llm.requests[0]["messages"][-1] == {"role": "user", "content": "The caller pressed 1 on the keypad."}
@@ -284,11 +283,11 @@ def test_warm_start_runs_one_synthetic_turn_through_every_path(make_voice, llm):
     assert [m["role"] for m in llm.requests[1]["messages"]][:1] == ["system"]  # the static prefix, warmed last
 
 
-def test_each_call_warms_its_own_prompt_prefix_while_the_greeting_plays(make_emulator, make_worker, make_voice, llm,
+def test_each_call_warms_its_own_prompt_prefix_while_the_greeting_plays(make_stack, make_voice, llm,
                                                                          models):
     llm.push(L.text("Hi."), L.text("Hi."), L.text("It is half past ten."))
     voice = make_voice(llm_warm_prefix="on")
-    ch, sess = place_call(make_emulator, make_worker, voice)
+    ch, sess = place_call(make_stack, voice)
     assert llm.wait_requests(1, timeout=10), "no warm-up request for the call"
     warm = llm.requests[0]["messages"]
     assert [m["role"] for m in warm] == ["system", "system", "assistant"], warm  # prompt, context, greeting
@@ -300,10 +299,10 @@ def test_each_call_warms_its_own_prompt_prefix_while_the_greeting_plays(make_emu
     ch.hangup()
 
 
-def test_a_late_answer_is_preceded_by_a_short_acknowledgement(make_emulator, make_worker, make_voice, llm, models):
+def test_a_late_answer_is_preceded_by_a_short_acknowledgement(make_stack, make_voice, llm, models):
     llm.push(L.text("Apples are crisp and sweet.", delay=2.0))
     voice = make_voice(ack_after_ms=800, llm_timeout=5.0)
-    ch, sess = place_call(make_emulator, make_worker, voice)
+    ch, sess = place_call(make_stack, voice)
     ch.say(speak(models, "Tell me about apples."))
     assert wait_for(lambda: voice.turns, 30), "no answer"
     turn = voice.turns[-1]

@@ -66,16 +66,16 @@ def test_star_ends_playback_unless_terminators_none(emu, tmp_path):
         wav = _wav(tmp_path / "long.wav", 20, 8000)
         # default terminator: * ends the file
         esl.command(f"api uuid_broadcast {ch.uuid} {wav} aleg")
-        esl.wait_for(lambda: ch._playing is not None, 5, "playing")
+        esl.wait_for(lambda: ch.playing is not None, 5, "playing")
         esl.command(f"api uuid_recv_dtmf {ch.uuid} *")
         esl.wait_for(lambda: len(ch.segments) == 1, 5, "playback end")
         assert ch.segments[0]["status"] == "break"
         # playback_terminators=none: * is only a DTMF event
         esl.command(f"api uuid_setvar {ch.uuid} playback_terminators none")
         esl.command(f"api uuid_broadcast {ch.uuid} {wav} aleg")
-        esl.wait_for(lambda: ch._playing is not None, 5, "playing")
+        esl.wait_for(lambda: ch.playing is not None, 5, "playing")
         esl.command(f"api uuid_recv_dtmf {ch.uuid} *")
-        assert ch._playing is not None and len(ch.segments) == 1
+        assert ch.playing is not None and len(ch.segments) == 1
         esl.command(f"api uuid_break {ch.uuid}")
         esl.wait_for(lambda: len(ch.segments) == 2, 5, "playback end")
         ch.hangup()

@@ -25,16 +25,17 @@ from ..config import Settings, is_loopback_host
 from ..observability import metrics
 from ..observability.log_throttle import LogThrottle
 from ..observability.logs import call_id_var
-from ..telephony.eslwire import Event
-from .session import CallSession, CallState, Direction
+from ..telephony.call_ids import is_call_uuid
+from ..telephony.events import ForkConnectFailed
+from ..telephony.fork_messages import Metadata
+from .call_state import CallState, Direction
+from .session import CallSession
 
 if TYPE_CHECKING:
-    from .worker import NodeLink, VoiceWorker
+    from .node_link import NodeLink
+    from .worker import VoiceWorker
 
 log = logging.getLogger(__name__)
-
-_UUID_CHARS = set("0123456789abcdefABCDEF-")
-
 
 def advertised_url_warning(settings: Settings, url: str) -> Optional[str]:
     """Why FreeSWITCH may be unable to reach ``url`` (a loopback URL but a node on another host)."""
@@ -56,7 +57,7 @@ class ForkIntake:
 
     # ------------------------------------------------------------------ at the upgrade
     def precheck(self, call_id: str):
-        if not call_id or not set(call_id) <= _UUID_CHARS:
+        if not is_call_uuid(call_id):
             return (404, "bad call id")
         sess = self.w.sessions.get(call_id)
         if sess is not None and not sess.may_attach_fork():
@@ -76,7 +77,7 @@ class ForkIntake:
         first = next(messages, None)
         if first is None:
             return
-        meta: Dict[str, Any] = dict(getattr(conn, "metadata", None) or {})
+        meta: Dict[str, Any] = dict(conn.metadata or {})
         sess = self.w.sessions.get(call_id)
         if sess is None:
             node = self._wait_node(call_id, meta)
@@ -98,7 +99,7 @@ class ForkIntake:
             arrived = self._arrived.pop(call_id, None)
             if arrived is not None:
                 arrived.set()
-        if type(first).__name__ != "Metadata":
+        if not isinstance(first, Metadata):
             sess.on_fork_message(first)
         for msg in messages:
             sess.on_fork_message(msg)
@@ -106,7 +107,7 @@ class ForkIntake:
 
     def _attach_again(self, sess: CallSession, conn) -> bool:
         """A fork for a call that already has a session: the worker's own restart, or a takeover attempt."""
-        if bool(self.w.settings.fork_auth_user) and not getattr(conn, "authenticated", False):
+        if bool(self.w.settings.fork_auth_user) and not conn.authenticated:
             ok = False
         else:
             ok = sess.may_attach_fork() and sess.attach_fork(conn)
@@ -165,13 +166,15 @@ class ForkIntake:
         if sess.state != CallState.PENDING or sess.ended.is_set() or sess.confirmed.is_set():
             return
         self._fill_caller(sess)
+        sess.observe()  # FreeSWITCH has the channel: a real call, taken or not
         reason = self.w._refusal_reason()
         if reason:
             self.w._refuse(sess.node, sess.id, reason)
             sess.refuse(reason)
             return
+        sess._to(CallState.CONFIRMED)
         self.w.admit_session(sess)
-        if sess.fork is not None and hasattr(sess.fork, "mark_established"):
+        if sess.fork is not None:
             sess.fork.mark_established()
         sess.confirmed.set()
 
@@ -181,8 +184,7 @@ class ForkIntake:
         caller, callee = info.get("caller", ""), info.get("callee", "")
         if not info:
             try:
-                caller = sess.node.fs.getvar(sess.id, "caller_id_number") or ""
-                callee = sess.node.fs.getvar(sess.id, "destination_number") or ""
+                caller, callee = sess.node.fs.caller_ids(sess.id)
             except Exception as exc:
                 log.info("caller id not available: %s", exc)
         sess.caller, sess.callee = caller, callee
@@ -201,7 +203,7 @@ class ForkIntake:
             return
         self._hang_up_forkless(node, call_id, f"no fork within {self.w.settings.fork_arrival_timeout:.0f}s")
 
-    def orphan_fork_failed(self, node: "NodeLink", ev: Event) -> None:
+    def orphan_fork_failed(self, node: "NodeLink", ev: ForkConnectFailed) -> None:
         """``connect_failed`` for a call no session of ours has: hang it up if it is ours and nobody has it."""
         u = ev.uuid
         w = self.w
@@ -221,7 +223,7 @@ class ForkIntake:
         except Exception as exc:  # Redis or ESL down, or the channel already gone
             log.info("connect_failed on a parked call: cannot tell whose it is (%s)", exc, extra={"call_id": u})
             return
-        self._hang_up_forkless(node, u, f"fork connect failed: {ev.text[:80]}")
+        self._hang_up_forkless(node, u, f"fork connect failed: {ev.reason[:80]}")
 
     def _hang_up_forkless(self, node: "NodeLink", call_id: str, why: str) -> None:
         self.throttle.log("forkless", logging.WARNING, "call without a fork (%s): hanging up instead of leaving it parked",

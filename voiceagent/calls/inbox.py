@@ -2,13 +2,7 @@
 
 Any process (the API, an RQ job, a CLI) can see which calls are live and act on a call it
 does not own: it pushes a validated command onto the owning worker's inbox list, and that
-worker hands it to the session.  Keys (all under ``REDIS_PREFIX``):
-
-- ``<p>:call:<uuid>``          hash: id, node, worker, direction, caller, callee, state, started
-- ``<p>:calls``                set of live call ids
-- ``<p>:worker:<id>:inbox``    list of JSON commands ``{"call_id": ..., "command": {...}}`` (TTL: the heartbeat's)
-- ``<p>:worker:<id>``          hash: heartbeat of a live worker (expires if the worker dies)
-- ``<p>:sweep:<uuid>``         claim of the worker cleaning up a dead worker's call (SET NX)
+worker hands it to the session.  The keys are named in :mod:`voiceagent.records.keys`.
 
 Call records carry a TTL refreshed by their worker (which rewrites the whole record, so a Redis
 restart cannot leave half a record).  Writes that fail while Redis is unreachable are queued and
@@ -26,6 +20,7 @@ import gevent
 import redis
 from pydantic import BaseModel, ValidationError
 
+from ..records.keys import Keys
 from .inbox_commands import (  # noqa: F401 - the command models are part of this module's API
     CallCommand, HangupCommand, InboxMessage, PlayCommand, SayCommand, TransferCommand, describe_error,
     parse_command,
@@ -76,6 +71,7 @@ class CallStore:
                  inbox_ttl: float = 60.0) -> None:
         self.r = client
         self.prefix = prefix
+        self.keys = Keys(prefix)
         self.call_ttl = int(call_ttl)
         self.inbox_ttl = max(1, int(inbox_ttl))
         # call id -> ("register", record) | ("update", fields) | ("remove", None), oldest first
@@ -84,22 +80,22 @@ class CallStore:
         self._inflight: Set[str] = set()  # calls whose write is on the wire: one at a time per call, in order
         self._update_script = client.register_script(_UPDATE_IF_EXISTS)
 
-    # keys
+    # keys: named in records/keys.py
     def call_key(self, call_id: str) -> str:
-        return f"{self.prefix}:call:{call_id}"
+        return self.keys.call(call_id)
 
     @property
     def live_key(self) -> str:
-        return f"{self.prefix}:calls"
+        return self.keys.live_calls
 
     def inbox_key(self, worker_id: str) -> str:
-        return f"{self.prefix}:worker:{worker_id}:inbox"
+        return self.keys.inbox(worker_id)
 
     def worker_key(self, worker_id: str) -> str:
-        return f"{self.prefix}:worker:{worker_id}"
+        return self.keys.worker(worker_id)
 
     def claim_key(self, kind: str, call_id: str) -> str:
-        return f"{self.prefix}:{kind}:{call_id}"
+        return self.keys.claim(kind, call_id)
 
     # call records: every write goes through the pending queue
     def register(self, record: Dict[str, str]) -> None:

@@ -7,6 +7,7 @@ never come.
 """
 from __future__ import annotations
 
+import enum
 import itertools
 import logging
 import time
@@ -19,6 +20,21 @@ log = logging.getLogger(__name__)
 
 _playback_ids = itertools.count(1)
 UNKNOWN_PLAYBACK_SECONDS = 300.0  # watchdog length of a file whose duration we cannot read
+
+
+class PlaybackStatus(str, enum.Enum):
+    """pending → handed → playing → done | break | failed | cancelled (a str: compares equal to its value)."""
+
+    PENDING = "pending"      # queued (upload mode: sent as playAudio, FreeSWITCH has not stored it yet)
+    HANDED = "handed"        # uuid_broadcast sent
+    PLAYING = "playing"      # PLAYBACK_START seen
+    BREAK = "break"          # stopped by uuid_break (barge-in)
+    DONE = "done"            # played to its end (or its end passed with the events lost)
+    CANCELLED = "cancelled"  # never played: dropped by barge-in or the hangup
+    FAILED = "failed"        # FreeSWITCH could not play it
+
+
+P = PlaybackStatus
 
 
 @dataclass
@@ -34,7 +50,7 @@ class Playback:
     duration: float = 0.0
     id: int = field(default_factory=lambda: next(_playback_ids))
     file: str = ""
-    status: str = "pending"      # pending → handed → playing → done | break | failed | cancelled
+    status: PlaybackStatus = PlaybackStatus.PENDING
     expired: bool = False        # finished by the watchdog: FreeSWITCH never said (events lost)
     requested_at: float = field(default_factory=time.monotonic)
     handed_at: Optional[float] = None
@@ -47,7 +63,7 @@ class Playback:
     def done(self) -> bool:
         return self.finished.is_set()
 
-    def _finish(self, status: str) -> None:
+    def _finish(self, status: PlaybackStatus) -> None:
         if not self.finished.is_set():
             self.status = status
             self.ended_at = time.monotonic()
@@ -95,8 +111,64 @@ def expire(playbacks: List[Playback], uploads: Deque[Playback], now: float, marg
         if p in uploads:
             uploads.remove(p)
         p.expired = True
-        p._finish("done" if p.handed_at is not None else "failed")
+        p._finish(P.DONE if p.handed_at is not None else P.FAILED)
         expired += 1
         log.warning("playback %d (%.1fs, %s) not reported finished by FreeSWITCH: marked %s", p.id, p.duration,
                     p.file or "upload", p.status)
     return expired
+
+
+class ReplyStatus(str, enum.Enum):
+    QUEUED = "queued"            # nothing has started playing yet
+    PLAYING = "playing"
+    DONE = "done"                # every sentence was heard
+    INTERRUPTED = "interrupted"  # the caller barged in (or a new turn took over)
+    FAILED = "failed"            # FreeSWITCH played none of it
+
+
+class Reply:
+    """One agent reply: the playbacks of its sentences, as one handle (what the caller heard of it)."""
+
+    def __init__(self) -> None:
+        self.parts: List[Tuple[str, Playback]] = []
+        self.interrupted = False
+
+    def add(self, text: str, pb: Playback) -> None:
+        self.parts.append((text, pb))
+
+    def __bool__(self) -> bool:  # "has anything been said yet"
+        return bool(self.parts)
+
+    def __iter__(self):
+        return iter(self.parts)
+
+    @property
+    def playbacks(self) -> List[Playback]:
+        return [pb for _, pb in self.parts]
+
+    @property
+    def status(self) -> ReplyStatus:
+        pbs = self.playbacks
+        if self.interrupted:
+            return ReplyStatus.INTERRUPTED
+        if any(p.status == P.PLAYING for p in pbs):
+            return ReplyStatus.PLAYING
+        if pbs and all(p.done for p in pbs):
+            if all(p.status in (P.FAILED, P.CANCELLED) for p in pbs):
+                return ReplyStatus.FAILED
+            return ReplyStatus.DONE
+        if any(p.started_at for p in pbs):
+            return ReplyStatus.PLAYING
+        return ReplyStatus.QUEUED
+
+    def heard(self) -> Tuple[List[str], Optional[str]]:
+        """(sentences heard whole, the sentence cut off or None): the history keeps only what was heard."""
+        heard: List[str] = []
+        for text, pb in self.parts:
+            if pb.status == P.DONE:
+                heard.append(text)
+            elif pb.status in (P.BREAK, P.PLAYING) or pb.started_at:
+                return heard, text
+            else:
+                break
+        return heard, None

@@ -26,13 +26,15 @@ from typing import TYPE_CHECKING, Dict, Optional
 import gevent
 import redis
 
+from ..telephony.call_ids import UUID_PATTERN
+
 if TYPE_CHECKING:  # pragma: no cover
     from .worker import VoiceWorker
 
 log = logging.getLogger(__name__)
 
 # the only files we ever delete: <call uuid>-<playback id>.wav[.part], as CallSession.play writes them
-PLAYBACK_FILE_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}-\d+\.wav(\.part)?$")
+PLAYBACK_FILE_RE = re.compile(rf"^{UUID_PATTERN}-\d+\.wav(\.part)?$")
 ORPHAN_CAUSE = "NORMAL_TEMPORARY_FAILURE"  # SIP 503: nobody can serve this call any more
 
 
@@ -109,6 +111,47 @@ class Recovery:
             log.warning("call of lost worker %s closed (outcome failed, reason worker_lost); channel %s", owner,
                         killed, extra={"call_id": call_id})
         return swept
+
+    def sweep_records(self) -> int:
+        """End the open call records whose worker died (no heartbeat): the record says so, with the
+        state the call was in, and the request is never dialed again.  Returns how many it ended."""
+        from ..records.events import CallEnded
+        from ..records.models import CallRecord, Outcome
+        from ..records.store import RecordGone, end
+
+        w = self.worker
+        records = w.records
+        alive: Dict[str, bool] = {w.worker_id: True}
+        ended = 0
+        for call_id in records.open_ids():
+            rec = records.get(call_id)
+            if rec is None:
+                records.forget_open(call_id)  # expired or unreadable: nothing left to end
+                continue
+            owner = rec.worker or records.taker(call_id) or ""
+            if not owner or owner == w.worker_id:
+                continue  # still queued, or ours (our own sessions end their records)
+            if owner not in alive:
+                alive[owner] = w.store.worker_alive(owner)
+            if alive[owner]:
+                continue
+            now = time.time()
+
+            def change(r: CallRecord, owner: str = owner) -> Optional[CallEnded]:
+                if r.ended:
+                    return None
+                state = r.state
+                end(r, Outcome.ANSWERED if r.answered_at else Outcome.FAILED, at=now, ended_by="system",
+                    reason=f"worker {owner} stopped (no heartbeat) while the call was {state}")
+                return CallEnded(call_id=r.id, at=now, worker=w.worker_id, outcome=r.outcome or Outcome.FAILED,
+                                 duration=r.duration or 0.0, reason=r.reason, ended_by="system")
+            try:
+                records.update(call_id, change)
+            except RecordGone:
+                continue
+            ended += 1
+            log.warning("record of lost worker %s ended (was %s)", owner, rec.state, extra={"call_id": call_id})
+        return ended
 
     def _drop_own_stale(self, call_id: str, rec: Dict[str, str]) -> None:
         """A record of ours without a session: its removal was lost (or we restarted under the same id)."""

@@ -1,8 +1,8 @@
 """The voice conversation as a call dialog: hear (VAD + Whisper), think (LLM + tools), speak (TTS).
 
-One ``VoiceServices`` per worker holds what is expensive and shared (models, the inference
-pool, the LLM client, tools, profiles, the phrase cache); one ``VoiceDialog`` per call runs
-the turn loop in the call's greenlet:
+One ``VoiceServices`` per worker (calls/voice_services.py) holds what is expensive and shared;
+one ``VoiceDialog`` per call runs the turn loop in the call's greenlet, against the call's
+port (calls.ports.CallPort: a CallSession, or a fake in tests):
 
 - caller audio → Endpointer (audio clock) → at the first pause a *speculative* transcription
   starts in the pool; if the caller carries on it is dropped, if the turn ends it is used, so
@@ -18,31 +18,19 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Deque, List, Optional, Tuple
 
 import gevent
 import gevent.event
 import gevent.queue
 
+from .call_state import TurnState
+from .playback import Reply
+from .ports import CallPort
+from .turns import ToolCall, Turn  # noqa: F401 - Turn is public here since the start
+from .voice_services import VoiceServices
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Turn:
-    """What happened in one caller turn, with its stage timings (ms)."""
-
-    index: int
-    heard: str = ""                       # what Whisper heard
-    said: List[str] = field(default_factory=list)       # sentences handed to FreeSWITCH
-    heard_by_caller: List[str] = field(default_factory=list)
-    tools: List[Dict[str, Any]] = field(default_factory=list)
-    interrupted: bool = False
-    timings: Dict[str, float] = field(default_factory=dict)
-    speculative_hit: Optional[bool] = None
-    kind: str = "speech"                  # speech | dtmf | greeting | command
-    ack: str = ""                         # the acknowledgement said because the answer was late
 
 
 class _Speculation:
@@ -70,90 +58,10 @@ class _Speculation:
         return self._stt.transcribe_blocking(audio)
 
 
-class VoiceServices:
-    """Shared, loaded-once parts of the voice pipeline."""
-
-    def __init__(self, settings, *, kit=None, transcriber=None, tts=None, pool=None) -> None:
-        from ..dialog.conversation import DialogKit
-        from ..speech.inference import InferencePool
-        from ..speech.stt import Transcriber
-        from ..speech.tts import PhraseCache, make_tts
-
-        self.settings = settings
-        self.pool = pool or InferencePool(settings.inference_threads or None, model_threads=settings.stt_threads)
-        self.transcriber = transcriber or Transcriber(settings.stt_model, settings.stt_language, settings.stt_device,
-                                                      settings.stt_compute_type, settings.stt_threads,
-                                                      settings.stt_beam_size, cache_dir=str(settings.model_cache_dir),
-                                                      pool=self.pool)
-        self.tts = tts or make_tts(settings, self.pool)
-        self.phrases = PhraseCache(self.tts)
-        self.kit = kit or DialogKit.from_settings(settings)
-        self.listeners: List[Callable[[str, Any, Any], None]] = []
-
-    def warm(self) -> Dict[str, Any]:
-        """One synthetic turn through every path a call uses (calls/warmup.py), so the first call is
-        as fast as the tenth; returns the milliseconds each stage cost."""
-        from .warmup import warm_up
-
-        return warm_up(self)
-
-    def endpointer(self, sample_rate: int):
-        """Turn detection for one call's audio, as the settings say (calls and the warm start)."""
-        from ..speech.vad import Endpointer
-
-        s = self.settings
-        return Endpointer(sample_rate, end_of_turn_ms=s.end_of_turn_ms, min_speech_ms=s.min_speech_ms,
-                          max_utterance_s=s.max_utterance_s, pause_ms=s.pause_ms, threshold=s.vad_threshold,
-                          engine=s.vad_engine)
-
-    @property
-    def warms_llm_prefix(self) -> bool:
-        """Whether to warm the LLM's prompt cache (LLM_WARM_PREFIX): by default only for a server on this
-        machine, where it is free (on a paid API it is a billed request)."""
-        from urllib.parse import urlparse
-
-        mode = self.settings.llm_warm_prefix
-        if mode != "auto" or self.kit.demo_server is not None:
-            return mode == "on" and self.kit.demo_server is None
-        host = urlparse(self.kit.llm.base_url).hostname or ""
-        return host in ("127.0.0.1", "localhost", "::1")
-
-    def warm_llm_prefix(self, conv=None) -> None:
-        """Have a local LLM server evaluate a conversation's prompt so far (system prompt + tool
-        definitions, and for a live call its context message and greeting) while nobody waits for it:
-        llama.cpp reads only ~30-100 prompt tokens a second on 2 busy cores, and it reuses the longest
-        prefix it already holds, so the caller's first question then costs only its own tokens."""
-        if not self.warms_llm_prefix:
-            return
-        if conv is None:
-            conv = self.kit.conversation()
-            conv.greeting()
-        try:
-            stream = self.kit.llm.stream(conv.messages(), self.kit.tools.specs(conv.tool_names) or None)
-            for _ in stream:
-                break
-            stream.cancel()
-        except Exception as exc:  # a cold first call is slower, not broken
-            log.warning("LLM warm-up failed: %s", exc)
-
-    def overloaded(self) -> bool:
-        """Admission control: the inference queue's expected wait is past ADMISSION_MAX_WAIT_S."""
-        return self.pool.saturated(self.settings.admission_max_wait_s)
-
-    def dialog(self, call) -> "VoiceDialog":
-        return VoiceDialog(self, call)
-
-    def emit(self, call, kind: str, data: Any) -> None:
-        """Hooks for the demo, the benchmark and tests: ('turn', Turn), ('greeting', text), ..."""
-        for fn in list(self.listeners):
-            try:
-                fn(kind, call, data)
-            except Exception:
-                log.exception("listener failed")
-
-
 class VoiceDialog:
-    def __init__(self, services: VoiceServices, call) -> None:
+    """One call's conversation (calls.ports.TalkingDialog)."""
+
+    def __init__(self, services: VoiceServices, call: CallPort) -> None:
         self.svc = services
         self.call = call
         self.s = services.settings
@@ -165,9 +73,23 @@ class VoiceDialog:
         self._arrivals: Deque[Tuple[float, float]] = deque(maxlen=2000)  # (audio clock s, monotonic)
         self._hangup_requested = False
         self._speech_onset: Optional[float] = None  # audio-clock onset of the caller's current turn
+        self._current: Optional[Tuple[Turn, Reply]] = None  # the turn being answered, and its reply
+
+    @property
+    def turn_state(self) -> TurnState:
+        """Speaking while any reply plays, thinking while one is being prepared, else listening."""
+        if self.call.speaking:
+            return TurnState.SPEAKING
+        if self.reply is not None and not self.reply.dead:
+            return TurnState.THINKING
+        return TurnState.LISTENING
+
+    @property
+    def current_reply(self) -> Optional[Reply]:
+        return self._current[1] if self._current is not None else None
 
     # ------------------------------------------------------------------ turn loop
-    def run(self, call) -> None:
+    def run(self, call: CallPort) -> None:
         from ..speech.vad import EndOfTurn, Pause, Resume, SpeechStart
 
         s = self.s
@@ -195,7 +117,7 @@ class VoiceDialog:
                     self._on_dtmf(value)
                     continue
                 if kind == "command":
-                    if getattr(value, "type", "") == "say":
+                    if value.type == "say":
                         self._say_fixed(value.text, kind="command")
                     continue
                 if kind != "audio":
@@ -242,10 +164,7 @@ class VoiceDialog:
 
     def spawn(self, fn, *args) -> gevent.Greenlet:
         """A greenlet tracked by the worker (none may outlive the call) with the call id bound."""
-        spawn = getattr(self.call.worker, "spawn", None)
-        if spawn is not None:
-            return spawn(fn, *args, call_id=self.call.id)
-        return gevent.spawn(fn, *args)
+        return self.call.spawn(fn, *args)
 
     def _forward_events(self) -> None:
         while True:
@@ -282,7 +201,7 @@ class VoiceDialog:
         turn.timings["stt_wait_ms"] = (time.monotonic() - t0) * 1000  # what STT added after end of turn
         turn.heard = tr.text
         if not tr.text:
-            log.info("turn dropped: nothing said (raw %r)", getattr(tr, "raw_text", ""))
+            log.info("turn dropped: nothing said (raw %r)", tr.raw_text)
             return
         log.info("caller said: %s", tr.text)
         self.turns.append(turn)
@@ -307,8 +226,8 @@ class VoiceDialog:
         call = self.call
         t_start = time.monotonic()
         last_speech_wall = turn.timings.pop("_last_speech_wall", t_start)
-        self._current = (turn, [])
-        played: List[Tuple[str, Any]] = self._current[1]
+        played = Reply()
+        self._current = (turn, played)
         hangup_after = False
         transfer_to = None
         events = events_fn()
@@ -338,24 +257,21 @@ class VoiceDialog:
                         handed = pb.handed_at or time.monotonic()
                         turn.timings["voice_to_voice_ms"] = (handed - last_speech_wall) * 1000
                         turn.timings["_first_pb"] = pb
-                    played.append((text, pb))
+                    played.add(text, pb)
                     turn.said.append(text)
                 elif isinstance(ev, cv.ToolStarted):
-                    turn.tools.append({"name": ev.name, "args": ev.args})
+                    turn.tool_started(ev.name, ev.args)
                 elif isinstance(ev, cv.ToolFinished):
-                    for t in reversed(turn.tools):
-                        if t["name"] == ev.name and "result" not in t:
-                            t["result"], t["ok"] = ev.result, ev.ok
-                            break
+                    turn.tool_finished(ev.name, ev.result, ev.ok)
                 elif isinstance(ev, cv.HangupRequested):
                     hangup_after = True
                 elif isinstance(ev, cv.TransferRequested):
                     transfer_to = ev.destination
-            ttft = getattr(self.conv, "last_timings", {}) or {}
-            if "llm_ttft_ms" in ttft:
+            ttft = self.conv.last_timings
+            if ttft is not None and "llm_ttft_ms" in ttft:
                 turn.timings["llm_ttft_ms"] = ttft["llm_ttft_ms"]
             # wait until the caller has heard everything (or the call ends)
-            for _, pb in played:
+            for pb in played.playbacks:
                 gevent.wait([pb.finished, call.ended], count=1, timeout=pb.duration + 30)
             first = turn.timings.pop("_first_pb", None)
             if first is not None and first.handed_at:
@@ -372,7 +288,7 @@ class VoiceDialog:
             elif "voice_to_voice_ms" in turn.timings:
                 turn.timings["answer_to_voice_ms"] = turn.timings["voice_to_voice_ms"]
             self._record_heard(turn, played, interrupted=False)
-            self.svc.emit(call, "turn", turn)
+            self._turn_done(turn)
             if transfer_to:
                 call.transfer(transfer_to)
             elif hangup_after:
@@ -388,11 +304,9 @@ class VoiceDialog:
                 ack.cancelled = True
             # close the reply now (not whenever the killed greenlet's frame is collected): the
             # conversation keeps the partial reply in its history before _interrupt rewrites it
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
+            events.close()
 
-    def _schedule_ack(self, turn: Turn, last_speech_wall: float, played: List[Tuple[str, Any]]):
+    def _schedule_ack(self, turn: Turn, last_speech_wall: float, played: Reply):
         """Say the profile's 'thinking' phrase if no answer has started ACK_AFTER_MS after the caller's
         last word (a slow LLM must not leave the line silent); it is never said once the answer plays."""
         delay_ms = self.s.ack_after_ms
@@ -412,28 +326,25 @@ class VoiceDialog:
             turn.timings["ack_ms"] = ((pb.handed_at or time.monotonic()) - last_speech_wall) * 1000
             turn.timings["_first_pb"] = pb
             turn.timings["voice_to_voice_ms"] = turn.timings["ack_ms"]
-            played.append((text, pb))
+            played.add(text, pb)
 
         g = self.spawn(ack)
         g.cancelled = False  # set by the reply when the answer is ready first
         return g
 
-    def _record_heard(self, turn: Turn, played, interrupted: bool) -> None:
-        heard, cut = [], None
-        for text, pb in played:
-            if pb.status == "done":
-                heard.append(text)
-            elif pb.status in ("break", "playing") or (pb.started_at and not cut):
-                cut = text
-                break
-            else:
-                break
+    def _record_heard(self, turn: Turn, played: Reply, interrupted: bool) -> None:
+        played.interrupted = played.interrupted or interrupted
+        heard, cut = played.heard()
         turn.heard_by_caller = heard + ([cut + " —"] if cut else [])
         turn.interrupted = interrupted
         self.conv.record_heard(heard, cut)
 
+    def _turn_done(self, turn: Turn) -> None:
+        self.svc.emit(self.call, "turn", turn)
+        self.call.report_turn(turn)
+
     def _interrupt(self, turn_reason: str) -> None:
-        cur = getattr(self, "_current", None)
+        cur = self._current
         self.conv.cancel()
         if self.reply is not None and not self.reply.dead:
             self.reply.kill(block=True, timeout=2)
@@ -443,17 +354,18 @@ class VoiceDialog:
             self._record_heard(turn, played, interrupted=True)
             turn.timings.pop("_first_pb", None)
             turn.timings.pop("_answer_pb", None)
-            self.svc.emit(self.call, "turn", turn)
+            self._turn_done(turn)
             self._current = None
         log.info("agent interrupted (%s)", turn_reason)
 
     def _barge_in(self, ep) -> None:
-        breaks = getattr(self.call, "barge_ins", [])  # monotonic times uuid_break was sent
+        breaks = self.call.barge_ins  # monotonic times uuid_break was sent
         n_breaks = len(breaks)
         decided = time.monotonic()
         self._interrupt("barge-in")
         # when uuid_break was sent (after the reply was cancelled), not when barge-in was decided
         t = breaks[-1] if len(breaks) > n_breaks else time.monotonic()
+        self.call.report_barge_in(time.time() - (time.monotonic() - t))
         # from the onset of the caller's turn, not of the current burst: speech_ms restarts after every
         # short pause, so "Wait, wait, can I..." would otherwise be timed from "can I"
         burst = max(0.0, ep.t - ep.speech_ms / 1000.0)
@@ -473,4 +385,5 @@ class VoiceDialog:
         turn = Turn(index=len(self.turns) + 1, said=[text], kind=kind)
         self.turns.append(turn)
         self.svc.emit(self.call, kind, text)
+        self.call.report_turn(turn)  # what the agent said unprompted (greeting, inbox 'say')
         return pb

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Dict
 import numpy as np
 
 if TYPE_CHECKING:
-    from .voice_dialog import VoiceServices
+    from .voice_services import VoiceServices
 
 log = logging.getLogger(__name__)
 

@@ -11,167 +11,36 @@ import logging
 import os
 import signal
 import time
-import uuid as uuidlib
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import gevent
-import gevent.event
 import gevent.pool
 import redis
 
 from ..config import Settings
 from ..observability import metrics
-from ..telephony import forkwire
-from ..telephony.eslwire import Event
+from ..telephony import events as fs_events
+from .call_state import CallState, Direction
 from .flags import Flag
 from .fork_intake import ForkIntake, advertised_url_warning
+from .greeting import GreetingDialog, default_greeting_path  # noqa: F401 - public here since the start
 from .inbox import CallStore, InboxListener, make_redis
 from .inbox_commands import resolve_media_path
 from .loop_lag import LoopLagMonitor
+from .node_link import NodeLink
+from .observers import Observers
+from .outbound import Dialer
+from .ports import CallObserver, Dialog
 from .recovery import Recovery
-from .session import CallSession, CallState, Direction
+from .session import CallSession
 
 log = logging.getLogger(__name__)
-
-
-class NodeLink:
-    """One FreeSWITCH node: its ESL connection, typed commands, and the channels it has told us about.
-
-    Its ESL dispatcher only updates the channel table and hands the events of this worker's
-    calls to per-call lanes (:mod:`lanes`), so one call's slow handling never holds the others.
-    """
-
-    def __init__(self, worker: "VoiceWorker", name: str, host: str, port: int) -> None:
-        from ..telephony.commands import FreeSwitch
-        from ..telephony.esl import EslConnection
-        from .lanes import CallLanes
-
-        s = worker.settings
-        self.worker = worker
-        self.name = name
-        self.esl = EslConnection.from_settings(s, name, host, port)
-        self.fs = FreeSwitch(self.esl)
-        self.lanes = CallLanes(worker.spawn, self._deliver, self._on_stuck, limit=s.esl_event_queue_max)
-        self.channels: Dict[str, Dict[str, str]] = {}
-        self._waiters: Dict[str, gevent.event.Event] = {}  # forks waiting for their channel to appear
-        self.synced = gevent.event.Event()  # set after each re-sync with `show channels`
-
-    def start(self) -> None:
-        self.esl.on_event(self._on_event)
-        self.esl.on_connected(self._on_connected)
-        self.esl.start(wait=False)
-
-    def stop(self) -> None:
-        self.esl.stop()
-
-    def fs_async(self, method: str, *args, on_error: Optional[Callable[[Exception], None]] = None, **kwargs) -> None:
-        """Run a command without blocking the caller (the ESL dispatch greenlet must never wait on a reply)."""
-        def run():
-            try:
-                getattr(self.fs, method)(*args, **kwargs)
-            except Exception as exc:
-                gone = "No such channel" in str(exc) or "invalid uuid" in str(exc)
-                # the channel hung up first (a race with the caller): nothing to do, not a fault
-                log.log(logging.INFO if gone else logging.WARNING, "%s %s failed: %s", method, args[:1], exc)
-                if on_error is not None:
-                    on_error(exc)
-
-        self.worker.spawn(run)
-
-    def knows(self, call_id: str) -> bool:
-        return call_id in self.channels
-
-    def _on_connected(self, _conn=None) -> None:
-        """After every (re)connect: re-sync which calls are still alive."""
-        self.synced.clear()
-        self.worker.spawn(self._resync, call_id="")
-
-    def _resync(self) -> None:
-        try:
-            rows = self.fs.show_channels()
-        except Exception as exc:
-            log.warning("node %s: show channels failed: %s", self.name, exc)
-            return
-        alive = {}
-        for row in rows:
-            u = row.get("uuid")
-            if u:
-                alive[u] = {"direction": row.get("direction", ""), "caller": row.get("cid_num", ""),
-                            "callee": row.get("dest", "")}
-        self.channels = alive
-        for u in alive:
-            self._wake(u)
-        for sess in list(self.worker.sessions.values()):
-            if sess.node is self and sess.id not in alive and sess.confirmed.is_set():
-                log.warning("call vanished while ESL was down: cleaning up", extra={"call_id": sess.id})
-                sess.kill()
-            elif sess.node is self:
-                sess.reconcile_playbacks()  # their PLAYBACK_STOPs may have been lost in the outage
-        log.info("node %s: re-synced, %d live channels", self.name, len(alive))
-        self.synced.set()
-
-    def _on_event(self, ev: Event) -> None:
-        u = ev.uuid
-        name = ev.name
-        if u:
-            if name in ("CHANNEL_DESTROY", "CHANNEL_HANGUP_COMPLETE"):
-                self.channels.pop(u, None)
-            elif name not in ("CHANNEL_HANGUP",) and u not in self.channels and name != "BACKGROUND_JOB":
-                self.channels[u] = {"direction": ev.get("Call-Direction", ""),
-                                    "caller": ev.get("Caller-Caller-ID-Number", ""),
-                                    "callee": ev.get("Caller-Destination-Number", "")}
-                self._wake(u)
-        if u and u in self.worker.sessions:
-            self.lanes.put(u, ev)  # this worker's call: delivered in its own lane
-        else:
-            self.worker.on_node_event(self, ev)
-
-    def _deliver(self, ev: Event) -> None:
-        self.worker.on_node_event(self, ev)
-
-    def _on_stuck(self, call_id: str, waiting: int) -> None:
-        sess = self.worker.sessions.get(call_id)
-        if sess is not None and sess.node is self:
-            sess.hangup("NORMAL_TEMPORARY_FAILURE")
-            sess.kill()  # its hangup event would wait behind the stuck ones
-
-    def _wake(self, call_id: str) -> None:
-        w = self._waiters.pop(call_id, None)
-        if w is not None:
-            w.set()
-
-    def wait_known(self, call_id: str, timeout: float) -> bool:
-        if call_id in self.channels:
-            return True
-        waiter = self._waiters.setdefault(call_id, gevent.event.Event())
-        waiter.wait(timeout)
-        self._waiters.pop(call_id, None)
-        return call_id in self.channels
-
-
-class GreetingDialog:
-    """The built-in dialog: play a greeting, then let the session hang up."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def run(self, call: CallSession) -> None:
-        import wave
-
-        with wave.open(self.path, "rb") as w:
-            pcm, rate = w.readframes(w.getnframes()), w.getframerate()
-        pb = call.play(pcm, rate, text="greeting")
-        gevent.wait([pb.finished, call.ended], count=1, timeout=pb.duration + 30)
-
-
-def default_greeting_path() -> str:
-    return os.path.join(os.path.dirname(__file__), "data", "greeting.wav")
 
 
 class VoiceWorker:
     """Everything one voice process runs. Use ``start()`` / ``stop()``; ``serve_forever()`` for the CLI."""
 
-    def __init__(self, settings: Settings, *, dialog_factory: Optional[Callable[[CallSession], Any]] = None,
+    def __init__(self, settings: Settings, *, dialog_factory: Optional[Callable[[CallSession], Dialog]] = None,
                  redis_client: Optional[redis.Redis] = None) -> None:
         self.settings = settings
         self.worker_id = settings.worker_id
@@ -192,6 +61,9 @@ class VoiceWorker:
         self.admission_check: Optional[Callable[[], bool]] = None  # True = inference too backed up for a new call
         self.loop_lag = LoopLagMonitor()
         self.intake = ForkIntake(self)
+        self.dialer = Dialer(self)
+        self.observers: List[CallObserver] = []  # told about every call (calls.ports.CallObserver)
+        self.notify: CallObserver = Observers(self.observers)
         self.greenlets = gevent.pool.Group()  # every greenlet working for a call: none may outlive it
         self.stopped = Flag()
         self.idle = Flag()
@@ -290,12 +162,12 @@ class VoiceWorker:
     def health(self) -> Dict[str, Any]:
         """What an operator (or the heartbeat) needs to see: can this worker take calls at all?"""
         fork = self.fork_server.health() if self.fork_server is not None else {"serving": False}
-        nodes = {name: bool(getattr(n.esl, "connected", False)) for name, n in self.nodes.items()}
+        nodes = {name: bool(n.esl.connected) for name, n in self.nodes.items()}
         return {"ok": bool(fork.get("serving")) and not self.stopped.is_set(), "fork_server": fork, "nodes": nodes,
                 "calls": self.live_calls(), "draining": self.draining, "loop_lag_ms": round(self.loop_lag.lag_ms, 1)}
 
     # ------------------------------------------------------------------ calls
-    def make_dialog(self, sess: CallSession):
+    def make_dialog(self, sess: CallSession) -> Dialog:
         return self.dialog_factory(sess)
 
     def spawn(self, fn, *args, call_id: Optional[str] = None, **kwargs) -> gevent.Greenlet:
@@ -363,7 +235,7 @@ class VoiceWorker:
         try:
             self.store.register({"id": call_id, "node": node.name, "worker": self.worker_id,
                                  "direction": direction.value, "caller": sess.caller, "callee": sess.callee,
-                                 "state": sess.state.value, "started": f"{sess.started_wall:.3f}"})
+                                 "state": sess.state.record_value, "started": f"{sess.started_wall:.3f}"})
         except redis.RedisError as exc:
             log.warning("could not register call in redis: %s", exc)
 
@@ -371,7 +243,7 @@ class VoiceWorker:
         """The call's whole Redis record: always written whole, so a Redis restart cannot leave half of it."""
         return {"id": sess.id, "node": sess.node.name, "worker": self.worker_id, "direction": sess.direction.value,
                 "caller": sess.caller, "callee": sess.callee, "started": f"{sess.started_wall:.3f}",
-                **self._record_extra.get(sess.id, {}), "state": sess.state.value}
+                **self._record_extra.get(sess.id, {}), "state": sess.state.record_value}
 
     def store_update(self, sess: CallSession, **fields) -> None:
         fields.pop("state", None)  # the record's state is always the session's own
@@ -401,20 +273,20 @@ class VoiceWorker:
         if not self.sessions:
             self.idle.set()
 
-    def on_node_event(self, node: NodeLink, ev: Event) -> None:
+    def on_node_event(self, node: NodeLink, ev: fs_events.EslEvent) -> None:
         u = ev.uuid
         sess = self.sessions.get(u) if u else None
         if sess is not None and sess.node is node:
             sess.on_esl_event(ev)
             return
-        if u and ev.name == "CUSTOM" and ev.subclass == forkwire.EVENT_CONNECT_FAILED:
+        if u and isinstance(ev, fs_events.ForkConnectFailed):
             self.spawn(self.intake.orphan_fork_failed, node, ev, call_id=u)
             return
-        if (self.settings.start_fork_on_park and ev.name == "CHANNEL_PARK" and u
-                and ev.get("Call-Direction") == "inbound"):
+        if (self.settings.start_fork_on_park and isinstance(ev, fs_events.ChannelPark) and u
+                and ev.direction == Direction.INBOUND.value):
             self.spawn(self._claim_and_fork, node, ev, call_id=u)
 
-    def _claim_and_fork(self, node: NodeLink, ev: Event) -> None:
+    def _claim_and_fork(self, node: NodeLink, ev: fs_events.ChannelPark) -> None:
         """START_FORK_ON_PARK: the first worker to win the Redis claim forks the call to itself."""
         u = ev.uuid
         if self.draining or self._capacity_left() <= 0:
@@ -433,36 +305,12 @@ class VoiceWorker:
 
     def originate(self, destination: str, *, node: Optional[str] = None, gateway: Optional[str] = None,
                   caller_id_number: Optional[str] = None, timeout: Optional[int] = None,
-                  profile: Optional[str] = None) -> Dict[str, Any]:
-        """Place an outbound call; blocks the calling greenlet until answered or failed."""
-        s = self.settings
-        link = self.nodes[node] if node else next(iter(self.nodes.values()))
-        if self.draining or self._capacity_left() <= 0:
-            return {"uuid": None, "outcome": "failed", "cause": "WORKER_BUSY"}
-        call_id = str(uuidlib.uuid4())
-        result = link.fs.originate(destination, gateway=gateway or s.originate_gateway or None,
-                                   caller_id_number=caller_id_number or s.caller_id_number or None,
-                                   caller_id_name=s.caller_id_name, timeout=timeout or s.originate_timeout,
-                                   variables={"playback_terminators": "none"}, call_uuid=call_id)
-        outcome = getattr(result, "outcome", "failed")
-        outcome = getattr(outcome, "value", outcome)
-        cause = getattr(result, "cause", "")
-        metrics.ORIGINATES.labels(outcome=str(outcome)).inc()
-        if str(outcome) != "answered":
-            log.info("originate to %s: %s (%s)", destination, outcome, cause, extra={"call_id": call_id})
-            return {"uuid": call_id, "outcome": str(outcome), "cause": cause}
-        sess = self._new_session(link, call_id, Direction.OUTBOUND, caller=s.caller_id_number, callee=destination,
-                                 profile=profile)
-        sess.confirmed.set()  # we created the channel ourselves
-        sess.expect_fork(s.fork_arrival_timeout)
-        sess.start()
-        try:
-            link.fs.audio_fork_start(call_id, self.fork_url_for(call_id), mix="mono", rate=s.fork_sample_rate,
-                                     bugname="audio_fork", metadata=self.fork_metadata(sess))
-        except Exception as exc:
-            log.warning("fork start failed on outbound call: %s", exc, extra={"call_id": call_id})
-            sess.hangup("NORMAL_TEMPORARY_FAILURE")
-        return {"uuid": call_id, "outcome": "answered", "cause": cause}
+                  profile: Optional[str] = None, call_id: Optional[str] = None, request: Optional[object] = None,
+                  request_id: Optional[str] = None) -> Dict[str, Any]:
+        """Place an outbound call (calls.outbound.Dialer); blocks until answered or failed."""
+        return self.dialer.originate(destination, node=node, gateway=gateway, caller_id_number=caller_id_number,
+                                     timeout=timeout, profile=profile, call_id=call_id, request=request,
+                                     request_id=request_id)
 
     def _dispatch_command(self, call_id: str, cmd) -> None:
         sess = self.sessions.get(call_id)

@@ -10,18 +10,21 @@ History holds only what the caller heard: after playback the session calls
 ``record_heard(spoken, interrupted)`` and the assistant messages of the last reply are rewritten to
 the sentences that were played, the interrupted one marked as cut off.  The session must call it
 (with everything, when nothing was interrupted) or the planned reply stays in the history.
+
+The events are defined in :mod:`.events` and ``DialogKit`` in :mod:`.kit`; both stay importable from
+here (calls/ imports them from this module).
 """
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
-from ..config import RULE_BASED
-from .llm import LlmClient, LlmError, TextDelta, ToolCall
+from .events import Event, HangupRequested, Say, Timings, ToolFinished, ToolStarted, TransferRequested
+from .llm_types import ChatModel, LlmError, TextDelta, ToolCall
 from .profiles import Profile
-from .sentences import SentenceSplitter, normalize_for_speech
+from .sentences import SentenceSplitter
 from .tools import Clock, ToolContext, ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -32,73 +35,6 @@ CUT_OFF_MARK = " [cut off: the caller interrupted]"
 FIRST_CLAUSE_CHARS = 30
 
 
-# --- events --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Say:
-    text: str  # as the LLM wrote it (history, logs)
-    kind: str = "reply"  # reply | filler | apology | goodbye | transfer | greeting
-    speech: str = ""  # normalised for TTS
-
-    def __post_init__(self) -> None:
-        if not self.speech:
-            object.__setattr__(self, "speech", normalize_for_speech(self.text))
-
-
-@dataclass(frozen=True)
-class ToolStarted:
-    name: str
-    args: Dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ToolFinished:
-    name: str
-    result: Any
-    ok: bool
-
-
-@dataclass(frozen=True)
-class HangupRequested:
-    reason: str = "assistant"
-
-
-@dataclass(frozen=True)
-class TransferRequested:
-    destination: str
-
-
-Event = Union[Say, ToolStarted, ToolFinished, HangupRequested, TransferRequested]
-
-
-@dataclass
-class Timings:
-    """Seconds from the start of ``respond``; None when it did not happen."""
-
-    first_token: Optional[float] = None
-    first_sentence: Optional[float] = None
-    total: Optional[float] = None
-    llm_rounds: int = 0
-    tool_calls: int = 0
-    failed: bool = False
-    cancelled: bool = False
-
-    def as_dict(self) -> Dict[str, float]:
-        """Milliseconds, for logs and metrics: llm_ttft_ms, llm_first_sentence_ms, llm_total_ms."""
-        out = {}
-        for key, value in (("llm_ttft_ms", self.first_token), ("llm_first_sentence_ms", self.first_sentence),
-                           ("llm_total_ms", self.total)):
-            if value is not None:
-                out[key] = value * 1000.0
-        return out
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.as_dict()
-
-    def __getitem__(self, key: str) -> float:
-        return self.as_dict()[key]
-
-
 @dataclass
 class _Said:
     message: dict
@@ -106,7 +42,7 @@ class _Said:
 
 
 class Conversation:
-    def __init__(self, profile: Profile, llm: LlmClient, tools: ToolRegistry, ctx: ToolContext,
+    def __init__(self, profile: Profile, llm: ChatModel, tools: ToolRegistry, ctx: ToolContext,
                  clock: Optional[Clock] = None, *, history_turns: int = 12, max_tool_rounds: int = 3,
                  max_failures: int = 3) -> None:
         self.profile = profile
@@ -395,46 +331,15 @@ def _fmt(v: Optional[float]) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-class DialogKit:
-    """What a worker builds once (LLM client, tools, profiles) and uses per call."""
+__all__ = ["Conversation", "DialogKit", "CUT_OFF_MARK", "FIRST_CLAUSE_CHARS", "Event", "HangupRequested", "Say",
+           "Timings", "ToolFinished", "ToolStarted", "TransferRequested"]
 
-    def __init__(self, llm: LlmClient, tools: ToolRegistry, profiles, *, history_turns: int = 12,
-                 max_tool_rounds: int = 3, max_failures: int = 3, demo_server: Any = None) -> None:
-        self.llm = llm
-        self.tools = tools
-        self.profiles = profiles
-        self.history_turns = history_turns
-        self.max_tool_rounds = max_tool_rounds
-        self.max_failures = max_failures
-        self.demo_server = demo_server  # the in-process rule-based responder when no LLM is configured
 
-    @classmethod
-    def from_settings(cls, s) -> "DialogKit":
-        """Raises ProfileError for a bad profiles file (at start-up, not mid-call)."""
-        from .profiles import profiles_from_settings
+def __getattr__(name: str):
+    """``DialogKit`` lives in .kit, which builds conversations: imported on first use, not at import
+    time, so this module and .kit do not import each other."""
+    if name == "DialogKit":
+        from .kit import DialogKit
 
-        profiles = profiles_from_settings(s)
-        tools = ToolRegistry.from_settings(s)
-        demo = None
-        llm = LlmClient.from_settings(s) if s.llm_base_url not in ("", RULE_BASED) else None
-        if llm is None:
-            from ..testing.llm_server import ScriptedLlmServer, rule_based
-
-            demo = ScriptedLlmServer(handler=rule_based).start()
-            if s.llm_base_url == RULE_BASED:
-                log.info("LLM_BASE_URL=%s: the rule-based responder answers, at %s", RULE_BASED, demo.base_url)
-            else:
-                log.warning("LLM_BASE_URL is not set: using the rule-based demo responder at %s", demo.base_url)
-            llm = LlmClient(demo.base_url, "demo", timeout=s.llm_timeout)
-        return cls(llm, tools, profiles, history_turns=s.history_turns, max_tool_rounds=s.llm_max_tool_rounds,
-                   max_failures=s.llm_max_failures, demo_server=demo)
-
-    def conversation(self, *, call_id: str = "", direction: str = "inbound", caller: str = "", callee: str = "",
-                     profile_name: Optional[str] = None, clock: Optional[Clock] = None, on_hangup=None,
-                     on_transfer=None) -> Conversation:
-        profile = self.profiles.select(callee if direction == "inbound" else None, profile_name)
-        ctx = ToolContext(call_id=call_id, caller=caller, callee=callee, direction=direction,
-                          timezone=profile.timezone, profile=profile, clock=clock or Clock(),
-                          on_hangup=on_hangup, on_transfer=on_transfer)
-        return Conversation(profile, self.llm, self.tools, ctx, history_turns=self.history_turns,
-                            max_tool_rounds=self.max_tool_rounds, max_failures=self.max_failures)
+        return DialogKit
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

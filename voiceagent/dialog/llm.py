@@ -6,26 +6,26 @@ fragments.  A reader greenlet owns the HTTP response, so :meth:`LlmStream.cancel
 from any greenlet: it kills the reader, which closes the response and the connection — the server
 sees the disconnect and stops generating.
 
-Small models often write tool calls as JSON in the message text instead of ``tool_calls``.  Text
-that may start such JSON is held back (not spoken) until the end of the stream; if it parses as a
-call of an enabled tool it becomes a :class:`ToolCall`, otherwise it is released as text.
+Tool calls written as JSON in the message text are recovered by :mod:`.text_tool_calls`; the
+items and the ``ChatModel`` seam are in :mod:`.llm_types` (re-exported here).
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, Union
 
 import gevent
 from gevent.queue import Queue
 
 from ..observability.logs import call_id_var
+from .llm_types import LlmError, TextDelta, ToolCall, decode_call, new_call_id
+from .text_tool_calls import TextToolRecovery, extract_text_tool_calls
+
+__all__ = ["LlmClient", "LlmStream", "LlmError", "TextDelta", "ToolCall", "extract_text_tool_calls",
+           "litellm_module", "warm_up"]
 
 log = logging.getLogger(__name__)
 
@@ -80,38 +80,6 @@ def warm_up() -> gevent.Greenlet:
     return gevent.spawn(litellm_module)
 
 
-# --- stream items --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TextDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    id: str
-    name: str
-    arguments: Dict[str, Any]
-    # Set when the arguments could not be decoded; the call is reported back as a failed tool result.
-    error: Optional[str] = None
-    raw_arguments: str = ""
-    from_text: bool = False  # recovered from JSON written in the message text
-
-    def as_message_call(self) -> dict:
-        """The ``tool_calls`` entry of the assistant message that goes back to the LLM."""
-        args = self.raw_arguments if self.error else json.dumps(self.arguments)
-        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": args}}
-
-
-class LlmError(Exception):
-    """The LLM did not answer usefully. ``kind``: timeout, http, connection, bad_response."""
-
-    def __init__(self, kind: str, message: str, status: Optional[int] = None) -> None:
-        super().__init__(f"{kind}: {message}" + (f" (HTTP {status})" if status else ""))
-        self.kind = kind
-        self.status = status
-
-
 def _to_llm_error(exc: BaseException) -> LlmError:
     lt = _litellm
     name = type(exc).__name__
@@ -156,7 +124,7 @@ class LlmStream:
         self.error: Optional[LlmError] = None
         self.text = ""  # everything the model wrote, including recovered JSON
         self._clock = clock
-        self._recover = _TextToolRecovery(set(recover_names))
+        self._recover = TextToolRecovery(set(recover_names))
         self._queue: Queue = Queue()
         self._response = None
         call_id = call_id_var.get()
@@ -230,7 +198,7 @@ class LlmStream:
                     put(TextDelta(tail))
                 for index in sorted(calls):
                     slot = calls[index]
-                    put(_decode_call(slot["id"] or _new_id(), slot["name"], slot["args"]))
+                    put(decode_call(slot["id"] or new_call_id(), slot["name"], slot["args"]))
                 for call in recovered:
                     put(call)
                 if not calls and not recovered and not self.text.strip():
@@ -255,161 +223,6 @@ class LlmStream:
     def _mark_first_token(self) -> None:
         if self.first_token_at is None:
             self.first_token_at = self._clock()
-
-
-def _new_id() -> str:
-    return "call_" + uuid.uuid4().hex[:16]
-
-
-def _decode_call(call_id: str, name: str, raw: str) -> ToolCall:
-    raw = raw or ""
-    if not raw.strip():
-        return ToolCall(call_id, name, {}, raw_arguments="{}")
-    try:
-        args = json.loads(raw)
-    except ValueError as exc:
-        return ToolCall(call_id, name, {}, error=f"arguments are not valid JSON ({exc.msg} at position {exc.pos})",
-                        raw_arguments=raw)
-    if not isinstance(args, dict):
-        return ToolCall(call_id, name, {}, error="arguments must be a JSON object", raw_arguments=raw)
-    return ToolCall(call_id, name, args, raw_arguments=raw)
-
-
-# --- tool calls written as text ------------------------------------------------------------------
-
-_TRIGGERS = ("```", "<tool_call>", "{")
-
-
-class _TextToolRecovery:
-    """Holds back text that may be a JSON tool call, and decides at the end of the stream."""
-
-    def __init__(self, names: set) -> None:
-        self.names = names
-        self._pending = ""  # not yet released (may be the start of a trigger)
-        self._held = ""  # from a trigger on: released only if it is not a tool call
-
-    def feed(self, delta: str) -> List[str]:
-        if not self.names:
-            return [delta]
-        if self._held:
-            self._held += delta
-            return []
-        text = self._pending + delta
-        self._pending = ""
-        positions = [i for i in (text.find(t) for t in _TRIGGERS) if i >= 0]
-        if positions:
-            cut = min(positions)
-            if text[cut] == "{":  # a list of calls: "[ {...}, {...} ]"
-                m = re.search(r"\[\s*$", text[:cut])
-                cut = m.start() if m else cut
-            self._held = text[cut:]
-            out = text[:cut]
-        else:
-            keep = _partial_trigger_suffix(text)
-            out, self._pending = text[:len(text) - keep], text[len(text) - keep:]
-        return [out] if out else []
-
-    def finish(self) -> Tuple[str, List[ToolCall]]:
-        held, pending = self._held, self._pending
-        self._held = self._pending = ""
-        if not held:
-            return pending, []
-        calls, rest = extract_text_tool_calls(held, self.names)
-        if not calls:
-            return held + pending, []
-        log.info("recovered %d tool call(s) written as text: %s", len(calls), [c.name for c in calls])
-        return (rest + pending) if (rest + pending).strip() else "", calls
-
-
-def _partial_trigger_suffix(text: str) -> int:
-    m = re.search(r"\[\s*$", text)  # may open a list of calls
-    best = len(text) - m.start() if m else 0
-    for trig in ("```", "<tool_call>"):
-        for n in range(min(len(trig) - 1, len(text)), 0, -1):
-            if text.endswith(trig[:n]):
-                best = max(best, n)
-                break
-    return best
-
-
-_TAG = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
-_FENCE = re.compile(r"```(?:json|tool_call|tool)?\s*(.*?)\s*(?:```|$)", re.S)
-
-
-def extract_text_tool_calls(text: str, names: set) -> Tuple[List[ToolCall], str]:
-    """Find tool calls of ``names`` written as JSON in ``text``; return them and the remaining text."""
-    calls: List[ToolCall] = []
-    spans: List[Tuple[int, int]] = []
-    for pattern in (_TAG, _FENCE):
-        for m in pattern.finditer(text):
-            found = _calls_from_json_text(m.group(1), names)
-            if found:
-                calls.extend(found)
-                spans.append(m.span())
-        if calls:
-            break
-    if not calls:
-        decoder = json.JSONDecoder()
-        i = 0
-        while i < len(text):
-            if text[i] in "{[":
-                try:
-                    obj, end = decoder.raw_decode(text, i)
-                except ValueError:
-                    i += 1
-                    continue
-                found = _calls_from_obj(obj, names)
-                if found:
-                    calls.extend(found)
-                    spans.append((i, end))
-                    i = end
-                    continue
-            i += 1
-    rest, last = [], 0
-    for start, end in sorted(spans):
-        rest.append(text[last:start])
-        last = end
-    rest.append(text[last:])
-    # "{{...}}" (seen from Qwen) leaves its outer braces behind
-    pieces = (p.strip(" \t\n{}[],;") for p in rest) if calls else (p.strip() for p in rest)
-    return calls, " ".join(p for p in pieces if p)
-
-
-def _calls_from_json_text(body: str, names: set) -> List[ToolCall]:
-    try:
-        obj = json.loads(body)
-    except ValueError:
-        return []
-    return _calls_from_obj(obj, names)
-
-
-_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
-
-
-def _calls_from_obj(obj: Any, names: set) -> List[ToolCall]:
-    items = obj if isinstance(obj, list) else [obj]
-    out = []
-    for item in items:
-        if not isinstance(item, dict):
-            return []
-        if isinstance(item.get("function"), dict):  # {"type": "function", "function": {...}}
-            item = item["function"]
-        name = item.get("name")
-        if not isinstance(name, str):
-            return []
-        # A call of a tool that does not exist is still a call (and never spoken): the dialog answers it
-        # with a failed result.  Only the full shape counts then, so {"name": "Ann"} stays text.
-        if name not in names and not (_TOOL_NAME.fullmatch(name) and
-                                      isinstance(item.get("arguments", item.get("parameters")), (dict, str))):
-            return []
-        args = item.get("arguments", item.get("parameters", {}))
-        if isinstance(args, str):
-            out.append(_decode_call(_new_id(), name, args))
-        elif isinstance(args, dict):
-            out.append(ToolCall(_new_id(), name, args, raw_arguments=json.dumps(args)))
-        else:
-            out.append(ToolCall(_new_id(), name, {}, error="arguments must be a JSON object", raw_arguments=json.dumps(args)))
-    return [ToolCall(c.id, c.name, c.arguments, c.error, c.raw_arguments, from_text=True) for c in out]
 
 
 # --- the client ----------------------------------------------------------------------------------

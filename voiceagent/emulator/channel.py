@@ -11,28 +11,26 @@ import logging
 import time
 import uuid as uuidlib
 import wave
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import gevent
 import numpy as np
 from gevent.event import Event
 
 from . import media
+from .channel_apps import ChannelApps
+from .channel_fork import FORK_USAGE, ForkControl, safe_call
 from .dialplan import expand
+from .switch import Switch
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .core import FreeSwitchEmulator
+__all__ = ["Channel", "FORK_USAGE"]
 
 log = logging.getLogger(__name__)
 
-FORK_USAGE = ("-USAGE: <uuid> [start | stop | send_text | pause | resume | graceful-shutdown ] [wss-url | path] "
-              "[mono | mixed | stereo] [8000 | 16000 | 24000 | 32000 | 64000] [bugname] [metadata]\n")
-
-
-class Channel:
+class Channel(ChannelApps, ForkControl):
     """An emulated call leg.  Public attributes are read by tests; methods are the caller's hands."""
 
-    def __init__(self, emu: "FreeSwitchEmulator", *, direction: str, name: str, destination: str,
+    def __init__(self, emu: Switch, *, direction: str, name: str, destination: str,
                  caller: str, caller_name: str = "", context: str = "public", profile: str = "sofia_inbound",
                  source: str = "mod_sofia", codec: Optional[Tuple[str, int, int]] = ("PCMA", 8000, 64000),
                  uuid: Optional[str] = None, username: str = "", network_addr: str = "",
@@ -67,7 +65,7 @@ class Channel:
         self.peer_mode = "sip"
         self.loopback_leg = ""
         fmt = {"uuid": self.uuid, "channel_name": name, "created": str(self.created_us), "caller": caller,
-               "destination": destination, "session_id": str(emu._next_session_id()),
+               "destination": destination, "session_id": str(emu.next_session_id()),
                "call_id": f"{uuidlib.uuid4().hex[:12]}@127.0.0.1", "origination_uuid": self.uuid,
                "other_uuid": other_uuid}
         for var, tmpl in emu.variable_profile(profile):
@@ -79,7 +77,7 @@ class Channel:
         # run-time state
         self._msgs: collections.deque = collections.deque()
         self._wake = Event()
-        self._hangup_evt = Event()
+        self.hangup_requested = Event()  # set by do_hangup (CHANNEL_HANGUP); hangup_event once destroyed
         self._break_evt = Event()
         self._playing: Optional[str] = None
         self._parked = False
@@ -106,6 +104,11 @@ class Channel:
         """The default ``audio_fork`` media bug's client (or the first one), None if none."""
         return self.forks.get("audio_fork") or next(iter(self.forks.values()), None)
 
+    @property
+    def playing(self) -> Optional[str]:
+        """The file being played to the caller right now, None between files."""
+        return self._playing
+
     def call_time(self) -> float:
         """Seconds of call time since creation (real time × speed)."""
         return (time.monotonic() - self.t0) * self.emu.speed
@@ -128,7 +131,7 @@ class Channel:
         if self.hangup_cause:
             return
         for f in list(self.forks.values()):
-            _safe(f.hangup)
+            safe_call(f.hangup)
         gevent.sleep(0.002)
         self.do_hangup(cause)
 
@@ -230,7 +233,7 @@ class Channel:
             if target is None:
                 self.state, self.state_number, self.call_state = "CS_INIT", 2, "DOWN"
                 self.fire("CHANNEL_CREATE")
-                self._route()
+                self.route()
             else:
                 target()
             while self._transfer and not self.hangup_cause:
@@ -238,7 +241,7 @@ class Channel:
                 self._transfer = None
                 self.destination, self.context = dest, ctx
                 self.transfer_us = int(time.time() * 1_000_000)
-                self._route()
+                self.route()
             if not self.hangup_cause:
                 self.do_hangup("NORMAL_CLEARING")
         except Exception:  # a bug in the emulator must not leave a zombie channel
@@ -248,7 +251,8 @@ class Channel:
         finally:
             self._finish()
 
-    def _route(self) -> None:
+    def route(self) -> None:
+        """Run the dialplan for the current destination and context (a new call, a transfer)."""
         self.state, self.state_number = "CS_EXECUTE", 4
         if not self.answered and self.call_state == "DOWN":
             self.call_state = "RINGING"
@@ -292,7 +296,7 @@ class Channel:
             self.peer.do_hangup(self.hangup_cause or "NORMAL_CLEARING")
         self.state = "CS_HANGUP"
         for bug, f in list(self.forks.items()):
-            _safe(f.hangup)
+            safe_call(f.hangup)
             self.fire("MEDIA_BUG_STOP", {"Media-Bug-Function": bug, "Media-Bug-Target": "N/A"})
         self.forks.clear()
         self.state, self.state_number, self.call_state = "CS_REPORTING", 11, "HANGUP"
@@ -302,10 +306,19 @@ class Channel:
         self.state_number = 12
         self.fire("CHANNEL_DESTROY")
         self.destroyed = True
-        self.emu._channel_gone(self)
+        self.emu.channel_gone(self)
         self.hangup_event.set()
         if self.peer is not None and not self.peer.hangup_cause:
             self.peer.do_hangup(self.hangup_cause or "NORMAL_CLEARING")
+
+    def kill(self) -> None:
+        """The switch stops: the channel ends without events (``FreeSwitchEmulator.stop``)."""
+        self.destroyed = True
+        for f in list(self.forks.values()):
+            safe_call(f.hangup)
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+        self.hangup_event.set()
 
     # ---------------------------------------------------------------- things others do to the channel
     def do_hangup(self, cause: str = "NORMAL_CLEARING") -> None:
@@ -318,7 +331,7 @@ class Channel:
         self.hangup_us = int(time.time() * 1_000_000)
         self.variables["hangup_cause"] = cause
         self.fire("CHANNEL_HANGUP")
-        self._hangup_evt.set()
+        self.hangup_requested.set()
         self._wake.set()
         if self._greenlet is None:  # never started (originate failure paths finish themselves)
             pass
@@ -374,215 +387,3 @@ class Channel:
             if terms != "none" and (terms == "any" or digit in terms):
                 self.variables["playback_terminator_used"] = digit
                 self._break_evt.set()
-
-    # ---------------------------------------------------------------- applications
-    def _app_answer(self, data: str) -> None:
-        self.answer()
-
-    def _app_pre_answer(self, data: str) -> None:
-        self.pre_answer()
-
-    def _app_set(self, data: str) -> None:
-        name, _, value = data.partition("=")
-        name = name.strip()
-        if not name:
-            return
-        if value == "":
-            self.variables.pop(name, None)
-        else:
-            self.variables[name] = value
-
-    def _app_export(self, data: str) -> None:
-        self._app_set(data[len("nolocal:"):] if data.startswith("nolocal:") else data)
-
-    def _app_unset(self, data: str) -> None:
-        self.variables.pop(data.strip(), None)
-
-    def _app_log(self, data: str) -> None:
-        log.info("dialplan log [%s]: %s", self.uuid, data.strip())
-
-    def _app_hangup(self, data: str) -> None:
-        self.do_hangup(data.strip() or "NORMAL_CLEARING")
-
-    def _app_sleep(self, data: str) -> None:
-        try:
-            ms = int(data.strip() or 0)
-        except ValueError:
-            log.error("sleep: bad duration %r", data)
-            return
-        self._hangup_evt.wait(ms / 1000.0 / self.emu.speed)
-
-    def _app_transfer(self, data: str) -> None:
-        parts = data.split()
-        if parts:
-            self.transfer(parts[0], parts[2] if len(parts) > 2 else self.context)
-
-    def _app_playback(self, path: str) -> None:
-        self._play(path)
-
-    def _app_park(self, data: str) -> None:
-        self._parked = True
-        self.fire("CHANNEL_PARK")
-        timeout, cause = None, "ALLOTTED_TIMEOUT"
-        spec = self.variables.get("park_timeout")
-        if spec:
-            secs, _, c = spec.partition(":")
-            try:
-                timeout = float(secs)
-            except ValueError:
-                log.error("bad park_timeout %r", spec)
-            cause = c or cause
-        deadline = time.monotonic() + timeout / self.emu.speed if timeout else None
-        while not self.hangup_cause and not self._transfer:
-            if self._msgs:
-                kind, app, arg = self._msgs.popleft()
-                if kind == "execute":
-                    self.execute(app, arg)
-                continue
-            self._wake.clear()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                self.do_hangup(cause)
-                break
-            self._wake.wait(remaining)
-        self._parked = False
-        self.fire("CHANNEL_UNPARK")
-
-    def _play(self, path: str) -> None:
-        try:
-            pcm = media.load(path)
-        except media.MediaError as exc:
-            log.info("playback %s: %s", self.uuid, exc)
-            self._app_response = "FILE NOT FOUND"
-            self.variables["current_application_response"] = "FILE NOT FOUND"
-            return
-        ftype = media.file_type(path)
-        self.fire("PLAYBACK_START", {"Playback-File-Type": ftype, "Playback-File-Path": path})
-        self._break_evt.clear()
-        self._playing = path
-        start_call = self.call_time()
-        started = time.monotonic()
-        duration = len(pcm) / media.HEARD_RATE
-        # gevent times from the loop's cached clock, which lags on a busy machine: a single wait can end
-        # early, and a real FreeSWITCH never stops a file before its end, so wait out what is left
-        deadline = started + duration / self.emu.speed
-        while not self._break_evt.is_set() and not self._hangup_evt.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            gevent.wait([self._break_evt, self._hangup_evt], timeout=remaining, count=1)
-        played = min(duration, (time.monotonic() - started) * self.emu.speed)
-        status = "break" if self._break_evt.is_set() and not self.hangup_cause else "done"
-        if status == "done" and not self.hangup_cause:
-            played = duration
-        self._playing = None
-        self._break_evt.clear()
-        self._heard.append((start_call, pcm[: int(played * media.HEARD_RATE)]))
-        self.segments.append({"start": start_call, "end": start_call + played, "path": path, "status": status})
-        self.fire("PLAYBACK_STOP", {"Playback-File-Type": ftype, "Playback-File-Path": path, "Playback-Status": status})
-        self._app_response = "FILE PLAYED"
-        self.variables["current_application_response"] = "FILE PLAYED"
-
-    # ---------------------------------------------------------------- mod_audio_fork
-    def audio_fork(self, args: List[str]) -> str:
-        """``uuid_audio_fork <uuid> <cmd> ...`` once the uuid has been resolved; returns the api output."""
-        cmd = args[0].lower()
-        rest = args[1:]
-        if cmd == "start":
-            if len(rest) < 3:
-                return FORK_USAGE
-            url, mix, rate_s = rest[0], rest[1].lower(), rest[2]
-            if mix not in ("mono", "mixed", "stereo"):
-                return ""
-            bug, meta = "audio_fork", None
-            if len(rest) == 4:
-                if rest[3][:1] in "{[":
-                    meta = rest[3]
-                else:
-                    bug = rest[3]
-            elif len(rest) >= 5:
-                bug, meta = rest[3], " ".join(rest[4:])
-            if bug in self.forks or self.hangup_cause:
-                return "-ERR Operation Failed\n"
-            rate = _fork_rate(rate_s)
-            self.pre_answer()
-            try:
-                client = self._make_fork(url, bug, meta, rate, mix)
-            except Exception as exc:
-                log.error("uuid_audio_fork start failed on %s: %s", self.uuid, exc)
-                return "-ERR Operation Failed\n"
-            self.forks[bug] = client
-            self.fire("MEDIA_BUG_START", {"Media-Bug-Function": bug, "Media-Bug-Target": "N/A"})
-            client.start()
-            return "+OK Success\n"
-        if cmd in ("stop", "send_text", "pause", "resume", "graceful-shutdown"):
-            bug, text = "audio_fork", None
-            if len(rest) == 1:
-                if rest[0][:1] in "{[":
-                    text = rest[0]
-                else:
-                    bug = rest[0]
-            elif len(rest) >= 2:
-                bug, text = rest[0], " ".join(rest[1:])
-            if cmd == "send_text" and text is None:
-                if not rest:
-                    return ""
-            client = self.forks.get(bug)
-            if client is None:
-                return "-ERR Operation Failed\n"
-            if cmd == "stop":
-                self.forks.pop(bug, None)
-                _safe(client.stop, text)
-                self.fire("MEDIA_BUG_STOP", {"Media-Bug-Function": bug, "Media-Bug-Target": "N/A"})
-            elif cmd == "send_text":
-                _safe(client.send_text, text)
-            else:
-                meth = getattr(client, cmd.replace("-", "_"), None)
-                if meth:
-                    _safe(meth)
-            return "+OK Success\n"
-        return FORK_USAGE
-
-    def _make_fork(self, url: str, bug: str, meta: Optional[str], rate: int, mix: str):
-        from .caller_audio import CallerAudio  # written separately; imported lazily
-        from .fork_client import ForkClient
-
-        audio = CallerAudio(rate)
-        for item in self._pending_say:
-            audio.say(item)
-        self._pending_say = []
-        auth = None
-        user = self.variables.get("MOD_AUDIO_BASIC_AUTH_USERNAME")
-        if user:
-            auth = (user, self.variables.get("MOD_AUDIO_BASIC_AUTH_PASSWORD", ""))
-        return ForkClient(url, call_uuid=self.uuid, bugname=bug, metadata=meta, sample_rate=rate, mix=mix,
-                          auth=auth, audio=audio, speed=self.emu.speed, temp_dir=self.emu.temp_dir,
-                          on_event=lambda sub, body, _bug=bug: self._fork_event(_bug, sub, body))
-
-    def _fork_event(self, bug: str, subclass: str, body: Optional[bytes]) -> None:
-        if self.destroyed:
-            return
-        try:
-            self.fire(subclass, body=body or b"")
-            if subclass == "mod_audio_fork::kill_audio":
-                self.break_playback()
-        except Exception:
-            log.exception("fork event %s on %s", subclass, self.uuid)
-
-
-def _fork_rate(text: str) -> int:
-    t = text.lower()
-    try:
-        if t.endswith("k"):
-            return int(t[:-1]) * 1000 if t[:-1] in ("8", "16") else int(t[:-1])
-        return int(t)
-    except ValueError:
-        log.error("uuid_audio_fork: bad sample rate %r, using 8000", text)
-        return 8000
-
-
-def _safe(fn, *args) -> None:
-    try:
-        fn(*args)
-    except Exception:
-        log.exception("fork client call %s failed", getattr(fn, "__name__", fn))

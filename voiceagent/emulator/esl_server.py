@@ -5,99 +5,28 @@ import logging
 import re
 import socket
 import uuid as uuidlib
-from typing import TYPE_CHECKING, List, Optional, Set, Tuple
+from typing import List, Optional, Set, Tuple
 
 import gevent
 from gevent.queue import Queue
 
 from ..telephony.eslwire import encode_frame
+from .esl_framing import DISCONNECT_NOTICE, Command, CommandReader, api_response, reply
 from .events import EVENT_NAMES, EmEvent
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .core import FreeSwitchEmulator
+from .switch import Switch
 
 log = logging.getLogger(__name__)
 
-DISCONNECT_BODY = b"Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
-DISCONNECT_NOTICE = encode_frame([("Content-Type", "text/disconnect-notice"),
-                                  ("Content-Length", str(len(DISCONNECT_BODY)))], DISCONNECT_BODY)
-RUDE_BODY = b"Access Denied, go away.\n"
-RUDE_REJECTION = encode_frame([("Content-Type", "text/rude-rejection"), ("Content-Length", str(len(RUDE_BODY)))],
-                              RUDE_BODY)
-MAX_COMMAND_BODY = 16 * 1024 * 1024
 # mod_audio_fork reserves these subclasses at load; they survive `nixevent` after `ALL` (traces obs. 13).
 RESERVED_SUBCLASSES = {f"mod_audio_fork::{s}" for s in
                        ("transcription", "transfer", "play_audio", "kill_audio", "error", "disconnect")}
 _EVENT_SET = set(EVENT_NAMES)
 
 
-def reply(text: str, extra: Tuple[Tuple[str, str], ...] = ()) -> bytes:
-    return encode_frame([("Content-Type", "command/reply"), ("Reply-Text", text), *extra])
-
-
-def api_response(body: str) -> bytes:
-    raw = body.encode("utf-8")
-    return encode_frame([("Content-Type", "api/response"), ("Content-Length", str(len(raw)))], raw)
-
-
-class Command:
-    __slots__ = ("line", "headers", "body")
-
-    def __init__(self, line: str, headers: List[Tuple[str, str]], body: bytes) -> None:
-        self.line, self.headers, self.body = line, headers, body
-
-    def header(self, name: str) -> Optional[str]:
-        lname = name.lower()
-        for k, v in self.headers:
-            if k.lower() == lname:
-                return v
-        return None
-
-
-class CommandReader:
-    """Client→server framing as mod_event_socket's read_packet: LF or CRLF, blank line ends a
-    command, leading blank lines skipped, optional Content-Length body."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-
-    def feed(self, data: bytes) -> List[Command]:
-        self.buf += data
-        out = []
-        while True:
-            while self.buf[:1] == b"\n" or self.buf[:2] == b"\r\n":
-                del self.buf[: 2 if self.buf[:1] == b"\r" else 1]
-            m = re.search(rb"\r?\n\r?\n", self.buf)
-            if not m:
-                if len(self.buf) > 1024 * 1024:
-                    raise ValueError("command header block larger than 1 MiB")
-                return out
-            lines = [ln.rstrip("\r") for ln in bytes(self.buf[: m.start()]).decode("utf-8", "replace").split("\n")]
-            headers = []
-            for ln in lines[1:]:
-                k, sep, v = ln.partition(":")
-                if sep:
-                    headers.append((k.strip(), v.lstrip(" ")))
-            length = 0
-            for k, v in headers:
-                if k.lower() == "content-length":
-                    try:
-                        length = int(v)
-                    except ValueError:
-                        length = 0
-            if length < 0 or length > MAX_COMMAND_BODY:
-                raise ValueError(f"command Content-Length {length} out of range")
-            if len(self.buf) < m.end() + length:
-                return out
-            body = bytes(self.buf[m.end(): m.end() + length])
-            del self.buf[: m.end() + length]
-            out.append(Command(lines[0].strip(), headers, body))
-
-
 class Listener:
     """One ESL connection: its subscriptions, filters and FIFO output queue."""
 
-    def __init__(self, emu: "FreeSwitchEmulator", sock: socket.socket, addr) -> None:
+    def __init__(self, emu: Switch, sock: socket.socket, addr) -> None:
         self.emu = emu
         self.sock = sock
         self.addr = addr
@@ -158,7 +87,7 @@ class Listener:
             self.sock.close()
         except OSError:
             pass
-        self.emu._listener_gone(self)
+        self.emu.listener_gone(self)
 
     # ------------------------------------------------------------------ events
     def wants(self, ev: EmEvent) -> bool:

@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 
 import gevent.event
 
+from voiceagent.telephony.call_ids import call_uuid as _uuid
 from voiceagent.telephony.esl import CommandError, EslConnection
 from voiceagent.telephony.events import ANSWERED, FAILED, hangup_outcome
 
-__all__ = ["FreeSwitch", "OriginateResult", "CommandError"]
+__all__ = ["FreeSwitch", "OriginateResult", "CommandError", "channel_gone"]
 
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _CAUSE_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _APP_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\([^)\s]*\)$")
@@ -30,10 +30,10 @@ _MIXES = ("mono", "mixed", "stereo")
 _RATES = {8000: "8k", 16000: "16k", 24000: "24000", 32000: "32000", 64000: "64000"}
 
 
-def _uuid(value: str) -> str:
-    if not isinstance(value, str) or not _UUID_RE.match(value):
-        raise ValueError(f"not a channel uuid: {value!r}")
-    return value
+def channel_gone(exc: BaseException) -> bool:
+    """Whether a command failed only because the channel has already hung up (a race, not a fault)."""
+    text = str(exc)
+    return "No such channel" in text or "invalid uuid" in text
 
 
 def _token(value: Any, what: str) -> str:
@@ -233,6 +233,10 @@ class FreeSwitch:
             raise ValueError(f"bad channel variable name {name!r}")
         body = self.api(f"uuid_getvar {_uuid(uuid)} {name}")
         return None if body == "_undef_" else body
+
+    def caller_ids(self, uuid: str) -> Tuple[str, str]:
+        """(caller number, destination number) of a channel, from its variables."""
+        return (self.getvar(uuid, "caller_id_number") or "", self.getvar(uuid, "destination_number") or "")
 
     def recv_dtmf(self, uuid: str, digits: str) -> None:
         """Inject digits as if the caller pressed them (DTMF events with source APP)."""

@@ -1,4 +1,4 @@
-"""Typed FreeSWITCH events and the hangup-cause → call-outcome table.
+"""Typed FreeSWITCH events: the only place outside telephony/ that sees FreeSWITCH's event dialect.
 
 ``parse(event)`` turns an :class:`eslwire.Event` into one of the dataclasses below.  It never
 raises: an event it cannot make sense of (unknown type, bad JSON body, a missing header
@@ -10,103 +10,30 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from voiceagent.telephony import eslwire
 
 log = logging.getLogger(__name__)
 
-# ----------------------------------------------------------------------------- outcomes
-ANSWERED = "answered"
-BUSY = "busy"
-NO_ANSWER = "no_answer"
-REJECTED = "rejected"
-INVALID_NUMBER = "invalid_number"
-FAILED = "failed"
-OUTCOMES = (ANSWERED, BUSY, NO_ANSWER, REJECTED, INVALID_NUMBER, FAILED)
-
-#: Hangup cause (Q.850 names as FreeSWITCH spells them) → outcome of a call that was *not*
-#: answered.  An answered call is ``answered`` whatever its cause: the outcome says how the
-#: attempt to reach someone went, the cause says how the conversation ended.
-#:
-#: The buckets follow what a dialer does next:
-#:
-#: * ``busy``: the callee's line is in use (SIP 486/600) — retry in a few minutes.
-#: * ``no_answer``: it rang (or could have) and nobody picked up, or the callee is
-#:   momentarily unreachable, or the attempt was abandoned while ringing (our
-#:   originate_timeout → NO_ANSWER; a SIP 480 → NO_USER_RESPONSE; a CANCEL →
-#:   ORIGINATOR_CANCEL, which is also what an inbound caller hanging up before we answer
-#:   gives; an unanswered NORMAL_CLEARING / MANAGER_REQUEST / ALLOTTED_TIMEOUT is such an
-#:   abandonment too) — retry later.
-#: * ``rejected``: the callee (not the network) declined: SIP 603 → CALL_REJECTED, or barred
-#:   incoming calls — do not retry soon.
-#: * ``invalid_number``: the number cannot be reached as dialled (SIP 404/484/…) — fix the
-#:   number, never retry as is.
-#: * ``failed``: everything else — our side or the network failed (bad/down gateway, 408 →
-#:   RECOVERY_ON_TIMER_EXPIRE, 503 → NORMAL_TEMPORARY_FAILURE, congestion, codec
-#:   mismatch, no progress at all).  This is also the default for causes not listed, so an
-#:   unknown cause is never mistaken for a person's decision.
-HANGUP_OUTCOMES: Dict[str, str] = {
-    "USER_BUSY": BUSY,
-    "NO_ANSWER": NO_ANSWER,
-    "NO_USER_RESPONSE": NO_ANSWER,
-    "ORIGINATOR_CANCEL": NO_ANSWER,
-    "SUBSCRIBER_ABSENT": NO_ANSWER,
-    "USER_NOT_REGISTERED": NO_ANSWER,
-    "ALLOTTED_TIMEOUT": NO_ANSWER,
-    "NORMAL_CLEARING": NO_ANSWER,
-    "MANAGER_REQUEST": NO_ANSWER,
-    "LOSE_RACE": NO_ANSWER,
-    "PICKED_OFF": NO_ANSWER,
-    "CALL_REJECTED": REJECTED,
-    "INCOMING_CALL_BARRED": REJECTED,
-    "UNALLOCATED_NUMBER": INVALID_NUMBER,
-    "INVALID_NUMBER_FORMAT": INVALID_NUMBER,
-    "NO_ROUTE_DESTINATION": INVALID_NUMBER,
-    "NO_ROUTE_TRANSIT_NET": INVALID_NUMBER,
-    "NUMBER_CHANGED": INVALID_NUMBER,
-    # Listed for documentation; unlisted causes are FAILED anyway.
-    "INVALID_GATEWAY": FAILED,
-    "GATEWAY_DOWN": FAILED,
-    "NORMAL_TEMPORARY_FAILURE": FAILED,
-    "RECOVERY_ON_TIMER_EXPIRE": FAILED,
-    "DESTINATION_OUT_OF_ORDER": FAILED,
-    "NETWORK_OUT_OF_ORDER": FAILED,
-    "NORMAL_CIRCUIT_CONGESTION": FAILED,
-    "SWITCH_CONGESTION": FAILED,
-    "SERVICE_UNAVAILABLE": FAILED,
-    "PROGRESS_TIMEOUT": FAILED,
-    "MEDIA_TIMEOUT": FAILED,
-    "INCOMPATIBLE_DESTINATION": FAILED,
-    "BEARERCAPABILITY_NOTAVAIL": FAILED,
-    "OUTGOING_CALL_BARRED": FAILED,
-    "FACILITY_REJECTED": FAILED,
-    "CHAN_NOT_IMPLEMENTED": FAILED,
-    "INVALID_PROFILE": FAILED,
-    "INVALID_URL": FAILED,
-    "SYSTEM_SHUTDOWN": FAILED,
-    "NORMAL_UNSPECIFIED": FAILED,
-}
-
-
-def hangup_outcome(cause: Optional[str], answered: bool = False) -> str:
-    """Outcome of a call attempt: ``answered`` if it was answered, else by the cause table."""
-    if answered:
-        return ANSWERED
-    return HANGUP_OUTCOMES.get((cause or "").strip().upper(), FAILED)
-
+from voiceagent.telephony.outcomes import (  # noqa: F401 - re-exported: the outcome table lived here
+    ANSWERED, BUSY, FAILED, HANGUP_OUTCOMES, INVALID_NUMBER, NO_ANSWER, OUTCOMES, REJECTED, hangup_outcome)
 
 # ----------------------------------------------------------------------------- events
 @dataclass(frozen=True, kw_only=True)
 class EslEvent:
     """Common to all: ``uuid`` (Unique-ID, '' if none), ``node`` (FreeSWITCH-Switchname),
-    ``timestamp`` (Event-Date-Timestamp, µs since the epoch, 0 if missing)."""
+    ``timestamp`` (Event-Date-Timestamp, µs since the epoch, 0 if missing), and the channel data
+    every channel-bound event carries ('' when absent)."""
 
     name: str
     uuid: str
     node: str
     timestamp: int
     raw: eslwire.Event = field(repr=False, compare=False)
+    caller: str = ""  # Caller-Caller-ID-Number
+    destination: str = ""  # Caller-Destination-Number
+    direction: str = ""  # Call-Direction: inbound|outbound
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,9 +46,6 @@ class GenericEvent(EslEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ChannelEvent(EslEvent):
-    caller: str = ""  # Caller-Caller-ID-Number
-    destination: str = ""  # Caller-Destination-Number
-    direction: str = ""  # Call-Direction: inbound|outbound
     answer_state: str = ""  # ringing|early|answered|hangup
     channel_name: str = ""
 
@@ -142,8 +66,21 @@ class ChannelPark(ChannelEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChannelHangup(ChannelEvent):
+class ChannelProgress(ChannelEvent):
+    """CHANNEL_PROGRESS (a 180: it rings) or CHANNEL_PROGRESS_MEDIA (183: early media)."""
+
+    media: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelEnd(ChannelEvent):
+    """The channel is going or gone (hangup, hangup complete, destroy)."""
+
     cause: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelHangup(ChannelEnd):
     answered: bool = False  # Caller-Channel-Answered-Time was set
 
     @property
@@ -157,8 +94,8 @@ class ChannelHangupComplete(ChannelHangup):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChannelDestroy(ChannelEvent):
-    cause: str = ""  # absent on the N/A channel of a failed gateway originate
+class ChannelDestroy(ChannelEnd):
+    """``cause`` is absent on the N/A channel of a failed gateway originate."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,6 +109,15 @@ class Execute(ChannelEvent):
 class ExecuteComplete(Execute):
     response: str = ""  # Application-Response; beware a stale FILE PLAYED on park
 
+    @property
+    def playback_file(self) -> str:
+        """The file of a finished ``playback`` application ('' for any other application)."""
+        return self.data if self.application == "playback" else ""
+
+    @property
+    def playback_failed(self) -> bool:
+        return self.response in ("FILE NOT FOUND", "PLAYBACK ERROR")
+
 
 @dataclass(frozen=True, kw_only=True)
 class PlaybackStart(EslEvent):
@@ -182,6 +128,11 @@ class PlaybackStart(EslEvent):
 class PlaybackStop(EslEvent):
     path: str = ""
     status: str = ""  # done|break (done also on hangup during playback)
+
+    @property
+    def broken(self) -> bool:
+        """Stopped by uuid_break (a barge-in), not played to its end."""
+        return self.status == "break"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +218,16 @@ _CHANNEL_TYPES = {
     "CHANNEL_ANSWER": ChannelAnswer,
     "CHANNEL_PARK": ChannelPark,
 }
+_PROGRESS = ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA")
+
+
+def worker_subscription() -> Tuple[str, ...]:
+    """The events a voice worker subscribes to: the ESL client's defaults plus call progress (an
+    outbound call's RINGING), before ``CUSTOM`` (which takes every later token as a subclass)."""
+    from voiceagent.telephony.esl import DEFAULT_EVENTS
+
+    i = DEFAULT_EVENTS.index("CUSTOM")
+    return DEFAULT_EVENTS[:i] + _PROGRESS + DEFAULT_EVENTS[i:]
 _FORK_TYPES = {
     "mod_audio_fork::connect": ForkConnect,
     "mod_audio_fork::connect_failed": ForkConnectFailed,
@@ -297,6 +258,9 @@ def _common(ev: eslwire.Event) -> Dict[str, Any]:
         node=ev.get("FreeSWITCH-Switchname", "") or "",
         timestamp=_int(ev.get("Event-Date-Timestamp")),
         raw=ev,
+        caller=ev.get("Caller-Caller-ID-Number", "") or "",
+        destination=ev.get("Caller-Destination-Number", "") or "",
+        direction=ev.get("Call-Direction", "") or "",
     )
 
 
@@ -305,9 +269,6 @@ def _channel(ev: eslwire.Event) -> Dict[str, Any]:
         raise _Malformed("channel event without Unique-ID")
     d = _common(ev)
     d.update(
-        caller=ev.get("Caller-Caller-ID-Number", "") or "",
-        destination=ev.get("Caller-Destination-Number", "") or "",
-        direction=ev.get("Call-Direction", "") or "",
         answer_state=ev.get("Answer-State", "") or "",
         channel_name=ev.get("Channel-Name", "") or "",
     )
@@ -343,6 +304,8 @@ def _parse(ev: eslwire.Event) -> EslEvent:
     name = ev.name
     if name in _CHANNEL_TYPES:
         return _CHANNEL_TYPES[name](**_channel(ev))
+    if name in _PROGRESS:
+        return ChannelProgress(**_channel(ev), media=name == "CHANNEL_PROGRESS_MEDIA")
     if name in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"):
         cls = ChannelHangup if name == "CHANNEL_HANGUP" else ChannelHangupComplete
         return cls(**_channel(ev), cause=ev.get("Hangup-Cause", "") or "", answered=_answered(ev))

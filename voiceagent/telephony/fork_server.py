@@ -32,6 +32,7 @@ from websockets.typing import Subprotocol
 from voiceagent.observability.log_throttle import LogThrottle
 from voiceagent.observability.logs import call_id_var
 from voiceagent.telephony import forkwire
+from voiceagent.telephony.call_ids import is_call_uuid
 from voiceagent.telephony.fork_guard import ConnectionGuard, Slot
 from voiceagent.telephony.fork_listener import AcceptLoop, reporting_connection
 from voiceagent.telephony.fork_messages import Audio, ForkClosed, Message, Metadata, Text
@@ -325,7 +326,7 @@ class ForkServer:
         if not p.startswith(self._prefix):
             return None
         rest = p[len(self._prefix):].rstrip("/")
-        return rest if forkwire.UUID_RE.match(rest) else None
+        return rest if is_call_uuid(rest) else None
 
     def _authorized(self, headers: Headers) -> bool:
         assert self._auth is not None

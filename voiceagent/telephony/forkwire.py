@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
 import wave
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
@@ -28,7 +27,7 @@ MAX_METADATA_BYTES = 8192
 # Nesting deeper than this is refused before json sees it: 8 KiB of '[' would overflow its recursion.
 MAX_JSON_DEPTH = 32
 
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+from .call_ids import UUID_RE  # noqa: E402,F401 - the one uuid check (fork URL routing uses it)
 
 # CUSTOM event subclasses (DR:mod_audio_fork.h).
 EVENT_CONNECT = "mod_audio_fork::connect"

@@ -5,8 +5,8 @@ Tests queue :class:`Reply` objects (or install a handler ``(request_json) -> Rep
 OpenAI's (role delta, content deltas, ``tool_calls`` fragments, finish_reason, ``data: [DONE]``).
 A client that closes the stream early is counted in ``server.cancelled`` (barge-in tests).
 
-``rule_based`` is a zero-latency responder for the demo and the benchmark when no LLM is configured;
-``python -m voiceagent.testing.llm_server --port 8000`` serves it.
+``rule_based`` serves the runtime's rule-based responder (``voiceagent.dialog.rule_based``, which the
+worker runs in process) over HTTP: ``python -m voiceagent.testing.llm_server --port 8000``.
 """
 from __future__ import annotations
 
@@ -265,38 +265,15 @@ def _json(start_response, status: int, obj: dict) -> List[bytes]:
     return [data]
 
 
-# --- a zero-latency rule-based responder (demo / benchmark) -------------------------------------
-
-def _tool_names(body: dict) -> List[str]:
-    return [t.get("function", {}).get("name", "") for t in body.get("tools") or []]
-
+# --- the rule-based responder over HTTP (the rules are voiceagent.dialog.rule_based's) ------------
 
 def rule_based(body: dict) -> Reply:
-    """Answers without a model: time questions go through get_datetime, goodbyes through hang_up."""
-    messages = body.get("messages") or []
-    names = _tool_names(body)
-    last = messages[-1] if messages else {}
-    if last.get("role") == "tool":
-        try:
-            result = json.loads(last.get("content") or "{}")
-        except ValueError:
-            result = {}
-        if isinstance(result, dict) and "time" in result:
-            return text(f"It is {result['time']} on {result.get('weekday', '')} {result.get('date', '')}.".replace("  ", " "))
-        return text("Done. Is there anything else I can help you with?")
-    user = ""
-    for m in reversed(messages):
-        if m.get("role") == "user":
-            user = str(m.get("content") or "").lower()
-            break
-    if re.search(r"\b(time|date|day is it)\b", user) and "get_datetime" in names:
-        return tool_call("get_datetime", {})
-    if re.search(r"\b(bye|goodbye|hang up)\b", user) and "hang_up" in names:
-        return tool_call("hang_up", {}, text="Goodbye, and thank you for calling.")
-    if re.search(r"\b(operator|human|agent|transfer)\b", user) and "transfer_call" in names:
-        return tool_call("transfer_call", {}, text="Let me connect you.")
-    return text("I'm a demonstration assistant without a language model. "
-                "I can tell you the time, or connect you to someone. How can I help?")
+    """The runtime's rule-based answers as a scripted reply (``python -m voiceagent.testing.llm_server``)."""
+    from ..dialog.rule_based import rule_based_answer
+
+    names = [t.get("function", {}).get("name", "") for t in body.get("tools") or []]
+    answer = rule_based_answer(body.get("messages") or [], names)
+    return Reply(text=answer.text, tool_calls=list(answer.tool_calls))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

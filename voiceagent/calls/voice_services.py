@@ -1,0 +1,94 @@
+"""The shared, loaded-once half of the voice pipeline: one ``VoiceServices`` per worker holds the
+models, the inference pool, the LLM client, tools, profiles and the phrase cache; each call's
+``VoiceDialog`` (calls/voice_dialog.py) borrows them."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Dict, List
+
+log = logging.getLogger(__name__)
+
+
+class VoiceServices:
+    """Shared, loaded-once parts of the voice pipeline."""
+
+    def __init__(self, settings, *, kit=None, transcriber=None, tts=None, pool=None) -> None:
+        from ..dialog.conversation import DialogKit
+        from ..speech.inference import InferencePool
+        from ..speech.stt import Transcriber
+        from ..speech.tts import PhraseCache, make_tts
+
+        self.settings = settings
+        self.pool = pool or InferencePool(settings.inference_threads or None, model_threads=settings.stt_threads)
+        self.transcriber = transcriber or Transcriber(settings.stt_model, settings.stt_language, settings.stt_device,
+                                                      settings.stt_compute_type, settings.stt_threads,
+                                                      settings.stt_beam_size, cache_dir=str(settings.model_cache_dir),
+                                                      pool=self.pool)
+        self.tts = tts or make_tts(settings, self.pool)
+        self.phrases = PhraseCache(self.tts)
+        self.kit = kit or DialogKit.from_settings(settings)
+        self.listeners: List[Callable[[str, Any, Any], None]] = []
+
+    def warm(self) -> Dict[str, Any]:
+        """One synthetic turn through every path a call uses (calls/warmup.py), so the first call is
+        as fast as the tenth; returns the milliseconds each stage cost."""
+        from .warmup import warm_up
+
+        return warm_up(self)
+
+    def endpointer(self, sample_rate: int):
+        """Turn detection for one call's audio, as the settings say (calls and the warm start)."""
+        from ..speech.vad import Endpointer
+
+        s = self.settings
+        return Endpointer(sample_rate, end_of_turn_ms=s.end_of_turn_ms, min_speech_ms=s.min_speech_ms,
+                          max_utterance_s=s.max_utterance_s, pause_ms=s.pause_ms, threshold=s.vad_threshold,
+                          engine=s.vad_engine)
+
+    @property
+    def warms_llm_prefix(self) -> bool:
+        """Whether to warm the LLM's prompt cache (LLM_WARM_PREFIX): by default only for a server on this
+        machine, where it is free (on a paid API it is a billed request)."""
+        from urllib.parse import urlparse
+
+        mode = self.settings.llm_warm_prefix
+        if mode != "auto" or self.kit.demo_server is not None:
+            return mode == "on" and self.kit.demo_server is None
+        host = urlparse(self.kit.llm.base_url).hostname or ""
+        return host in ("127.0.0.1", "localhost", "::1")
+
+    def warm_llm_prefix(self, conv=None) -> None:
+        """Have a local LLM server evaluate a conversation's prompt so far (system prompt + tool
+        definitions, and for a live call its context message and greeting) while nobody waits for it:
+        llama.cpp reads only ~30-100 prompt tokens a second on 2 busy cores, and it reuses the longest
+        prefix it already holds, so the caller's first question then costs only its own tokens."""
+        if not self.warms_llm_prefix:
+            return
+        if conv is None:
+            conv = self.kit.conversation()
+            conv.greeting()
+        try:
+            stream = self.kit.llm.stream(conv.messages(), self.kit.tools.specs(conv.tool_names) or None)
+            for _ in stream:
+                break
+            stream.cancel()
+        except Exception as exc:  # a cold first call is slower, not broken
+            log.warning("LLM warm-up failed: %s", exc)
+
+    def overloaded(self) -> bool:
+        """Admission control: the inference queue's expected wait is past ADMISSION_MAX_WAIT_S."""
+        return self.pool.saturated(self.settings.admission_max_wait_s)
+
+    def dialog(self, call):
+        """The dialog factory a worker takes: one VoiceDialog per call."""
+        from .voice_dialog import VoiceDialog
+
+        return VoiceDialog(self, call)
+
+    def emit(self, call, kind: str, data: Any) -> None:
+        """Hooks for the demo, the benchmark and tests: ('turn', Turn), ('greeting', text), ..."""
+        for fn in list(self.listeners):
+            try:
+                fn(kind, call, data)
+            except Exception:
+                log.exception("listener failed")

@@ -1,0 +1,70 @@
+"""``DialogKit``: what a worker builds once (the chat model, tools, profiles) and each call's
+:class:`~.conversation.Conversation` is made from.
+
+Without a configured LLM (``LLM_BASE_URL`` empty or ``rule-based``) the chat model is the in-process
+rule-based responder (:mod:`.rule_based`); the runtime never reaches into ``voiceagent.testing``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from ..config import RULE_BASED
+from .conversation import Conversation
+from .llm_types import ChatModel
+from .rule_based import RuleBasedLlm
+from .tools import Clock, ToolContext, ToolRegistry
+
+log = logging.getLogger(__name__)
+
+
+class DialogKit:
+    """What a worker builds once (LLM client, tools, profiles) and uses per call."""
+
+    def __init__(self, llm: ChatModel, tools: ToolRegistry, profiles, *, history_turns: int = 12,
+                 max_tool_rounds: int = 3, max_failures: int = 3,
+                 demo_server: Optional[RuleBasedLlm] = None) -> None:
+        self.llm = llm
+        self.tools = tools
+        self.profiles = profiles
+        self.history_turns = history_turns
+        self.max_tool_rounds = max_tool_rounds
+        self.max_failures = max_failures
+        # the rule-based responder when no LLM is configured (then also ``llm``); None with a real LLM
+        self.demo_server = demo_server
+
+    @classmethod
+    def from_settings(cls, s) -> "DialogKit":
+        """Raises ProfileError for a bad profiles file (at start-up, not mid-call)."""
+        from .llm import LlmClient
+        from .profiles import profiles_from_settings
+
+        profiles = profiles_from_settings(s)
+        tools = ToolRegistry.from_settings(s)
+        demo = None
+        llm: ChatModel
+        if s.llm_base_url in ("", RULE_BASED):
+            demo = llm = RuleBasedLlm()
+            if s.llm_base_url == RULE_BASED:
+                log.info("LLM_BASE_URL=%s: the rule-based responder answers (in process)", RULE_BASED)
+            else:
+                log.warning("LLM_BASE_URL is not set: using the rule-based demo responder (in process)")
+        else:
+            llm = LlmClient.from_settings(s)
+        return cls(llm, tools, profiles, history_turns=s.history_turns, max_tool_rounds=s.llm_max_tool_rounds,
+                   max_failures=s.llm_max_failures, demo_server=demo)
+
+    def close(self) -> None:
+        """Release what the kit started (nothing today: the rule-based responder runs in process)."""
+        if self.demo_server is not None:
+            self.demo_server.stop()
+
+    def conversation(self, *, call_id: str = "", direction: str = "inbound", caller: str = "", callee: str = "",
+                     profile_name: Optional[str] = None, clock: Optional[Clock] = None, on_hangup=None,
+                     on_transfer=None) -> Conversation:
+        profile = self.profiles.select(callee if direction == "inbound" else None, profile_name)
+        ctx = ToolContext(call_id=call_id, caller=caller, callee=callee, direction=direction,
+                          timezone=profile.timezone, profile=profile, clock=clock or Clock(),
+                          on_hangup=on_hangup, on_transfer=on_transfer)
+        return Conversation(profile, self.llm, self.tools, ctx, history_turns=self.history_turns,
+                            max_tool_rounds=self.max_tool_rounds, max_failures=self.max_failures)

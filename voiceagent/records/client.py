@@ -1,0 +1,157 @@
+"""What any process uses to place calls and learn how they went: the call client.
+
+``place(request) -> id``, ``get(id)``, ``wait(id, until=...)``, ``send(id, command)``,
+``cancel(id)``, ``list(...)`` and ``events(group, consumer)``.  It talks only to Redis: the
+voice worker that takes a request dials it and writes the record this client reads.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+import redis
+from pydantic import BaseModel
+
+from ..calls.inbox import CallNotFound, CallStore
+from .events import CallEnded, CallRequested
+from .keys import Keys
+from .models import TERMINAL, CallRecord, CallRequest, Outcome, StateChange, new_call_id
+from .store import RecordGone, RecordStore, end
+from .stream import EventStream
+
+DEFAULT_RETENTION_DAYS = 30.0
+
+
+class CallClient:
+    def __init__(self, client: redis.Redis, prefix: str = "voiceagent", *,
+                 retention_days: float = DEFAULT_RETENTION_DAYS, stream_maxlen: Optional[int] = None) -> None:
+        self.r = client
+        self.keys = Keys(prefix)
+        self.stream = EventStream(client, self.keys, **({"maxlen": stream_maxlen} if stream_maxlen else {}))
+        self.records = RecordStore(client, self.keys, retention_seconds=retention_days * 86400, stream=self.stream)
+        self.calls = CallStore(client, prefix)
+
+    @classmethod
+    def from_settings(cls, s: Any, client: Optional[redis.Redis] = None) -> "CallClient":
+        from ..calls.inbox import make_redis
+
+        r = client or make_redis(s.redis_url, socket_timeout=s.redis_socket_timeout)
+        return cls(r, s.redis_prefix, retention_days=s.call_retention_days, stream_maxlen=s.call_events_maxlen)
+
+    # ------------------------------------------------------------------ requests
+    def place(self, request: Union[CallRequest, Dict[str, Any]]) -> str:
+        """Queue an outbound call; returns its id (the FreeSWITCH uuid it will have).
+
+        Raises pydantic.ValidationError for a bad request.  Placing again with the same
+        idempotency key returns the first call's id and queues nothing."""
+        req = request if isinstance(request, CallRequest) else CallRequest.model_validate(request)
+        now = time.time()
+        rec = CallRecord(id=new_call_id(), direction="outbound", state="requested", to=req.to,
+                         from_=req.caller_id_number or "", profile=req.profile, request=req, created=now,
+                         history=[StateChange(state="requested", at=now)])
+        deadline = now + req.deadline_seconds
+        ev = CallRequested(call_id=rec.id, at=now, to=req.to, request_deadline=deadline)
+        return self.records.create(rec, event=ev, pending_score=deadline, idempotency_key=req.idempotency_key)
+
+    def cancel(self, call_id: str) -> CallRecord:
+        """Cancel a call: a queued request ends at once as canceled; a call being dialed or talked
+        to is hung up by its worker (the record says canceled unless it had been answered)."""
+        if self.records.unqueue(call_id):
+            def mark(rec: CallRecord) -> Optional[CallEnded]:
+                rec.cancel_requested = True
+                end(rec, Outcome.CANCELED, reason="canceled before a worker took it")
+                return CallEnded(call_id=rec.id, at=rec.ended_at or time.time(), outcome=Outcome.CANCELED,
+                                 reason=rec.reason)
+            return self._update(call_id, mark)
+
+        def flag(rec: CallRecord) -> None:
+            if not rec.ended:
+                rec.cancel_requested = True
+            return None
+        rec = self._update(call_id, flag)
+        if not rec.ended:
+            try:
+                self.calls.send_command(call_id, {"type": "hangup", "cause": "ORIGINATOR_CANCEL"})
+            except CallNotFound:
+                pass  # not live yet (being claimed) or already gone: the worker checks the flag before dialing
+        return rec
+
+    def _update(self, call_id: str, fn: Any) -> CallRecord:
+        try:
+            rec = self.records.update(call_id, fn)
+        except RecordGone:
+            raise CallNotFound(call_id) from None
+        assert rec is not None
+        return rec
+
+    # ------------------------------------------------------------------ reading
+    def get(self, call_id: str) -> Optional[CallRecord]:
+        return self.records.get(call_id)
+
+    def wait(self, call_id: str, until: Union[str, Iterable[str]] = TERMINAL, timeout: float = 60.0,
+             ) -> CallRecord:
+        """Block until the call's record has reached one of the states ``until`` (default: ended).
+
+        Wakes on the event stream, not by polling the record.  Also fails requests whose deadline
+        has passed when no worker is left to do it.  Raises TimeoutError with the last state seen."""
+        states = {until} if isinstance(until, str) else set(until)
+        deadline = time.monotonic() + timeout
+        last = self.stream.last_id()
+        while True:
+            rec = self.get(call_id)
+            if rec is None:
+                raise CallNotFound(call_id)
+            if rec.state in states or any(rec.reached(s) for s in states) or rec.ended:
+                return rec
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"call {call_id} still {rec.state} after {timeout:.0f}s")
+            self.expire_requests()
+            last, _events = self.stream.tail(last, block_ms=max(1, int(min(left, 1.0) * 1000)))
+
+    def list(self, *, direction: Optional[str] = None, state: Optional[str] = None,
+             outcome: Optional[str] = None, since: float = 0.0, until: float = float("inf"),
+             limit: int = 50) -> List[CallRecord]:
+        """Records newest first, filtered (scans at most 10x ``limit`` of the index)."""
+        out: List[CallRecord] = []
+        ids = self.records.ids_between(since, until, limit=max(limit * 10, 100))
+        for rec in self.records.get_many(ids):
+            if direction and rec.direction != direction:
+                continue
+            if state and rec.state != state:
+                continue
+            if outcome and (rec.outcome.value if rec.outcome else None) != outcome:
+                continue
+            out.append(rec)
+            if len(out) >= limit:
+                break
+        return out
+
+    def events(self, group: str, consumer: str, **kw: Any) -> Iterator[Tuple[str, Any]]:
+        """The event stream for a consumer group (see :class:`stream.EventStream`); ack with :meth:`ack`."""
+        return self.stream.consume(group, consumer, **kw)
+
+    def ack(self, group: str, *entry_ids: str) -> None:
+        self.stream.ack(group, *entry_ids)
+
+    # ------------------------------------------------------------------ acting
+    def send(self, call_id: str, command: Union[BaseModel, Dict[str, Any]]) -> Any:
+        """A command for a live call (say, play, hangup, transfer): see calls/inbox_commands."""
+        return self.calls.send_command(call_id, command)
+
+    def expire_requests(self) -> List[str]:
+        """Fail the queued requests whose deadline passed (any process may run this; each once)."""
+        failed = []
+        for cid in self.records.expired_requests():
+            def fail(rec: CallRecord) -> Optional[CallEnded]:
+                if rec.ended:
+                    return None
+                end(rec, Outcome.FAILED, reason="no voice worker took the request before its deadline")
+                return CallEnded(call_id=rec.id, at=rec.ended_at or time.time(), outcome=Outcome.FAILED,
+                                 reason=rec.reason)
+            try:
+                self.records.update(cid, fail)
+                failed.append(cid)
+            except RecordGone:
+                pass
+        return failed

@@ -1,0 +1,77 @@
+"""Every Redis key voiceagent uses, in one place (all under ``REDIS_PREFIX``).
+
+Live state (refreshed by the owning worker, expires when it dies):
+
+- ``<p>:call:<id>``             hash: a live call (id, node, worker, direction, caller, callee, state, started)
+- ``<p>:calls``                 set of live call ids
+- ``<p>:worker:<id>``           hash: a live worker's heartbeat (calls, capacity, fork url ...)
+- ``<p>:worker:<id>:inbox``     list of JSON commands for the calls that worker owns
+- ``<p>:<kind>:<id>``           claims (SET NX): ``claim`` (START_FORK_ON_PARK), ``sweep``, ``forkfail``
+
+Records, requests and events (kept for ``CALL_RETENTION_DAYS``):
+
+- ``<p>:record:<id>``           JSON: the call record (:class:`models.CallRecord`), id = FreeSWITCH uuid
+- ``<p>:records``               zset: record ids by creation time (the listing index, trimmed by retention)
+- ``<p>:records:open``          set: records not ended yet (what the dead-worker sweep checks)
+- ``<p>:requests:pending``      zset: outbound requests no worker has taken, by creation time
+- ``<p>:requests:wake``         list: a nudge for idle workers when a request arrives (capped)
+- ``<p>:idem:<key>``            string: the record id an idempotency key created
+- ``<p>:events``                stream: every call event (:mod:`events`), bounded length
+"""
+from __future__ import annotations
+
+
+class Keys:
+    """Key names for one prefix; no module builds a key name itself."""
+
+    def __init__(self, prefix: str = "voiceagent") -> None:
+        self.prefix = prefix
+
+    # live state
+    def call(self, call_id: str) -> str:
+        return f"{self.prefix}:call:{call_id}"
+
+    @property
+    def live_calls(self) -> str:
+        return f"{self.prefix}:calls"
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.prefix}:worker:{worker_id}"
+
+    def inbox(self, worker_id: str) -> str:
+        return f"{self.prefix}:worker:{worker_id}:inbox"
+
+    @property
+    def worker_pattern(self) -> str:
+        """SCAN pattern of heartbeats (inboxes end in ':inbox' and are filtered out by the reader)."""
+        return f"{self.prefix}:worker:*"
+
+    def claim(self, kind: str, call_id: str) -> str:
+        return f"{self.prefix}:{kind}:{call_id}"
+
+    # records, requests, events
+    def record(self, call_id: str) -> str:
+        return f"{self.prefix}:record:{call_id}"
+
+    @property
+    def records(self) -> str:
+        return f"{self.prefix}:records"
+
+    @property
+    def open_records(self) -> str:
+        return f"{self.prefix}:records:open"
+
+    @property
+    def pending_requests(self) -> str:
+        return f"{self.prefix}:requests:pending"
+
+    @property
+    def request_wake(self) -> str:
+        return f"{self.prefix}:requests:wake"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}:idem:{key}"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}:events"

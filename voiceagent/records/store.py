@@ -1,0 +1,203 @@
+"""Call records and the request queue in Redis.
+
+A record is one JSON document; every change is a read-modify-write under WATCH, so the client
+(placing, cancelling), the worker that owns the call and a sweeper marking a dead worker's call
+can never overwrite each other.  The event a change reports goes out in the same transaction,
+so the stream and the records never disagree.
+
+Requests wait in a zset scored by their deadline (earliest first).  A worker takes one with
+ZPOPMIN inside a script that also records its claim, so exactly one worker gets each request,
+and a request is never put back: a worker that dies after claiming leaves a record the sweep
+marks failed, never a second dial.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Iterable, List, Optional
+
+import redis
+
+from .events import _Event
+from .keys import Keys
+from .models import TERMINAL, CallRecord, Outcome, StateChange
+from .stream import EventStream
+
+log = logging.getLogger(__name__)
+
+CLAIM_KIND = "taken"
+_RETRIES = 50
+
+# Pop the earliest-deadline request and name its taker, atomically.  The claim key outlives the
+# record's "claimed" write, so a taker that dies between the two is still known.
+_TAKE = """
+local got = redis.call('ZPOPMIN', KEYS[1])
+if #got == 0 then return false end
+local id = got[1]
+redis.call('SET', ARGV[2] .. id, ARGV[1], 'EX', ARGV[3])
+return {id, got[2]}
+"""
+
+
+class RecordGone(LookupError):
+    pass
+
+
+class RecordStore:
+    def __init__(self, client: redis.Redis, keys: Keys, *, retention_seconds: float = 30 * 86400,
+                 stream: Optional[EventStream] = None) -> None:
+        self.r = client
+        self.keys = keys
+        self.retention = max(60, int(retention_seconds))
+        self.stream = stream or EventStream(client, keys)
+        self._take = client.register_script(_TAKE)
+
+    # ------------------------------------------------------------------ reading
+    def get(self, call_id: str) -> Optional[CallRecord]:
+        raw = self.r.get(self.keys.record(call_id))
+        return self._load(raw, call_id)
+
+    def get_many(self, ids: Iterable[str]) -> List[CallRecord]:
+        ids = list(ids)
+        if not ids:
+            return []
+        raws = self.r.mget([self.keys.record(i) for i in ids])
+        return [rec for i, raw in zip(ids, raws) if (rec := self._load(raw, i)) is not None]
+
+    def ids_between(self, since: float = 0.0, until: float = float("inf"), *, limit: int = 100,
+                    newest_first: bool = True) -> List[str]:
+        lo, hi = since, ("+inf" if until == float("inf") else until)
+        if newest_first:
+            raw = self.r.zrevrangebyscore(self.keys.records, hi, lo, start=0, num=limit)
+        else:
+            raw = self.r.zrangebyscore(self.keys.records, lo, hi, start=0, num=limit)
+        return [x.decode() for x in raw]
+
+    def open_ids(self) -> List[str]:
+        return sorted(x.decode() for x in self.r.smembers(self.keys.open_records))
+
+    def forget_open(self, call_id: str) -> None:
+        self.r.srem(self.keys.open_records, call_id)
+
+    @staticmethod
+    def _load(raw: Optional[bytes], call_id: str) -> Optional[CallRecord]:
+        if raw is None:
+            return None
+        try:
+            return CallRecord.model_validate_json(raw)
+        except ValueError as exc:
+            log.warning("record %s is unreadable (%s): ignored", call_id, str(exc)[:200])
+            return None
+
+    # ------------------------------------------------------------------ writing
+    def create(self, record: CallRecord, *, event: Optional[_Event] = None, pending_score: Optional[float] = None,
+               idempotency_key: Optional[str] = None) -> str:
+        """Write a new record (and queue it as a request when ``pending_score`` is given).
+
+        With an idempotency key the first record for that key wins; its id is returned."""
+        key = self.keys.record(record.id)
+        now = time.time()
+        with self.r.pipeline() as pipe:
+            if idempotency_key:
+                idem = self.keys.idempotency(idempotency_key)
+                if not self.r.set(idem, record.id, nx=True, ex=self.retention):
+                    existing = self.r.get(idem)
+                    return existing.decode() if existing else record.id
+            pipe.multi()
+            pipe.set(key, record.dump(), ex=self.retention, nx=True)
+            pipe.zadd(self.keys.records, {record.id: record.created or now})
+            pipe.zremrangebyscore(self.keys.records, "-inf", now - self.retention)
+            if not record.ended:
+                pipe.sadd(self.keys.open_records, record.id)
+            if pending_score is not None:
+                pipe.zadd(self.keys.pending_requests, {record.id: pending_score})
+                pipe.lpush(self.keys.request_wake, record.id)
+                pipe.ltrim(self.keys.request_wake, 0, 99)
+            if event is not None:
+                self.stream.publish(event, pipe)
+            pipe.execute()
+        return record.id
+
+    def update(self, call_id: str, change: Callable[[CallRecord], Optional[_Event]], *,
+               create: Optional[Callable[[], CallRecord]] = None) -> Optional[CallRecord]:
+        """Apply ``change`` to the stored record (it returns the event to publish, or None).
+
+        A missing record is made with ``create`` (when given) or raises :class:`RecordGone`.
+        An ended record is left as it is unless ``change`` itself handles that."""
+        key = self.keys.record(call_id)
+        for _ in range(_RETRIES):
+            with self.r.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    rec = self._load(raw, call_id)
+                    if rec is None:
+                        if create is None:
+                            raise RecordGone(call_id)
+                        rec = create()
+                    event = change(rec)
+                    pipe.multi()
+                    pipe.set(key, rec.dump(), ex=self.retention)
+                    if raw is None:
+                        pipe.zadd(self.keys.records, {rec.id: rec.created or time.time()})
+                    if rec.ended:
+                        pipe.srem(self.keys.open_records, rec.id)
+                    else:
+                        pipe.sadd(self.keys.open_records, rec.id)
+                    if event is not None:
+                        self.stream.publish(event, pipe)
+                    pipe.execute()
+                    return rec
+                except redis.WatchError:
+                    continue
+        raise redis.RedisError(f"record {call_id}: too much contention, update not applied")
+
+    # ------------------------------------------------------------------ requests
+    def take_request(self, worker_id: str, claim_ttl: float) -> Optional[str]:
+        """The earliest-deadline pending request, now this worker's (None if there is none)."""
+        got = self._take(keys=[self.keys.pending_requests],
+                         args=[worker_id, self.keys.claim(CLAIM_KIND, ""), max(1, int(claim_ttl))])
+        if not got:
+            return None
+        return got[0].decode() if isinstance(got[0], bytes) else str(got[0])
+
+    def taker(self, call_id: str) -> Optional[str]:
+        raw = self.r.get(self.keys.claim(CLAIM_KIND, call_id))
+        return raw.decode() if raw else None
+
+    def unqueue(self, call_id: str) -> bool:
+        """Remove a request nobody has taken (True exactly once: for whoever removed it)."""
+        return bool(self.r.zrem(self.keys.pending_requests, call_id))
+
+    def expired_requests(self, now: Optional[float] = None) -> List[str]:
+        """Pending requests whose deadline has passed, each returned to exactly one caller."""
+        now = time.time() if now is None else now
+        out = []
+        for raw in self.r.zrangebyscore(self.keys.pending_requests, "-inf", now):
+            cid = raw.decode()
+            if self.unqueue(cid):
+                out.append(cid)
+        return out
+
+    def pending_count(self) -> int:
+        return int(self.r.zcard(self.keys.pending_requests))
+
+    def wait_for_request(self, timeout: float) -> None:
+        """Block up to ``timeout`` for a nudge that a request arrived (spurious wake-ups are fine)."""
+        self.r.blpop([self.keys.request_wake], timeout=max(1, int(round(timeout))))
+
+
+def end(rec: CallRecord, outcome: Outcome, *, at: Optional[float] = None, reason: str = "", cause: str = "",
+        ended_by: str = "") -> None:
+    """Mark ``rec`` ended (once: a later end keeps the first outcome)."""
+    if rec.ended:
+        return
+    at = time.time() if at is None else at
+    rec.state = TERMINAL
+    rec.history.append(StateChange(state=TERMINAL, at=at))
+    rec.outcome = Outcome.CANCELED if rec.cancel_requested and outcome != Outcome.ANSWERED else outcome
+    rec.reason = reason or rec.reason
+    rec.hangup_cause = cause or rec.hangup_cause
+    rec.ended_by = ended_by or rec.ended_by
+    rec.ended_at = at
+    rec.duration = round(at - rec.answered_at, 3) if rec.answered_at else 0.0
