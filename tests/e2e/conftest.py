@@ -20,7 +20,7 @@ from voiceagent.speech.stt import Transcriber
 from voiceagent.speech.tts import PiperTTS
 from voiceagent.testing.llm_server import ScriptedLlmServer
 
-from ..calls.conftest import ESL_PASSWORD, redis_prefix  # noqa: F401  (fixture)
+from ..calls.conftest import ESL_PASSWORD, make_emulator, make_worker, redis_prefix  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="session")

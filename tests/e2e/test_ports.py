@@ -114,13 +114,12 @@ class Recorder:
         self.seen.append(("ended", (call.caller, cause, outcome, ended_by)))
 
 
-def test_observers_hear_an_inbound_call_in_order(make_emulator, make_worker, voice, llm):
+def test_observers_hear_an_inbound_call_in_order(make_stack, voice, llm):
     llm.push(L.text("You chose option one."))
-    emu = make_emulator(speed=3.0)
-    w = make_worker([emu], dialog_factory=voice.dialog)
+    stack = make_stack(voice, speed=3.0)
     rec = Recorder()
-    w.observers.append(rec)
-    ch, sess = place_call(make_emulator, make_worker, voice, emu=emu, worker=w)
+    stack.worker.observers.append(rec)
+    ch, sess = place_call(make_stack, voice, stack=stack)
     ch.press("1")
     assert wait_for(lambda: ("turn", "dtmf") in rec.seen, 20), rec.seen
     ch.hangup()
