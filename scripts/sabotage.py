@@ -86,6 +86,10 @@ CALLS = (LIFECYCLE, OUTBOUND, CALLS_EDGE)
 
 ESLWIRE = "voiceagent/telephony/eslwire.py"
 ESLPY = "voiceagent/telephony/esl.py"
+ESL_PROTO = "voiceagent/telephony/esl_protocol.py"
+ESL_JOBS = "voiceagent/telephony/esl_jobs.py"
+ESL_DISPATCH = "voiceagent/telephony/esl_dispatch.py"
+ESL_ERRORS = "voiceagent/telephony/esl_errors.py"
 FORKSRV = "voiceagent/telephony/fork_server.py"
 FORKWIRE = "voiceagent/telephony/forkwire.py"
 SESSION = "voiceagent/calls/session.py"
@@ -135,28 +139,29 @@ BREAKAGES: List[Breakage] = [
                 self._queue.put(("connected", None))""")),
     # 4. bgapi correlation -------------------------------------------------------------
     B("4a", "bgapi results delivered FIFO instead of by Job-UUID", ESL,
-      Patch(ESLPY, """entry = self._jobs.pop(event.get("Job-UUID", ""), None)""",
+      Patch(ESL_JOBS, """entry = self._jobs.pop(event.get("Job-UUID", "") or "", None)""",
             """entry = self._jobs.pop(next(iter(self._jobs)), None) if self._jobs else None""")),
     B("4b", "bgapi sent without our Job-UUID header", ESL,
       Patch(ESLPY, """reply = self.send(f"bgapi {cmd}\\nJob-UUID: {job}")""",
             """reply = self.send(f"bgapi {cmd}")""")),
     B("4c", "command replies matched LIFO instead of FIFO", ESL + CALLS,
-      Patch(ESLPY, "self._pending.popleft().set(reply)", "self._pending.pop().set(reply)")),
+      Patch(ESL_PROTO, "self._pending.popleft().set(reply)", "self._pending.pop().set(reply)")),
     # 5. timeouts ----------------------------------------------------------------------
     B("5a", "esl command waits forever (no timeout on the reply)", ESL,
-      Patch(ESLPY, "        timer = gevent.Timeout(timeout)\n", "        timer = gevent.Timeout(None)\n")),
+      Patch(ESL_PROTO, "        timer = gevent.Timeout(timeout)\n", "        timer = gevent.Timeout(None)\n")),
     B("5b", "esl command timeout keeps the connection (late reply taken by the next command)", ESL,
-      Patch(ESLPY, """            self.mark_lost(f"no reply to {what!r} within {timeout:.1f}s")\n""", "")),
+      Patch(ESL_PROTO, """            self.mark_lost(f"no reply to {what!r} within {timeout:.1f}s")\n""", "")),
     B("5c", "bgapi jobs never expire", ESL,
-      Patch(ESLPY, "expiry = gevent.spawn_later(wait, self._expire_job, job, wait)",
+      Patch(ESL_JOBS, "expiry = gevent.spawn_later(wait, self._expire_job, job, wait)",
             "expiry = gevent.spawn_later(10**6, self._expire_job, job, wait)")),
     B("5d", "pending commands not failed when the socket drops (wait for the timeout)", ESL,
-      Patch(ESLPY, """                slot.set_exception(EslDisconnected(f"ESL {self._owner.node}: connection lost ({reason})"))""",
+      Patch(ESL_PROTO, """                slot.set_exception(EslDisconnected(f"ESL {self._owner.node}: connection lost ({reason})"))""",
             """                pass""")),
     # 6. greenswitch body defect -------------------------------------------------------
     B("6a", "greenswitch's event parser back (body glued to headers, URL-decoded)", WIRE + (FORK_SERVER,),
-      Patch(ESLPY, "                event = eslwire.parse_event_plain(frame.body)",
-            """                event = eslwire.Event(list(gs.ESLEvent(frame.body.decode("utf-8", "replace")).headers.items()))""")),
+      Patch(ESL_PROTO, "                event = eslwire.parse_event_plain(frame.body)",
+            """                gs = __import__("greenswitch.esl", fromlist=["ESLEvent"])
+                event = eslwire.Event(list(gs.ESLEvent(frame.body.decode("utf-8", "replace")).headers.items()))""")),
     B("6b", "event body URL-decoded instead of kept raw", WIRE + (FORK_SERVER,),
       Patch(ESLWIRE, "        body = rest[:n]",
             """        body = url_decode(rest[:n].decode("utf-8", "replace")).encode("utf-8")""")),
@@ -207,7 +212,7 @@ BREAKAGES: List[Breakage] = [
     # 10. fork server upgrade --------------------------------------------------------
     B("10a", "fork server accepts a missing/wrong subprotocol (own check gone, websockets negotiation off)", FORK + CALLS,
       Patch(FORKSRV, "        if forkwire.SUBPROTOCOL not in offered:", "        if False:"),
-      Patch(FORKSRV, "            subprotocols=[forkwire.SUBPROTOCOL],", "            subprotocols=None,")),
+      Patch(FORKSRV, "            subprotocols=[Subprotocol(forkwire.SUBPROTOCOL)],", "            subprotocols=None,")),
     B("10b", "fork server skips Basic auth", FORK + CALLS,
       Patch(FORKSRV, "        if self._auth is not None and not self._authorized(request.headers):",
             "        if False:")),
@@ -278,7 +283,7 @@ BREAKAGES: List[Breakage] = [
             "        if False:")),
     # extras ---------------------------------------------------------------------------
     B("16a", "one failing event handler stops dispatch for everybody", ESL,
-      Patch(ESLPY, """                    except Exception:
+      Patch(ESL_DISPATCH, """                    except Exception:
                         log.exception(
                             "ESL %s: event handler %s failed on %s for call %s",""", """                    except ZeroDivisionError:
                         log.exception(
@@ -294,7 +299,7 @@ BREAKAGES: List[Breakage] = [
                 self.hangup()""", """                self._wait_playbacks(timeout=30)
                 self.ended.wait()""")),
     B("16f", "forbidden connection-level commands (myevents, nixevent...) allowed", ESL,
-      Patch(ESLPY, "        if any(first == f or first.startswith(f + \" \") for f in _FORBIDDEN):",
+      Patch(ESLPY, "        if any(first == f or first.startswith(f + \" \") for f in FORBIDDEN):",
             "        if False:")),
     B("16g", "fork server keeps odd-length audio frames", FORK,
       Patch(FORKSRV, "        if len(data) % 2:", "        if False:")),
@@ -380,7 +385,7 @@ FORKLISTEN = "voiceagent/telephony/fork_listener.py"
 FORKGUARD = "voiceagent/telephony/fork_guard.py"
 INTAKE = "voiceagent/calls/fork_intake.py"
 THROTTLE = "voiceagent/observability/log_throttle.py"
-CONFIG = "voiceagent/config.py"
+CONFIG = "voiceagent/config/telephony.py"  # the ESL, fork and playback sections
 FS_DIALPLAN = "freeswitch/conf/dialplan/public/50_voiceagent.xml"  # what the emulator runs from a checkout
 EMU_DIALPLAN = "voiceagent/emulator/data/conf/dialplan/public/50_voiceagent.xml"  # its packaged copy
 BREAKAGES += [
@@ -563,7 +568,8 @@ BREAKAGES += [
 ESL_FLOOD = "tests/calls/test_esl_flood.py"
 STARTUP = "tests/calls/test_startup_config.py"
 ESLQUEUE = "voiceagent/telephony/eslqueue.py"
-CONFIG = "voiceagent/config.py"
+CONFIG_SPEECH = "voiceagent/config/speech.py"
+CONFIG_BASE = "voiceagent/config/base.py"
 STARTUP_PY = "voiceagent/startup.py"
 VOICE_CLI = "voiceagent/workers_cli.py"
 BREAKAGES += [
@@ -572,11 +578,11 @@ BREAKAGES += [
     B("19b", "reconnect-cycle log lines not throttled", ESL,
       Patch(ESLPY, "self._log_throttle = LogThrottle(log, _RECONNECT_LOG_INTERVAL)", "self._log_throttle = LogThrottle(log, 0.0)")),
     B("19c", "log lines repeat the node prefix ('ESL fs1: ESL fs1: ...')", ESL,
-      Patch(ESLPY, "    while text.startswith(prefix):", "    while False:")),
+      Patch(ESL_ERRORS, "    while text.startswith(prefix):", "    while False:")),
     B("19d", "esl event queue without back-pressure (the reader never stops reading)", ESL + (ESL_FLOOD,),
       Patch(ESLQUEUE, "        if size >= self.limit and self._room.is_set():", "        if False:")),
     B("19e", "esl reader never yields while data is waiting", ESL + (ESL_FLOOD,),
-      Patch(ESLPY, "                        gevent.sleep(0)  # recv with data waiting never switches: let the others run\n"
+      Patch(ESL_PROTO, "                        gevent.sleep(0)  # recv with data waiting never switches: let the others run\n"
                    "                gevent.sleep(0)\n",
             "                        pass\n")),
     B("19f", "a call's events handled inline by the node's dispatcher (no per-call lanes)", CALLS + (ESL_FLOOD,),
@@ -592,9 +598,9 @@ BREAKAGES += [
       Patch(CONFIG, "            if int(port) > 65535:", "            if False:"),
       Patch(CONFIG, "            if name in nodes:", "            if False:")),
     B("19j", "PAUSE_MS >= END_OF_TURN_MS accepted", (STARTUP,),
-      Patch(CONFIG, "        if self.pause_ms and self.pause_ms >= self.end_of_turn_ms:", "        if False:")),
+      Patch(CONFIG_SPEECH, "        if self.pause_ms and self.pause_ms >= self.end_of_turn_ms:", "        if False:")),
     B("19k", "credentials inside URLs shown by 'voiceagent config'", (STARTUP,),
-      Patch(CONFIG, """        netloc = "***@" + netloc.rsplit("@", 1)[1]""", "        pass")),
+      Patch(CONFIG_BASE, """        netloc = "***@" + netloc.rsplit("@", 1)[1]""", "        pass")),
     B("19l", "bind check of FORK_PORT / METRICS_PORT skipped (port in use = traceback)", (STARTUP,),
       Patch(STARTUP_PY, """    problems = check_bind("FORK_HOST", s.fork_host, "FORK_PORT", s.fork_port)""",
             "    problems = []")),
@@ -628,6 +634,33 @@ BREAKAGES += [
       Patch(NODE_LINK, "port, events=fs_events.worker_subscription())", "port)")),
 ]
 
+
+
+# 22. settings grouped by concern, and every setting reaching its consumer
+REACH = "tests/test_settings_reach.py"
+CONFIG_SECTIONS_T = "tests/test_config_sections.py"
+CONFIG_SETTINGS = "voiceagent/config/settings.py"
+COMMANDS_PY = "voiceagent/telephony/commands.py"
+CLI_PY = "voiceagent/cli.py"
+BREAKAGES += [
+    B("22a", "BGAPI_TIMEOUT dropped from the ESL connection's construction", (REACH, ESL_CLIENT),
+      Patch(ESLPY, """        kw.setdefault("bgapi_timeout", settings.bgapi_timeout)\n""", "")),
+    B("22b", "the originate waits ring timeout + 30 s whatever BGAPI_TIMEOUT says", (REACH,),
+      Patch(COMMANDS_PY, "originate_wait(self.conn.bgapi_timeout, timeout)", "timeout + 30.0")),
+    B("22c", "ESL_EVENT_QUEUE_MAX dropped from the ESL connection's construction", (REACH,),
+      Patch(ESLPY, """        kw.setdefault("max_queued_events", settings.esl_event_queue_max)\n""", "")),
+    B("22d", "a setting that nobody reads", (REACH,),
+      Patch(CONFIG, "    esl_event_queue_max: int = Field(",
+            """    esl_spare_knob: int = Field(default=1, description="Read by nobody.")\n"""
+            "    esl_event_queue_max: int = Field(")),
+    B("22e", "load_sections validates every section (a bad variable of another concern stops the process)",
+      (CONFIG_SECTIONS_T,),
+      Patch(CONFIG_SETTINGS, "    return load(compose(*sections), **overrides)", "    return load(Settings, **overrides)")),
+    B("22f", "'voiceagent config' prints no section headings", (CONFIG_SECTIONS_T,),
+      Patch(CLI_PY, """        click.echo(f"# === {section.title} ===")\n""", "")),
+    B("22g", "'voiceagent config' shows secrets", (CONFIG_SECTIONS_T, STARTUP),
+      Patch(CONFIG_BASE, """        value = "***" if value.get_secret_value() else \"\"""", "        value = value.get_secret_value()")),
+]
 
 
 # --------------------------------------------------------------------------- call records, requests, events (issue 8)

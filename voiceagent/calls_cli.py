@@ -13,11 +13,11 @@ import click
 
 
 def _client() -> Any:
-    from .config import ConfigError, load_settings
+    from .config import ConfigError, RecordsSettings, RedisSettings, load_sections
     from .records.client import CallClient
 
     try:
-        s = load_settings()
+        s = load_sections(RedisSettings, RecordsSettings)  # only what the client reads: Redis and records
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)

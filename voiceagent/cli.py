@@ -52,19 +52,23 @@ def main() -> None:
 
 @main.command("config")
 def config_cmd() -> None:
-    """Print the effective configuration (secrets masked)."""
-    from .config import ConfigError, Settings, load_settings
+    """Print the effective configuration by section (secrets masked)."""
+    from .config import ConfigError, load_settings
 
     try:
         s = load_settings()
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-    fields = Settings.model_fields
-    for name, value in s.masked().items():
-        desc = fields[name.lower()].description or ""
-        click.echo(f"{name}={value}")
-        click.echo(f"    # {desc}")
+    fields = type(s).model_fields
+    for section, values in s.masked_by_section():
+        click.echo(f"# === {section.title} ===")
+        if not values:
+            click.echo("    # (no settings yet)")
+        for name, value in values.items():
+            click.echo(f"{name}={value}")
+            click.echo(f"    # {fields[name.lower()].description or ''}")
+        click.echo("")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,6 @@
 """What ``voiceagent voice`` checks before it says "ready": everything the settings model cannot.
 
-The settings validators check each value on its own (``config.py``); these checks need the
+The settings validators check each value on its own (``voiceagent/config/``); these checks need the
 machine: files that must be readable, directories that must be writable, ports that must be
 free, Redis that must answer.  A worker that started "ready" and then failed every call (a
 missing greeting file) or warned forever without naming the setting (Redis on a closed port)

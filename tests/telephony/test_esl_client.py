@@ -321,7 +321,7 @@ def test_bgapi_rejected_and_expired(make_server, make_conn):
         conn.bgapi("bad thing")
     with pytest.raises(EslTimeout, match="no BACKGROUND_JOB"):
         conn.bgapi("lost job", timeout=0.2)
-    assert conn._jobs == {}
+    assert conn.pending_jobs == 0
 
 
 def test_forbidden_and_multiline_commands_refused(make_server, make_conn):
@@ -449,12 +449,12 @@ def test_trace_frames_through_client_reader(path):
             if len(self.events) == len(want_events):
                 done.set()
 
-    from voiceagent.telephony.esl import _Protocol
+    from voiceagent.telephony.esl_protocol import EslProtocol
 
     owner = Owner()
     srv = _replay_server(data, seed=sum(path.name.encode()))
     try:
-        proto = _Protocol(owner)
+        proto = EslProtocol(owner)
         proto.sock = socket.create_connection(("127.0.0.1", srv.port))
         proto.connected = True
         # Pretend every command/reply + api/response answers a command we sent.

@@ -148,4 +148,4 @@ def test_fifty_concurrent_originates_correlated(emu, conn):
         if res.ok:
             assert fs.uuid_exists(uuid)
             fs.kill(uuid)
-    assert conn._jobs == {}
+    assert conn.pending_jobs == 0

@@ -67,7 +67,8 @@ class StreamResampler:
     def __init__(self, src_rate: int, dst_rate: int):
         self.src_rate = src_rate
         self.dst_rate = dst_rate
-        self._stream = None if src_rate == dst_rate else soxr.ResampleStream(src_rate, dst_rate, 1, dtype="float32", quality="HQ")
+        self._stream = (None if src_rate == dst_rate
+                        else soxr.ResampleStream(src_rate, dst_rate, 1, dtype="float32", quality="HQ"))
 
     def process(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)

@@ -18,7 +18,6 @@ import time
 from collections import Counter, deque
 from typing import Any, Callable, Deque, Dict, Optional
 
-import gevent
 from gevent.threadpool import ThreadPool
 
 __all__ = ["InferencePool", "default_pool_size", "get_pool"]
@@ -44,7 +43,7 @@ class InferencePool:
 
     def run(self, fn: Callable[..., Any], *args: Any, kind: Optional[str] = None, **kwargs: Any) -> Any:
         """Call ``fn(*args, **kwargs)`` in a pool thread and return its result (or raise its error)."""
-        kind = kind or getattr(fn, "__qualname__", "call")
+        kind = str(kind or getattr(fn, "__qualname__", "call"))
         submitted = time.perf_counter()
         started = [0.0]
 

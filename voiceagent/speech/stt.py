@@ -171,7 +171,8 @@ class Transcriber:
         if text and is_hallucination(text, max(nsp), float(np.mean(alp)), level):
             text = ""
         if raw_text and not text:
-            log.debug("dropped likely hallucination %r (no_speech=%.2f logprob=%.2f level=%.1f dBFS)", raw_text, max(nsp), float(np.mean(alp)), level)
+            log.debug("dropped likely hallucination %r (no_speech=%.2f logprob=%.2f level=%.1f dBFS)",
+                      raw_text, max(nsp), float(np.mean(alp)), level)
         return Transcript(
             text=text,
             duration=duration,

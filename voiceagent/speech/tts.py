@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -82,7 +82,7 @@ class PiperTTS(_Engine):
         self.load_s = time.perf_counter() - t0
 
     def _synth_float(self, text: str) -> np.ndarray:
-        parts = []
+        parts: List[np.ndarray] = []
         for chunk in self._voice.synthesize(text, syn_config=self._syn):
             if parts:
                 parts.append(self._gap)
@@ -130,7 +130,7 @@ class XttsTTS(_Engine):
         return np.asarray(out["wav"], dtype=np.float32).reshape(-1)
 
 
-def make_tts(settings, pool: "Optional[InferencePool]" = None) -> _Engine:
+def make_tts(settings: Any, pool: "Optional[InferencePool]" = None) -> _Engine:
     """The engine the settings select (TTS_ENGINE, TTS_VOICE / XTTS_MODEL_DIR)."""
     if settings.tts_engine == "xtts":
         return XttsTTS(settings.xtts_model_dir, settings.xtts_speaker_wav, language=settings.stt_language, pool=pool)
@@ -158,7 +158,7 @@ class PhraseCache:
         for p in phrases:
             self.get(p, rate)
 
-    def __contains__(self, item) -> bool:
+    def __contains__(self, item: object) -> bool:
         text, rate = item if isinstance(item, tuple) else (item, self.tts.sample_rate)
         return (self.tts.voice_id, text, rate) in self._cache
 

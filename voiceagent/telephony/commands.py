@@ -78,8 +78,20 @@ def parse_originate_reply(call_uuid: str, body: str) -> OriginateResult:
     if text.startswith("-ERR"):
         cause = text[4:].strip()
         if _CAUSE_RE.match(cause):
-            return OriginateResult(uuid=call_uuid, outcome=hangup_outcome(cause, answered=False), cause=cause, body=body)
+            outcome = hangup_outcome(cause, answered=False)
+            return OriginateResult(uuid=call_uuid, outcome=outcome, cause=cause, body=body)
     return OriginateResult(uuid=call_uuid, outcome=FAILED, cause=text or "NO_REPLY", body=body)
+
+
+#: Slack beyond the ring timeout for an originate's BACKGROUND_JOB, seconds (the ring timer starts
+#: when FreeSWITCH runs the job, not when we send it).
+ORIGINATE_MARGIN_S = 30.0
+
+
+def originate_wait(bgapi_timeout: float, ring_timeout: int) -> float:
+    """How long an originate waits for its result: BGAPI_TIMEOUT, but never less than the ring
+    timeout plus a margin (giving up earlier could leave an answered call that nobody owns)."""
+    return max(float(bgapi_timeout), ring_timeout + ORIGINATE_MARGIN_S)
 
 
 class FreeSwitch:
@@ -159,12 +171,14 @@ class FreeSwitch:
 
         The uuid is ours (``origination_uuid``), so the caller can register the call
         before any of its events arrive.  Transport failures (timeout, lost job) are
-        exceptions on the AsyncResult; call outcomes are results.
+        exceptions on the AsyncResult; call outcomes are results.  The result is awaited for
+        ``wait_timeout`` seconds, by default :func:`originate_wait` of the connection's
+        ``bgapi_timeout`` (BGAPI_TIMEOUT) and the ring ``timeout``.
         """
         call_uuid, cmd = self._originate_command(
             destination, gateway, caller_id_number, caller_id_name, timeout, variables, app, call_uuid
         )
-        wait = float(wait_timeout) if wait_timeout is not None else timeout + 30.0
+        wait = float(wait_timeout) if wait_timeout is not None else originate_wait(self.conn.bgapi_timeout, timeout)
         out = gevent.event.AsyncResult()
         job = self.conn.bgapi_async(cmd, timeout=wait)
 
@@ -265,7 +279,7 @@ class FreeSwitch:
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
             raise ValueError(f"fork url must be ws:// or wss:// with a host: {url!r}")
         try:
-            parts.port
+            _ = parts.port  # raises ValueError for a bad port
         except ValueError:
             raise ValueError(f"fork url has a bad port: {url!r}") from None
         if mix not in _MIXES:

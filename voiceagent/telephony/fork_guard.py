@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class ConnectionGuard:
         return {"connections": self.total, "pending": self.pending, "dropped": self.dropped, "refused": self.refused}
 
     # ------------------------------------------------------------------ transitions
-    def admit(self, sock: socket.socket, addr) -> Tuple[Optional[Slot], List[Slot]]:
+    def admit(self, sock: socket.socket, addr: Any) -> Tuple[Optional[Slot], List[Slot]]:
         """Register an accepted socket: (its slot or None if refused, the slots dropped for it).
 
         The caller aborts the dropped slots and closes a refused socket.
@@ -154,7 +154,7 @@ class ConnectionGuard:
                 del self._pending[slot.address]
 
 
-def _split_addr(addr) -> Tuple[str, int]:
+def _split_addr(addr: Any) -> Tuple[str, int]:
     if isinstance(addr, tuple) and len(addr) >= 2:
         return str(addr[0]), int(addr[1])
     return str(addr), 0

@@ -13,7 +13,7 @@ import errno
 import logging
 import threading
 import time
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import gevent
 from websockets.sync.server import Server, ServerConnection
@@ -120,7 +120,7 @@ class AcceptLoop:
                            "fork server cannot accept: %s; %d sockets open, dropped %d unconfirmed, %s",
                            exc, self._guard.total, len(dropped), then)
 
-    def _start(self, sock, addr) -> None:
+    def _start(self, sock: Any, addr: Any) -> None:
         slot, victims = self._guard.admit(sock, addr)
         for v in victims:
             v.abort()
@@ -143,7 +143,7 @@ class AcceptLoop:
             srv.handler_threads.add(thread)
         thread.start()
 
-    def _handle(self, sock, addr, slot: Slot) -> None:
+    def _handle(self, sock: Any, addr: Any, slot: Slot) -> None:
         try:
             self._server.handler(sock, addr)  # websockets: handshake, our handler, close
         finally:
@@ -156,7 +156,7 @@ def reporting_connection(accept_loop: Callable[[], Optional[AcceptLoop]]) -> typ
     websockets would close the socket without a word)."""
 
     class _Connection(ServerConnection):
-        def __init__(self, *args, **kwargs) -> None:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             try:
                 super().__init__(*args, **kwargs)
             except OSError as exc:
@@ -168,7 +168,7 @@ def reporting_connection(accept_loop: Callable[[], Optional[AcceptLoop]]) -> typ
     return _Connection
 
 
-def _close(sock) -> None:
+def _close(sock: Any) -> None:
     try:
         sock.close()
     except OSError:

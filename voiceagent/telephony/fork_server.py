@@ -18,7 +18,7 @@ import binascii
 import hmac
 import logging
 import threading
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Any, Callable, Iterator, Optional, Tuple
 from urllib.parse import urlsplit
 
 import gevent
@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.sync.server import Server, ServerConnection, serve
+from websockets.typing import Subprotocol
 
 from voiceagent.observability.log_throttle import LogThrottle
 from voiceagent.observability.logs import call_id_var
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 PrecheckResult = Optional[Tuple[int, str]]
 
 
-def _parse_rate(value, default: int, call_uuid: str, throttle: LogThrottle) -> int:
+def _parse_rate(value: Any, default: int, call_uuid: str, throttle: LogThrottle) -> int:
     try:
         rate = int(value)
         if str(value).strip() != str(rate) or not 1000 <= rate <= 192000:
@@ -55,7 +56,7 @@ def _parse_rate(value, default: int, call_uuid: str, throttle: LogThrottle) -> i
         return default
 
 
-def _remote_of(ws) -> str:
+def _remote_of(ws: Any) -> str:
     try:
         addr = ws.remote_address
     except OSError:  # the server closed the socket already
@@ -105,10 +106,10 @@ class ForkConnection:
     def close_reason(self) -> Optional[str]:
         return self._ws.close_reason
 
-    def _log(self, level: int, msg: str, *args) -> None:
+    def _log(self, level: int, msg: str, *args: Any) -> None:
         log.log(level, msg, *args, extra={"call_id": self.call_uuid})
 
-    def _life(self, level: int, msg: str, *args) -> None:
+    def _life(self, level: int, msg: str, *args: Any) -> None:
         """Lifecycle lines of a fork that never carried a confirmed call are DEBUG (floods are not news)."""
         self._log(level if self.established else logging.DEBUG, msg, *args)
 
@@ -192,7 +193,8 @@ class ForkConnection:
         if len(data) % 2:
             self._odd_frames += 1
             if self._odd_frames == 1 or self._odd_frames % 100 == 0:
-                self._log(logging.WARNING, "dropped audio frame of odd length %d (%d so far)", len(data), self._odd_frames)
+                self._log(logging.WARNING, "dropped audio frame of odd length %d (%d so far)",
+                          len(data), self._odd_frames)
             return None
         self.frames_received += 1
         return Audio(bytes(data), self.sample_rate)
@@ -260,7 +262,7 @@ class ForkServer:
     def start(self) -> None:
         self._server = serve(
             self._run_connection, self.host, self._requested_port,
-            subprotocols=[forkwire.SUBPROTOCOL],
+            subprotocols=[Subprotocol(forkwire.SUBPROTOCOL)],
             compression=None,  # mod_audio_fork offers no extensions
             process_request=self._process_request,
             max_size=self._max_frame,
@@ -362,7 +364,8 @@ class ForkServer:
             return ws.respond(404, "Not Found\n")
         offered = [p.strip() for h in request.headers.get_all("Sec-WebSocket-Protocol") for p in h.split(",")]
         if forkwire.SUBPROTOCOL not in offered:
-            self.throttle.log("400", logging.WARNING, "fork upgrade from %s refused: subprotocol %s not offered (got %r)",
+            self.throttle.log("400", logging.WARNING,
+                              "fork upgrade from %s refused: subprotocol %s not offered (got %r)",
                               remote, forkwire.SUBPROTOCOL, offered[:4], extra=extra)
             return ws.respond(400, f"Subprotocol {forkwire.SUBPROTOCOL} required\n")
         if self._precheck is not None:

@@ -1,0 +1,39 @@
+"""The conversation's sections: the LLM and what it says, the tool plugins."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from .base import RULE_BASED, Section, check_url
+
+
+class LlmSettings(Section):
+    title = "llm: the language model, profiles and phrases (dialog/)"
+
+    llm_base_url: str = Field(default="", description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; 'rule-based' = the built-in rule-based responder on purpose; empty = the same, with a warning that no LLM is configured.")
+    llm_model: str = Field(default="local", description="Model name; a bare name means an OpenAI-compatible server at LLM_BASE_URL, 'provider/name' is passed to litellm as is.")
+    llm_api_key: SecretStr = Field(default=SecretStr(""), description="API key for the LLM endpoint (empty for local servers).")
+    llm_timeout: float = Field(default=20.0, gt=0, description="Seconds to wait for the LLM's response and between streamed chunks.")
+    llm_temperature: float = Field(default=0.3, ge=0, le=2, description="Sampling temperature.")
+    llm_max_tokens: int = Field(default=300, ge=1, description="Upper bound of one reply's length in tokens (phone answers are short).")
+    llm_max_tool_rounds: int = Field(default=3, ge=0, le=20, description="Tool rounds per caller turn before the LLM must answer in words.")
+    llm_warm_prefix: Literal["auto", "on", "off"] = Field(default="auto", description="Have the LLM server read the prompt prefix before it is needed (at start-up, and each call's while its greeting plays): 'auto' = only for a server on this machine (on a paid API it is a billed request).")
+    llm_max_failures: int = Field(default=3, ge=1, description="Consecutive LLM failures after which the agent says goodbye and hangs up.")
+    history_turns: int = Field(default=12, ge=1, description="Caller turns of conversation history sent to the LLM.")
+    profiles_file: str = Field(default="", description="YAML or JSON file with the assistant profiles (empty = the built-in default profile).")
+    phrases_file: str = Field(default="", description="YAML or JSON file with default phrases (thinking, apology, goodbye, transfer) for every profile.")
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_base_url(cls, v: str) -> str:
+        if v == RULE_BASED:
+            return v
+        return check_url(v, ("http", "https"), "http://127.0.0.1:8000/v1")
+
+
+class ToolsSettings(Section):
+    title = "tools: the tool plugins the LLM may call (dialog/tools.py)"
+
+    tool_timeout: float = Field(default=10.0, gt=0, description="Seconds a tool may run before it counts as failed.")
+    tools_dirs: str = Field(default="", description="Comma-separated directories of tool plugins (*.py); empty = the built-in tools.")
