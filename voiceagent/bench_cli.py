@@ -1,4 +1,4 @@
-"""``voiceagent bench latency`` / ``bench soak``: the benchmarks (code in bench/latency.py, bench/soak.py)."""
+"""``voiceagent bench latency`` / ``honesty`` / ``requests`` / ``soak``: the benchmarks (code in bench/latency.py, bench/soak.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -46,6 +46,17 @@ def register(main: click.Group) -> None:
     def honesty_cmd(llm, prompt, local_model, repeats, out) -> None:
         """Out-of-scope requests (weather, timers, e-mail, bookings): count replies that claim or invent."""
         sys.exit(_load_bench("honesty").run_honesty(llm, prompt, local_model, out, repeats))
+
+    @bench.command("requests")
+    @click.option("--requests", "n", default=60, show_default=True, help="Requests placed at once.")
+    @click.option("--workers", default=2, show_default=True, help="Voice workers (in this process).")
+    @click.option("--max-calls", default=5, show_default=True, help="MAX_CALLS of each worker.")
+    @click.option("--ring", default=0.5, show_default=True, help="Seconds each callee rings.")
+    @click.option("--speed", default=8.0, show_default=True, help="Emulator speed (the greeting plays this much faster).")
+    @click.option("--out", default="out/bench", show_default=True)
+    def requests_cmd(n, workers, max_calls, ring, speed, out) -> None:
+        """Outbound requests through Redis: queue wait, claim -> answer, event lag, peak calls per worker."""
+        sys.exit(_load_bench("requests").run_requests(n, workers, max_calls, ring, speed, out))
 
     @bench.command("soak")
     @click.option("--minutes", default=10.0, show_default=True, help="How long to place calls.")
