@@ -1,8 +1,11 @@
 """A gevent selector left on a closed descriptor: what it breaks, that the guard sees it, that the
 test servers no longer leave one (the cause of the run-wide "Fatal Python error: Aborted")."""
 import errno
+import os
 import selectors
+import signal
 import socket
+import sys
 
 import gevent
 import pytest
@@ -10,6 +13,7 @@ from websockets.sync.client import connect
 from websockets.sync.server import serve
 
 from tests import watcher_guard
+from tests.fork_helpers import run_isolated
 from tests.ws_helpers import serve_in_greenlet
 
 
@@ -95,3 +99,17 @@ def test_serve_in_greenlet_serves_and_leaves_no_watcher():
     assert g.join(2) is None and g.dead and g.successful()
     _one_loop_iteration()
     assert watcher_guard.stale() == []
+
+
+SCENARIO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "watcher_abort_scenario.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("mode", ["serve_forever", "serve_in_greenlet"])
+def test_the_leak_is_what_aborts_the_run_when_libev_rebuilds_its_epoll_set(mode):
+    """tests/watcher_abort_scenario.py: the abort itself, in a process of its own."""
+    rc, out, err = run_isolated([sys.executable, SCENARIO, mode], timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
+    if mode == "serve_forever":
+        assert rc == -signal.SIGABRT and "libev: I/O watcher with invalid fd found in epoll_ctl" in err, (rc, err[-2000:])
+    else:
+        assert rc == 0 and out.strip() == "survived", (rc, err[-2000:])

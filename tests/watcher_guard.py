@@ -6,9 +6,11 @@ from ``select()`` until it fires or the file is unregistered.  A selector that i
 process: the loop holds it, so it is never collected.  The descriptor number is then reused by
 later sockets and pipes, and libev's state for it no longer matches the kernel's: gevent defers
 the close of every later socket on that number (a port is still bound a moment after
-``close()``: EADDRINUSE), and sooner or later libev asserts on an ``epoll_ctl`` that fails with
-EBADF and aborts the whole test run ("Fatal Python error: Aborted" in the hub).  websockets'
-``Server.serve_forever`` does exactly that (its poller is never closed).
+``close()``: EADDRINUSE), and the next time libev rebuilds its epoll set (after a fork, or when
+epoll reports a descriptor it cannot update) its ``epoll_ctl`` for that watcher fails with EBADF:
+"libev: I/O watcher with invalid fd found in epoll_ctl", abort() ("Fatal Python error: Aborted"
+in the hub; tests/watcher_abort_scenario.py).  websockets' ``Server.serve_forever`` does exactly
+that (its poller is never closed).
 
 ``install()`` records, for each registration, which file the descriptor was; ``stale()`` lists
 the active watchers whose descriptor is no longer that file.  The root conftest fails the test
