@@ -716,6 +716,17 @@ BREAKAGES += [
             "                backoff = min(backoff * 2, 5.0)\n")),
 ]
 
+WS_HELPERS = "tests/ws_helpers.py"
+WATCHER_GUARD = "tests/watcher_guard.py"
+T_WATCHER_GUARD = "tests/test_watcher_guard.py"
+BREAKAGES += [
+    B("25a", "the test WebSocket servers run websockets' serve_forever (its poller stays on a closed socket)",
+      (T_WATCHER_GUARD, "tests/emulator/test_fork_client.py"),
+      Patch(WS_HELPERS, "    return gevent.spawn(_accept_loop, server)", "    return gevent.spawn(server.serve_forever)")),
+    B("25b", "the watcher guard never finds a selector left on a closed descriptor", (T_WATCHER_GUARD,),
+      Patch(WATCHER_GUARD, "if known is not None and watcher.active and _identity(fd) != known[0]:", "if False:")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

@@ -37,9 +37,8 @@ def run_isolated(args, timeout=90.0, env=None):
     """Run a process without gevent's machinery: (returncode or None on timeout, stdout, stderr).
 
     posix_spawn with output to files and a blocking waitpid: no pipes and no child watcher in this
-    process.  Late in a full test run an earlier test can leave a libev watcher on a closed
-    descriptor, and gevent's subprocess (new pipes on the same descriptor numbers) then trips
-    libev's assertion and aborts the whole run.
+    process, so the child's run does not depend on the state of this process' event loop (a test
+    that leaves a libev watcher on a closed descriptor is failed by tests/watcher_guard.py).
     """
     waitpid = monkey.get_original("os", "waitpid")
     sleep = monkey.get_original("time", "sleep")

@@ -207,6 +207,8 @@ class WsPeer:
     def __init__(self, on_connect: Optional[Callable] = None) -> None:
         from websockets.sync.server import serve
 
+        from tests.ws_helpers import serve_in_greenlet
+
         self.connections: list = []
         self.texts: List[Tuple[str, str]] = []  # (path, text)
         self.binary_bytes = 0
@@ -216,7 +218,7 @@ class WsPeer:
         self.on_connect = on_connect
         self._server = serve(self._handler, "127.0.0.1", 0, subprotocols=["audio.drachtio.org"])
         self.port = self._server.socket.getsockname()[1]
-        self._g = gevent.spawn(self._server.serve_forever)
+        self._g = serve_in_greenlet(self._server)
 
     def _handler(self, ws) -> None:
         self.connections.append(ws)

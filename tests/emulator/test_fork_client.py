@@ -18,6 +18,7 @@ from websockets.sync.server import serve
 
 from voiceagent.emulator.caller_audio import CallerAudio
 from voiceagent.emulator.fork_client import ForkClient
+from tests.ws_helpers import serve_in_greenlet
 
 UUID = "cb1cdc4b-e635-41db-8a6d-a43f8dc4552e"
 META = '{"event":"start","uuid":"%s","caller":"sipp","callee":"agent","sampleRate":16000,"mix":"mono"}' % UUID
@@ -43,7 +44,7 @@ class WsServer:
                          process_request=process_request, max_size=None)
         self.port = self.srv.socket.getsockname()[1]
         self.url = f"ws://127.0.0.1:{self.port}/"
-        self.g = gevent.spawn(self.srv.serve_forever)
+        self.g = serve_in_greenlet(self.srv)
 
     def _handler(self, ws):
         self.connections += 1

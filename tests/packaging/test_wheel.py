@@ -47,7 +47,7 @@ print(json.dumps(out))
 
 def run(args, cwd=None, env=None, timeout=300):
     """A child process without gevent's pipes and child watcher (see ``run_isolated``): this test runs late
-    in the suite, where an earlier test's stale libev watcher turns gevent's subprocess into an abort."""
+    in the suite, and its run must not depend on what earlier tests left in the event loop."""
     if cwd is not None:
         args = ["/bin/sh", "-c", f"cd {shlex.quote(str(cwd))} && exec " + " ".join(shlex.quote(str(a)) for a in args)]
     rc, out, err = run_isolated([str(a) for a in args], timeout=timeout, env=env)
