@@ -54,7 +54,8 @@ class VoiceServices:
         mode = self.settings.llm_warm_prefix
         if mode != "auto" or self.kit.demo_server is not None:
             return mode == "on" and self.kit.demo_server is None
-        host = urlparse(self.kit.llm.base_url).hostname or ""
+        # the demo server returned above: this is the litellm client (ChatModel does not promise a URL)
+        host = urlparse(getattr(self.kit.llm, "base_url", "")).hostname or ""
         return host in ("127.0.0.1", "localhost", "::1")
 
     def warm_llm_prefix(self, conv=None) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Generator, Iterator, List, Optional, Sequence, Union
 
 from .events import Event, HangupRequested, Say, Timings, ToolFinished, ToolStarted, TransferRequested
 from .llm_types import ChatModel, ChatStream, LlmError, TextDelta, ToolCall
@@ -150,7 +150,7 @@ class Conversation:
         self._said = []
 
     # --- a turn --------------------------------------------------------------------------------
-    def respond(self, user_text: str) -> Iterator[Event]:
+    def respond(self, user_text: str) -> Generator[Event, None, None]:
         self._cancelled = False
         self._said = []
         turn: List[dict] = [{"role": "user", "content": user_text}]
