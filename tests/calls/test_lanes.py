@@ -5,6 +5,7 @@ import gevent
 import gevent.event
 
 from voiceagent.calls.lanes import CallLanes
+from voiceagent.telephony import events as fs_events
 from voiceagent.telephony.eslwire import Event
 
 
@@ -62,3 +63,24 @@ def test_a_stuck_call_is_given_up_once_and_its_dropped_events_are_counted(caplog
                 gevent.sleep(0.01)
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "stuck" in text and "19 events of this call were dropped" in text, text
+
+
+def test_a_failing_handler_is_logged_and_the_lane_goes_on(caplog):
+    # the worker's lanes carry typed events (telephony.events), not wire events
+    got, done = [], gevent.event.Event()
+
+    def deliver(ev):
+        if ev.digit == "0":
+            raise RuntimeError("handler failed")
+        got.append(ev.digit)
+        if ev.digit == "2":
+            done.set()
+
+    lanes = CallLanes(_spawn, deliver, lambda c, n: None, limit=100)
+    with caplog.at_level(logging.ERROR, logger="voiceagent.calls.lanes"):
+        for i in range(3):
+            lanes.put("a", fs_events.parse(Event([("Event-Name", "DTMF"), ("Unique-ID", "a"),
+                                                  ("DTMF-Digit", str(i))])))
+        assert done.wait(5), f"the lane stopped after the failing event: {got}"
+    assert got == ["1", "2"]
+    assert any("handling DTMF (Dtmf) failed" in r.getMessage() for r in caplog.records)

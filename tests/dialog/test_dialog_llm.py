@@ -55,6 +55,15 @@ def test_bad_json_arguments_are_reported_not_raised(server, llm):
     assert call.error and "not valid JSON" in call.error and call.raw_arguments == '{"a": 1, '
 
 
+def test_json_arguments_python_refuses_are_reported_not_raised():
+    # valid JSON, but json.loads raises a plain ValueError (no .msg/.pos) for an integer this long
+    from voiceagent.dialog.llm_types import decode_call
+
+    raw = '{"a": ' + "1" * 5000 + "}"
+    call = decode_call("call_1", "add_numbers", raw)
+    assert call.error and "not usable JSON" in call.error and call.arguments == {} and call.raw_arguments == raw
+
+
 @pytest.mark.parametrize("style", ["plain", "fence", "tag", "list"])
 def test_tool_call_written_as_text_is_recovered_and_not_spoken(server, llm, style):
     server.push(S.json_tool_text("add_numbers", {"a": 3}, style=style, prefix="Sure. "))

@@ -29,6 +29,7 @@ from ..telephony.call_ids import is_call_uuid
 from ..telephony.events import ForkConnectFailed
 from ..telephony.fork_messages import Metadata
 from .call_state import CallState, Direction
+from .node_link import link_of
 from .session import CallSession
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class ForkIntake:
             return
         meta: Dict[str, Any] = dict(conn.metadata or {})
         sess = self.w.sessions.get(call_id)
+        node: Optional[NodeLink] = None
         if sess is None:
             node = self._wait_node(call_id, meta)
             if node is None:
@@ -91,7 +93,9 @@ class ForkIntake:
             if not self._attach_again(sess, conn):
                 return
         else:
-            direction = Direction.OUTBOUND if str(meta.get("direction", "")).lower() == "outbound" else Direction.INBOUND
+            assert node is not None  # no session yet: the node was found above (or we returned)
+            outbound = str(meta.get("direction", "")).lower() == "outbound"
+            direction = Direction.OUTBOUND if outbound else Direction.INBOUND
             sess = self.w._new_session(node, call_id, direction, metadata=meta, admitted=False)
             sess.attach_fork(conn)
             sess.start()
@@ -144,7 +148,7 @@ class ForkIntake:
         """Wait for the node's events about the call, and ask FreeSWITCH once early in the grace
         window (the events may have been lost in an ESL outage).  A "no" from uuid_exists is final
         for the question: only the node's events can still confirm the call."""
-        node = sess.node
+        node = link_of(sess.node)
         grace = self.w.settings.fork_grace_seconds
         deadline = time.monotonic() + grace
         if node.wait_known(sess.id, min(0.3, grace / 3)):
@@ -169,7 +173,7 @@ class ForkIntake:
         sess.observe()  # FreeSWITCH has the channel: a real call, taken or not
         reason = self.w._refusal_reason()
         if reason:
-            self.w._refuse(sess.node, sess.id, reason)
+            self.w._refuse(link_of(sess.node), sess.id, reason)
             sess.refuse(reason)
             return
         sess._to(CallState.CONFIRMED)
@@ -180,7 +184,7 @@ class ForkIntake:
 
     def _fill_caller(self, sess: CallSession) -> None:
         """Caller, callee and direction from FreeSWITCH (its events, else uuid_getvar)."""
-        info = sess.node.channels.get(sess.id) or {}
+        info = link_of(sess.node).channels.get(sess.id) or {}
         caller, callee = info.get("caller", ""), info.get("callee", "")
         if not info:
             try:
@@ -210,7 +214,8 @@ class ForkIntake:
         if u in w.sessions:
             return
         try:
-            claimed = w.settings.start_fork_on_park and w.redis.get(w.store.claim_key("claim", u)) == w.worker_id.encode()
+            claimed = (w.settings.start_fork_on_park
+                       and w.redis.get(w.store.claim_key("claim", u)) == w.worker_id.encode())
             if not claimed:
                 # the shipped dialplan keeps uuid_audio_fork's reply in voiceagent_fork: a fork we do not
                 # know of on a channel without it belongs to something else on this FreeSWITCH
@@ -226,7 +231,8 @@ class ForkIntake:
         self._hang_up_forkless(node, u, f"fork connect failed: {ev.reason[:80]}")
 
     def _hang_up_forkless(self, node: "NodeLink", call_id: str, why: str) -> None:
-        self.throttle.log("forkless", logging.WARNING, "call without a fork (%s): hanging up instead of leaving it parked",
-                          why, extra={"call_id": call_id})
+        self.throttle.log("forkless", logging.WARNING,
+                          "call without a fork (%s): hanging up instead of leaving it parked", why,
+                          extra={"call_id": call_id})
         metrics.CALLS_REFUSED.labels(reason="no_fork").inc()
         node.fs_async("kill", call_id, "NORMAL_TEMPORARY_FAILURE")

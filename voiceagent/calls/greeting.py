@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import gevent
 
 from .call_state import TurnState
+from .playback import Playback
 from .ports import CallPort
 from .turns import Turn
 
@@ -15,10 +17,10 @@ class GreetingDialog:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._pb = None
+        self._pb: Optional[Playback] = None
 
     @property
-    def turn_state(self):
+    def turn_state(self) -> TurnState:
         return TurnState.SPEAKING if self._pb is not None and not self._pb.done else TurnState.LISTENING
 
     def run(self, call: CallPort) -> None:

@@ -14,15 +14,22 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 import gevent
 import redis
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ..records.keys import Keys
+from ..records.replies import text
 from .inbox_commands import (  # noqa: F401 - the command models are part of this module's API
-    CallCommand, HangupCommand, InboxMessage, PlayCommand, SayCommand, TransferCommand, describe_error,
+    CallCommand,
+    HangupCommand,
+    InboxMessage,
+    PlayCommand,
+    SayCommand,
+    TransferCommand,
+    describe_error,
     parse_command,
 )
 
@@ -61,6 +68,13 @@ def dedicated_connection(client: redis.Redis, block_seconds: float) -> redis.Red
         kwargs["socket_timeout"] = block_seconds + 5  # the server waits block_seconds before it answers
     return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class,
                                                             max_connections=1, **kwargs))
+
+
+def _as_command(command: Any) -> CallCommand:
+    """A command model as is; anything else (a dict) validated into one."""
+    if isinstance(command, (SayCommand, PlayCommand, HangupCommand, TransferCommand)):
+        return command
+    return parse_command(command)
 
 
 class CallNotFound(LookupError):
@@ -121,7 +135,7 @@ class CallStore:
             return
         self._write(str(record["id"]), "register", {k: str(v) for k, v in record.items()})
 
-    def update(self, call_id: str, **fields) -> None:
+    def update(self, call_id: str, **fields: object) -> None:
         """Set some fields of an existing record (a missing record stays missing)."""
         self._write(call_id, "update", {k: str(v) for k, v in fields.items()})
 
@@ -178,7 +192,8 @@ class CallStore:
         pipe = self.r.pipeline()
         if op == "register":
             pipe.delete(key)
-            pipe.hset(key, mapping=data or {})
+            # redis-py's Mapping[FieldT | KeyT, EncodableT] refuses a Dict[str, str] (a Mapping's key is invariant)
+            pipe.hset(key, mapping=data or {})  # type: ignore[arg-type]
             pipe.expire(key, self.call_ttl)
             pipe.sadd(self.live_key, call_id)
         else:
@@ -186,7 +201,7 @@ class CallStore:
             pipe.srem(self.live_key, call_id)
         pipe.execute()
 
-    def close(self, call_id: str, outcome: str, reason: str, **fields) -> None:
+    def close(self, call_id: str, outcome: str, reason: str, **fields: object) -> None:
         """End a call someone else owned: keep its record briefly, marked, and drop it from the live set."""
         self.flush_pending()
         key = self.call_key(call_id)
@@ -199,12 +214,12 @@ class CallStore:
 
     def get(self, call_id: str) -> Optional[Dict[str, str]]:
         data = self.r.hgetall(self.call_key(call_id))
-        return {k.decode(): v.decode() for k, v in data.items()} or None
+        return {text(k): text(v) for k, v in data.items()} or None
 
     def live_calls(self) -> List[Dict[str, str]]:
         out = []
         for raw in sorted(self.r.smembers(self.live_key)):
-            cid = raw.decode()
+            cid = text(raw)
             rec = self.get(cid)
             if rec is None:  # expired: its worker died
                 self.r.srem(self.live_key, cid)
@@ -221,22 +236,22 @@ class CallStore:
         return bool(self.r.set(self.claim_key(kind, call_id), owner, nx=True, ex=max(1, int(ttl))))
 
     # commands
-    def send_command(self, call_id: str, command) -> CallCommand:
+    def send_command(self, call_id: str, command: Any) -> CallCommand:
         """Validate and queue a command for a live call, wherever it runs.
 
         Raises CallNotFound for an unknown call and WorkerGone when the owning worker has no heartbeat.
         """
-        cmd = command if isinstance(command, BaseModel) else parse_command(command)
+        cmd = _as_command(command)
         rec = self.get(call_id)
         if not rec or not rec.get("worker") or rec.get("state") == "ended":
             raise CallNotFound(call_id)
         return self.push_command(rec["worker"], call_id, cmd)
 
-    def push_command(self, worker_id: str, call_id: str, command) -> CallCommand:
+    def push_command(self, worker_id: str, call_id: str, command: Any) -> CallCommand:
         """Queue a command on a given worker's inbox (a call it is dialing is not live in Redis yet).
 
         Raises WorkerGone when that worker has no heartbeat."""
-        cmd = command if isinstance(command, BaseModel) else parse_command(command)
+        cmd = _as_command(command)
         if not self.worker_alive(worker_id):
             raise WorkerGone(call_id, worker_id)
         payload = json.dumps({"call_id": call_id, "command": cmd.model_dump(), "sent": time.time()})
@@ -246,7 +261,7 @@ class CallStore:
         pipe.execute()
         return cmd
 
-    def heartbeat(self, worker_id: str, info: Dict[str, str], ttl: int = 15) -> None:
+    def heartbeat(self, worker_id: str, info: Mapping[str, object], ttl: float = 15) -> None:
         """Say this worker is alive for ``ttl`` seconds; its inbox lives as long. Replays pending writes."""
         self.flush_pending()
         key = self.worker_key(worker_id)
@@ -302,7 +317,7 @@ class InboxListener:
             self._handle(item[1])
         conn.connection_pool.disconnect()
 
-    def _handle(self, raw: bytes) -> None:
+    def _handle(self, raw: Union[bytes, str]) -> None:
         call_id = "-"
         try:
             data = json.loads(raw)

@@ -80,7 +80,7 @@ class InboxMessage(BaseModel):
     sent: Optional[float] = None
 
 
-def parse_command(data) -> CallCommand:
+def parse_command(data: object) -> CallCommand:
     """Validate a command; raises pydantic.ValidationError naming the bad field."""
     return _command_adapter.validate_python(data)
 

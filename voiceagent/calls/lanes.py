@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Callable, Deque, Dict
+from typing import Callable, Deque, Dict, Generic, Protocol, TypeVar
 
 import gevent
-
-from ..telephony.eslwire import Event
 
 log = logging.getLogger(__name__)
 
@@ -24,24 +22,34 @@ log = logging.getLogger(__name__)
 _BATCH = 64
 
 
-class _Lane:
+class _Named(Protocol):
+    """All a lane reads of an event (the typed ones of telephony.events in the worker, wire ones in tests)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+E = TypeVar("E", bound=_Named)
+
+
+class _Lane(Generic[E]):
     __slots__ = ("events", "dropped")
 
     def __init__(self) -> None:
-        self.events: Deque[Event] = collections.deque()
+        self.events: Deque[E] = collections.deque()
         self.dropped = 0
 
 
-class CallLanes:
+class CallLanes(Generic[E]):
     """``put(call_id, event)`` from the dispatcher; ``deliver(event)`` runs in the call's lane greenlet."""
 
-    def __init__(self, spawn: Callable[..., gevent.Greenlet], deliver: Callable[[Event], None],
+    def __init__(self, spawn: Callable[..., gevent.Greenlet], deliver: Callable[[E], None],
                  on_stuck: Callable[[str, int], None], limit: int = 2000) -> None:
         self._spawn = spawn
         self._deliver = deliver
         self._on_stuck = on_stuck
         self.limit = limit
-        self._lanes: Dict[str, _Lane] = {}
+        self._lanes: Dict[str, _Lane[E]] = {}
 
     def __len__(self) -> int:
         return len(self._lanes)
@@ -50,7 +58,7 @@ class CallLanes:
         lane = self._lanes.get(call_id)
         return len(lane.events) if lane else 0
 
-    def put(self, call_id: str, event: Event) -> None:
+    def put(self, call_id: str, event: E) -> None:
         lane = self._lanes.get(call_id)
         if lane is None:
             lane = self._lanes[call_id] = _Lane()
@@ -66,7 +74,7 @@ class CallLanes:
             return
         lane.events.append(event)
 
-    def _drain(self, call_id: str, lane: _Lane) -> None:
+    def _drain(self, call_id: str, lane: _Lane[E]) -> None:
         done = 0
         try:
             while lane.events:
@@ -74,7 +82,8 @@ class CallLanes:
                 try:
                     self._deliver(event)
                 except Exception:
-                    log.exception("handling %s failed", event.key, extra={"call_id": call_id})
+                    log.exception("handling %s (%s) failed", event.name, type(event).__name__,
+                                  extra={"call_id": call_id})
                 done += 1
                 if done % _BATCH == 0:
                     gevent.sleep(0)

@@ -3,18 +3,25 @@ told us about, and the per-call lanes its events are delivered in (already typed
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Optional, cast
 
 import gevent.event
 
 from ..telephony import events as fs_events
 from ..telephony.commands import FreeSwitch, channel_gone
 from ..telephony.eslwire import Event
+from .ports import NodePort
 
 if TYPE_CHECKING:  # pragma: no cover
     from .worker import VoiceWorker
 
 log = logging.getLogger(__name__)
+
+
+def link_of(node: NodePort) -> NodeLink:
+    """A session's node as the worker knows it: every session the worker makes is on one of its
+    NodeLinks (``VoiceWorker._new_session``); the session itself only needs the :class:`NodePort`."""
+    return cast(NodeLink, node)
 
 
 class NodeLink:

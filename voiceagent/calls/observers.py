@@ -3,7 +3,7 @@ never allowed to break the call (or the observers after it)."""
 from __future__ import annotations
 
 import logging
-from typing import List
+from typing import Callable, List
 
 from .call_state import CallState
 from .ports import CallInfo, CallObserver
@@ -18,7 +18,7 @@ class Observers:
     def __init__(self, targets: List[CallObserver]) -> None:
         self.targets = targets
 
-    def _each(self, what: str, call: CallInfo, fn) -> None:
+    def _each(self, what: str, call: CallInfo, fn: Callable[[CallObserver], None]) -> None:
         for obs in list(self.targets):
             try:
                 fn(obs)

@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Deque, List, Optional, Tuple
+from typing import Deque, Iterator, List, Optional, Tuple
 
 from .flags import Flag
 
@@ -132,6 +132,10 @@ class Reply:
     def __init__(self) -> None:
         self.parts: List[Tuple[str, Playback]] = []
         self.interrupted = False
+        # for the turn's timings: the first playback the caller hears (an acknowledgement or the answer's
+        # first sentence) and, after an acknowledgement, the answer's own first one
+        self.first: Optional[Playback] = None
+        self.answer: Optional[Playback] = None
 
     def add(self, text: str, pb: Playback) -> None:
         self.parts.append((text, pb))
@@ -139,7 +143,7 @@ class Reply:
     def __bool__(self) -> bool:  # "has anything been said yet"
         return bool(self.parts)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tuple[str, Playback]]:
         return iter(self.parts)
 
     @property

@@ -143,7 +143,7 @@ class Recovery:
                 continue
             now = time.time()
 
-            def change(r: CallRecord, owner: str = owner) -> Optional[CallEnded]:
+            def change(r: CallRecord, owner: str = owner, now: float = now) -> Optional[CallEnded]:
                 if r.ended:
                     return None
                 state = r.state

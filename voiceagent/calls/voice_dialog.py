@@ -18,19 +18,23 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Deque, List, Optional, Tuple
+from typing import TYPE_CHECKING, Deque, List, Optional, Tuple
 
 import gevent
 import gevent.event
 import gevent.queue
 
+from .call_purpose import PurposeTurns
 from .call_state import TurnState
 from .playback import Reply
-from .call_purpose import PurposeTurns
 from .ports import CallPort
 from .speculation import Speculation
 from .turns import ToolCall, Turn  # noqa: F401 - Turn is public here since the start
 from .voice_services import VoiceServices
+
+if TYPE_CHECKING:  # the dialog package is imported when the first call starts
+    from ..dialog.conversation import Conversation
+    from ..dialog.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,8 @@ class VoiceDialog:
         self.inq: gevent.queue.Queue = gevent.queue.Queue()
         self.turns: List[Turn] = []
         self.reply: Optional[gevent.Greenlet] = None
-        self.conv = None
-        self.profile = None
+        self.conv: Optional[Conversation] = None  # from run() on
+        self.profile: Optional[Profile] = None
         self._arrivals: Deque[Tuple[float, float]] = deque(maxlen=2000)  # (audio clock s, monotonic)
         self._hangup_requested = False
         self._speech_onset: Optional[float] = None  # audio-clock onset of the caller's current turn
@@ -61,6 +65,11 @@ class VoiceDialog:
         if self.reply is not None and not self.reply.dead:
             return TurnState.THINKING
         return TurnState.LISTENING
+
+    def _conversation(self) -> Conversation:
+        if self.conv is None:
+            raise RuntimeError("the dialog has not started: no conversation yet")
+        return self.conv
 
     @property
     def current_reply(self) -> Optional[Reply]:
@@ -189,7 +198,7 @@ class VoiceDialog:
         if self.purpose.asking:
             self._start_reply(turn, lambda: self.purpose.answer(turn, said=tr.text))
         else:
-            self._start_reply(turn, lambda: self.conv.respond(tr.text))
+            self._start_reply(turn, lambda: self._conversation().respond(tr.text))
 
     def _on_dtmf(self, digit: str) -> None:
         turn = Turn(index=len(self.turns) + 1, heard=f"[DTMF {digit}]", kind="dtmf")
@@ -198,7 +207,7 @@ class VoiceDialog:
         if self.purpose.asking:
             self._start_reply(turn, lambda: self.purpose.answer(turn, digit=digit))
         else:
-            self._start_reply(turn, lambda: self.conv.on_dtmf(digit))
+            self._start_reply(turn, lambda: self._conversation().on_dtmf(digit))
 
     # ------------------------------------------------------------------ thinking + speaking
     def _start_reply(self, turn: Turn, events_fn) -> None:
@@ -237,12 +246,12 @@ class VoiceDialog:
                         ack.join(5)
                         ack = None
                     pb = call.play(pcm, rate, text=text)
-                    if turn.ack and "_answer_pb" not in turn.timings:
-                        turn.timings["_answer_pb"] = pb
+                    if turn.ack and played.answer is None:
+                        played.answer = pb
                     if not played:
                         handed = pb.handed_at or time.monotonic()
                         turn.timings["voice_to_voice_ms"] = (handed - last_speech_wall) * 1000
-                        turn.timings["_first_pb"] = pb
+                        played.first = pb
                     played.add(text, pb)
                     turn.said.append(text)
                 elif isinstance(ev, cv.ToolStarted):
@@ -253,13 +262,13 @@ class VoiceDialog:
                     hangup_after = True
                 elif isinstance(ev, cv.TransferRequested):
                     transfer_to = ev.destination
-            ttft = self.conv.last_timings
+            ttft = self._conversation().last_timings
             if ttft is not None and "llm_ttft_ms" in ttft:
                 turn.timings["llm_ttft_ms"] = ttft["llm_ttft_ms"]
             # wait until the caller has heard everything (or the call ends)
             for pb in played.playbacks:
                 gevent.wait([pb.finished, call.ended], count=1, timeout=pb.duration + 30)
-            first = turn.timings.pop("_first_pb", None)
+            first = played.first
             if first is not None and first.handed_at:
                 # upload mode: handed_at (uuid_broadcast sent) is only known once FreeSWITCH has
                 # stored the playAudio file, after call.play() returned
@@ -268,7 +277,7 @@ class VoiceDialog:
                     turn.timings["ack_ms"] = turn.timings["voice_to_voice_ms"]
             if first is not None and first.started_at and first.handed_at:
                 turn.timings["playback_start_ms"] = (first.started_at - first.handed_at) * 1000
-            answer = turn.timings.pop("_answer_pb", None)
+            answer = played.answer
             if answer is not None:  # after an acknowledgement: when the answer itself was handed over
                 turn.timings["answer_to_voice_ms"] = ((answer.handed_at or time.monotonic()) - last_speech_wall) * 1000
             elif "voice_to_voice_ms" in turn.timings:
@@ -281,10 +290,6 @@ class VoiceDialog:
                 self._hangup_requested = True
                 call.hangup()
                 self.inq.put(("wake", None))
-        except gevent.GreenletExit:
-            turn.timings.pop("_first_pb", None)
-            turn.timings.pop("_answer_pb", None)
-            raise
         finally:
             if ack is not None:
                 ack.cancelled = True
@@ -296,7 +301,8 @@ class VoiceDialog:
         """Say the profile's 'thinking' phrase if no answer has started ACK_AFTER_MS after the caller's
         last word (a slow LLM must not leave the line silent); it is never said once the answer plays."""
         delay_ms = self.s.ack_after_ms
-        if not delay_ms or turn.kind != "speech" or self.profile is None or not self.profile.phrases.thinking:
+        profile = self.profile
+        if not delay_ms or turn.kind != "speech" or profile is None or not profile.phrases.thinking:
             return None
 
         def ack() -> None:
@@ -305,12 +311,12 @@ class VoiceDialog:
                 return
             from ..dialog.sentences import normalize_for_speech
 
-            text = self.profile.phrases.pick_thinking()
+            text = profile.phrases.pick_thinking()
             pcm, rate = self.svc.phrases.get(normalize_for_speech(text))
             pb = self.call.play(pcm, rate, text=text)
             turn.ack = text
             turn.timings["ack_ms"] = ((pb.handed_at or time.monotonic()) - last_speech_wall) * 1000
-            turn.timings["_first_pb"] = pb
+            played.first = pb
             turn.timings["voice_to_voice_ms"] = turn.timings["ack_ms"]
             played.add(text, pb)
 
@@ -323,7 +329,7 @@ class VoiceDialog:
         heard, cut = played.heard()
         turn.heard_by_caller = heard + ([cut + " —"] if cut else [])
         turn.interrupted = interrupted
-        self.conv.record_heard(heard, cut)
+        self._conversation().record_heard(heard, cut)
 
     def _turn_done(self, turn: Turn) -> None:
         self.svc.emit(self.call, "turn", turn)
@@ -331,15 +337,13 @@ class VoiceDialog:
 
     def _interrupt(self, turn_reason: str) -> None:
         cur = self._current
-        self.conv.cancel()
+        self._conversation().cancel()
         if self.reply is not None and not self.reply.dead:
             self.reply.kill(block=True, timeout=2)
         self.call.stop_playback()
         if cur is not None:
             turn, played = cur
             self._record_heard(turn, played, interrupted=True)
-            turn.timings.pop("_first_pb", None)
-            turn.timings.pop("_answer_pb", None)
             self._turn_done(turn)
             self._current = None
         log.info("agent interrupted (%s)", turn_reason)

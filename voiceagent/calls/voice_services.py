@@ -51,10 +51,13 @@ class VoiceServices:
         machine, where it is free (on a paid API it is a billed request)."""
         from urllib.parse import urlparse
 
+        from ..dialog.llm import LlmClient
+
         mode = self.settings.llm_warm_prefix
         if mode != "auto" or self.kit.demo_server is not None:
             return mode == "on" and self.kit.demo_server is None
-        host = urlparse(self.kit.llm.base_url).hostname or ""
+        llm = self.kit.llm  # the litellm client here (a ChatModel as such has no URL)
+        host = (urlparse(llm.base_url).hostname or "") if isinstance(llm, LlmClient) else ""
         return host in ("127.0.0.1", "localhost", "::1")
 
     def warm_llm_prefix(self, conv=None) -> None:

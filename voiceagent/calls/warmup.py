@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Dict
+from typing import TYPE_CHECKING, Dict, Union
 
 import numpy as np
 
@@ -23,7 +23,7 @@ QUESTION = "What time is it?"
 PHONE_RATES = (8000, 16000)
 
 
-def warm_up(svc: "VoiceServices") -> Dict[str, float]:
+def warm_up(svc: "VoiceServices") -> Dict[str, Union[float, str]]:
     """Run the synthetic turn; returns milliseconds per stage (and ``heard``/``said`` for checks)."""
     from ..dialog.conversation import Say
     from ..dialog.llm import litellm_module
@@ -33,7 +33,7 @@ def warm_up(svc: "VoiceServices") -> Dict[str, float]:
     from ..telephony import forkwire
 
     s = svc.settings
-    report: Dict[str, float] = {}
+    report: Dict[str, Union[float, str]] = {}  # stage -> ms; then turn_found, heard and said
     clock = [time.perf_counter()]
 
     def lap(stage: str) -> None:
@@ -62,7 +62,7 @@ def warm_up(svc: "VoiceServices") -> Dict[str, float]:
                 if isinstance(ev, EndOfTurn) and call_rate == 16000:
                     turn_audio = ev.audio
     lap("vad_endpointer")
-    report["turn_found"] = turn_audio is not None  # type: ignore[assignment]
+    report["turn_found"] = turn_audio is not None
     if turn_audio is None:  # the VAD heard nothing in clean synthetic speech: say so, but go on
         log.warning("warm start: the endpointer found no turn in the synthetic question")
         turn_audio = np.concatenate([pcm16_to_float(resample_pcm16(pcm, rate, 16000)), np.zeros(8000, np.float32)])
@@ -94,6 +94,6 @@ def warm_up(svc: "VoiceServices") -> Dict[str, float]:
     lap("encode_playback")
     log.info("warm start (ms): %s; heard %r, said %r",
              ", ".join(f"{k} {v:g}" for k, v in report.items()), heard, said)
-    report["heard"] = heard  # type: ignore[assignment]
-    report["said"] = said  # type: ignore[assignment]
+    report["heard"] = heard
+    report["said"] = said
     return report

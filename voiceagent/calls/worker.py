@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 import gevent
 import gevent.pool
@@ -19,6 +19,10 @@ import redis
 
 from ..config import Settings
 from ..observability import metrics
+from ..records.keys import Keys
+from ..records.reporter import RecordReporter, RecordWriter
+from ..records.store import RecordStore
+from ..records.stream import EventStream
 from ..telephony import events as fs_events
 from .call_state import CallState, Direction
 from .flags import Flag
@@ -27,17 +31,16 @@ from .greeting import GreetingDialog, default_greeting_path  # noqa: F401 - publ
 from .inbox import CallStore, InboxListener, make_redis
 from .inbox_commands import resolve_media_path
 from .loop_lag import LoopLagMonitor
-from .node_link import NodeLink
-from ..records.keys import Keys
-from ..records.reporter import RecordReporter, RecordWriter
-from ..records.store import RecordStore
-from ..records.stream import EventStream
+from .node_link import NodeLink, link_of
 from .observers import Observers
 from .outbound import Dialer
 from .ports import CallObserver, Dialog
 from .recovery import Recovery
 from .request_taker import RequestTaker
 from .session import CallSession
+
+if TYPE_CHECKING:
+    from ..telephony.fork_server import ForkServer
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,8 @@ class VoiceWorker:
                  redis_client: Optional[redis.Redis] = None) -> None:
         self.settings = settings
         self.worker_id = settings.worker_id
-        self.dialog_factory = dialog_factory or (lambda call: GreetingDialog(settings.greeting_file or default_greeting_path()))
+        self.dialog_factory = dialog_factory or (
+            lambda call: GreetingDialog(settings.greeting_file or default_greeting_path()))
         self.redis = redis_client or make_redis(settings.redis_url, max_connections=settings.redis_max_connections,
                                                 pool_timeout=settings.redis_pool_timeout,
                                                 socket_timeout=settings.redis_socket_timeout)
@@ -64,7 +68,7 @@ class VoiceWorker:
         self.nodes: Dict[str, NodeLink] = {}
         self.sessions: Dict[str, CallSession] = {}
         self.draining = False
-        self.fork_server = None
+        self.fork_server: Optional[ForkServer] = None
         self.inbox = InboxListener(self.store, self.worker_id, self._dispatch_command)
         self._heartbeat: Optional[gevent.Greenlet] = None
         self.admission_check: Optional[Callable[[], bool]] = None  # True = inference too backed up for a new call
@@ -122,7 +126,7 @@ class VoiceWorker:
             if sess.admitted:
                 sess.hangup()
             elif sess.state == CallState.PENDING:  # not ours yet: do not leave a real channel parked
-                if sess.node.knows(sess.id):
+                if link_of(sess.node).knows(sess.id):
                     sess.node.fs_async("kill", sess.id, "USER_BUSY")
                 sess.refuse("stopping")
         self.requests.stop()
@@ -162,6 +166,8 @@ class VoiceWorker:
         if s.fork_public_url:
             return s.fork_public_url.rstrip("/")
         host = "127.0.0.1" if s.fork_host in ("0.0.0.0", "", "::") else s.fork_host
+        if self.fork_server is None:
+            raise RuntimeError("the worker has not started: no fork server yet")
         return f"ws://{host}:{self.fork_server.port}"
 
     def fork_url_for(self, call_id: str) -> str:
@@ -286,8 +292,9 @@ class VoiceWorker:
         metrics.ACTIVE_CALLS.labels(worker=self.worker_id).set(self.live_calls())
         if sess.answered_at is not None:
             metrics.CALLS_FINISHED.labels(direction=sess.direction.value, ended_by=sess.ended_by or "unknown").inc()
-        log.info("call ended", extra={"call_id": sess.id, "fields": {"cause": sess.hangup_cause, "ended_by": sess.ended_by,
-                                                                    "seconds": round(time.monotonic() - sess.started, 3)}})
+        took = round(time.monotonic() - sess.started, 3)
+        log.info("call ended", extra={"call_id": sess.id, "fields": {"cause": sess.hangup_cause,
+                                                                    "ended_by": sess.ended_by, "seconds": took}})
         if not self.sessions:
             self.idle.set()
 

@@ -19,13 +19,16 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Generator, Iterator, List, Optional, Sequence, Union
 
 from .events import Event, HangupRequested, Say, Timings, ToolFinished, ToolStarted, TransferRequested
-from .llm_types import ChatModel, LlmError, TextDelta, ToolCall
+from .llm_types import ChatModel, ChatStream, LlmError, TextDelta, ToolCall
 from .profiles import Profile
 from .sentences import SentenceSplitter
 from .tools import Clock, ToolContext, ToolRegistry
+
+if TYPE_CHECKING:  # imported at run time by __getattr__ below
+    from .kit import DialogKit
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +64,14 @@ class Conversation:
         self.last_timings: Optional[Timings] = None
         known = [n for n in profile.tools if n in tools]
         # a tool that cannot work on this line (a transfer without targets) is neither offered nor promised
-        self.tool_names = [n for n in known if tools.get(n).available(profile)]
+        self.tool_names = [n for n in known if (tool := tools.get(n)) is not None and tool.available(profile)]
         missing = sorted(set(profile.tools) - set(known))
         if missing:
             log.warning("profile %r enables unknown tools %s (loaded: %s)", profile.name, missing, tools.names())
         self._turns: List[List[dict]] = []
         self._greeting: Optional[dict] = None
         self._said: List[_Said] = []
-        self._stream = None
+        self._stream: Optional[ChatStream] = None
         self._cancelled = False
         self._system: Optional[str] = None
         self._context: Optional[str] = None
@@ -86,7 +89,7 @@ class Conversation:
 
     def capabilities(self) -> str:
         """What the enabled tools let the assistant do, for the prompt's ``{capabilities}``."""
-        done = [self.tools.get(n).capability for n in self.tool_names]
+        done = [tool.capability for n in self.tool_names if (tool := self.tools.get(n)) is not None]
         return "; ".join(d for d in done if d)  # empty: the profile renders "you have no tools"
 
     def messages(self) -> List[dict]:
@@ -142,11 +145,12 @@ class Conversation:
             text = " ".join(contents[mid])
             msg["content"] = text or None
         for turn in self._turns[-1:]:
-            turn[:] = [m for m in turn if not (m["role"] == "assistant" and not m.get("content") and not m.get("tool_calls"))]
+            turn[:] = [m for m in turn
+                       if not (m["role"] == "assistant" and not m.get("content") and not m.get("tool_calls"))]
         self._said = []
 
     # --- a turn --------------------------------------------------------------------------------
-    def respond(self, user_text: str) -> Iterator[Event]:
+    def respond(self, user_text: str) -> Generator[Event, None, None]:
         self._cancelled = False
         self._said = []
         turn: List[dict] = [{"role": "user", "content": user_text}]
@@ -340,7 +344,7 @@ __all__ = ["Conversation", "DialogKit", "CUT_OFF_MARK", "FIRST_CLAUSE_CHARS", "E
            "Timings", "ToolFinished", "ToolStarted", "TransferRequested"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> type:
     """``DialogKit`` lives in .kit, which builds conversations: imported on first use, not at import
     time, so this module and .kit do not import each other."""
     if name == "DialogKit":

@@ -65,14 +65,15 @@ def _quiet_service_hooks(litellm) -> None:
         from litellm._service_logger import ServiceLogging
     except ImportError:  # another litellm layout: nothing to quiet
         return
-    original = ServiceLogging._dispatch_from_sync
+    patched: Any = ServiceLogging  # replacing a method of litellm's on purpose
+    original = patched._dispatch_from_sync
 
-    def dispatch(hook):
+    def dispatch(hook: Any) -> Any:
         if getattr(litellm, "service_callback", None):
             return original(hook)
         return None
 
-    ServiceLogging._dispatch_from_sync = staticmethod(dispatch)
+    patched._dispatch_from_sync = staticmethod(dispatch)
 
 
 def warm_up() -> gevent.Greenlet:
@@ -85,7 +86,8 @@ def _to_llm_error(exc: BaseException) -> LlmError:
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
     msg = str(exc).splitlines()[0][:300] if str(exc) else name
-    if (lt is not None and isinstance(exc, lt.Timeout)) or isinstance(exc, (TimeoutError, gevent.Timeout)) or "Timeout" in name:
+    if ((lt is not None and isinstance(exc, lt.Timeout)) or isinstance(exc, (TimeoutError, gevent.Timeout))
+            or "Timeout" in name):
         return LlmError("timeout", msg)
     if lt is not None and isinstance(exc, lt.APIConnectionError) or _caused_by_connection(exc):
         return LlmError("connection", msg)
@@ -101,7 +103,8 @@ def _caused_by_connection(exc: BaseException) -> bool:
     seen = 0
     cur: Optional[BaseException] = exc
     while cur is not None and seen < 10:
-        if type(cur).__name__ in ("ConnectError", "APIConnectionError", "ConnectionRefusedError", "RemoteProtocolError"):
+        if type(cur).__name__ in ("ConnectError", "APIConnectionError", "ConnectionRefusedError",
+                                  "RemoteProtocolError"):
             return True
         cur = cur.__cause__ or cur.__context__
         seen += 1
@@ -126,7 +129,7 @@ class LlmStream:
         self._clock = clock
         self._recover = TextToolRecovery(set(recover_names))
         self._queue: Queue = Queue()
-        self._response = None
+        self._response: Any = None  # litellm's stream while the reader runs
         call_id = call_id_var.get()
 
         def run() -> None:
@@ -231,7 +234,8 @@ class LlmClient:
     """An OpenAI-compatible chat endpoint (llama.cpp server, vLLM, Ollama, OpenAI, ...) via litellm."""
 
     def __init__(self, base_url: str, model: str, api_key: str = "", timeout: float = 20.0,
-                 temperature: float = 0.3, max_tokens: int = 300, *, clock: Callable[[], float] = time.monotonic) -> None:
+                 temperature: float = 0.3, max_tokens: int = 300, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.base_url = base_url.rstrip("/")
         # litellm routes by prefix; a bare name means "an OpenAI-compatible server at base_url".
         self.model = model if "/" in model.split(":")[0] else f"openai/{model}"

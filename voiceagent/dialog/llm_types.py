@@ -71,8 +71,11 @@ def decode_call(call_id: str, name: str, raw: str) -> ToolCall:
         return ToolCall(call_id, name, {}, raw_arguments="{}")
     try:
         args = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         return ToolCall(call_id, name, {}, error=f"arguments are not valid JSON ({exc.msg} at position {exc.pos})",
+                        raw_arguments=raw)
+    except ValueError as exc:  # valid JSON that Python refuses, e.g. an integer of over 4300 digits
+        return ToolCall(call_id, name, {}, error=f"arguments are not usable JSON ({str(exc)[:200]})",
                         raw_arguments=raw)
     if not isinstance(args, dict):
         return ToolCall(call_id, name, {}, error="arguments must be a JSON object", raw_arguments=raw)

@@ -31,14 +31,20 @@ class _Strict(BaseModel):
 
 
 class Phrases(_Strict):
-    thinking: List[str] = Field(default_factory=lambda: ["One moment.", "Let me check."], description="Said before slow tools.")
-    apology: str = Field(default="Sorry, I'm having trouble answering right now. Could you say that again?", description="Said when the LLM fails.")
+    thinking: List[str] = Field(default_factory=lambda: ["One moment.", "Let me check."],
+                                description="Said before slow tools.")
+    apology: str = Field(default="Sorry, I'm having trouble answering right now. Could you say that again?",
+                         description="Said when the LLM fails.")
     goodbye: str = Field(default="Thank you for calling. Goodbye!", description="Said before the assistant hangs up.")
-    failure_goodbye: str = Field(default="I'm sorry, I can't help right now. Please call again later. Goodbye.", description="Said before hanging up after repeated failures.")
+    failure_goodbye: str = Field(default="I'm sorry, I can't help right now. Please call again later. Goodbye.",
+                                 description="Said before hanging up after repeated failures.")
     transfer: str = Field(default="Please hold while I transfer your call.", description="Said before a transfer.")
 
-    def pick_thinking(self, rng: random.Random = random) -> str:
-        return rng.choice(self.thinking) if self.thinking else ""
+    def pick_thinking(self, rng: Optional[random.Random] = None) -> str:
+        """One of the thinking phrases (from ``rng`` when given, else the ``random`` module's)."""
+        if not self.thinking:
+            return ""
+        return rng.choice(self.thinking) if rng is not None else random.choice(self.thinking)
 
 
 class DtmfAction(_Strict):
@@ -93,17 +99,22 @@ PLACEHOLDERS = ("local_time", "date", "weekday", "timezone", "caller", "callee",
 
 class Profile(_Strict):
     name: str = Field(min_length=1)
-    prompt: str = Field(default=_DEFAULT_PROMPT, min_length=1, description="System prompt; placeholders: " + ", ".join("{%s}" % p for p in PLACEHOLDERS))
-    context: str = Field(default=_DEFAULT_CONTEXT, description="Per-call facts sent as a second system message (same placeholders; empty = none). Keeping the time out of `prompt` keeps the prompt cacheable.")
+    prompt: str = Field(default=_DEFAULT_PROMPT, min_length=1,
+                        description="System prompt; placeholders: " + ", ".join("{%s}" % p for p in PLACEHOLDERS))
+    context: str = Field(default=_DEFAULT_CONTEXT,
+                         description="Per-call facts sent as a second system message (same placeholders; "
+                                     "empty = none). Keeping the time out of `prompt` keeps the prompt cacheable.")
     greeting: str = "Hello! How can I help you?"
     voice: str = Field(default="", description="TTS voice name (empty = the worker's default voice).")
     language: str = "en"
     timezone: str = "UTC"
     tools: List[str] = Field(default_factory=lambda: ["get_datetime", "hang_up", "transfer_call"])
-    transfer_targets: Dict[str, str] = Field(default_factory=dict, description="Name → destination (extension or dial string); the first is the default.")
+    transfer_targets: Dict[str, str] = Field(default_factory=dict, description="Name → destination (extension or "
+                                                                             "dial string); the first is the default.")
     dtmf: Dict[str, DtmfAction] = Field(default_factory=dict)
     phrases: Phrases = Field(default_factory=Phrases)
-    numbers: List[str] = Field(default_factory=list, description="Dialed numbers (inbound) this profile answers; a trailing '*' matches a prefix.")
+    numbers: List[str] = Field(default_factory=list, description="Dialed numbers (inbound) this profile answers; "
+                                                                 "a trailing '*' matches a prefix.")
 
     @field_validator("timezone")
     @classmethod
@@ -127,7 +138,8 @@ class Profile(_Strict):
     def _placeholders(cls, v: str) -> str:
         unknown = sorted(set(re.findall(r"\{(\w+)\}", v)) - set(PLACEHOLDERS))
         if unknown:
-            raise ValueError(f"unknown placeholder(s) {', '.join('{%s}' % u for u in unknown)}; known: {', '.join(PLACEHOLDERS)}")
+            raise ValueError(f"unknown placeholder(s) {', '.join('{%s}' % u for u in unknown)}; "
+                             f"known: {', '.join(PLACEHOLDERS)}")
         return v
 
     @model_validator(mode="after")
@@ -181,7 +193,8 @@ class ProfileSet(_Strict):
         seen: Dict[str, int] = {}
         for i, p in enumerate(self.profiles):
             if p.name in seen:
-                raise ValueError(f"profiles[{i}].name: duplicate profile name {p.name!r} (also profiles[{seen[p.name]}])")
+                raise ValueError(f"profiles[{i}].name: duplicate profile name {p.name!r} "
+                                 f"(also profiles[{seen[p.name]}])")
             seen[p.name] = i
         if self.default is not None and self.default not in seen:
             raise ValueError(f"default: no profile named {self.default!r} (have: {', '.join(seen)})")
@@ -286,7 +299,8 @@ def load_profiles(path: Any = None, phrases_path: Union[str, Path, None] = None)
     if isinstance(data, list):
         data = {"profiles": data}
     if not isinstance(data, dict):
-        raise ProfileError(f"{path}: expected a mapping with 'profiles' (or a list of profiles), got {type(data).__name__}")
+        raise ProfileError(f"{path}: expected a mapping with 'profiles' (or a list of profiles), "
+                           f"got {type(data).__name__}")
     if base_phrases and isinstance(data.get("profiles"), list):
         for p in data["profiles"]:
             if isinstance(p, dict) and isinstance(p.get("phrases", {}), dict):

@@ -85,9 +85,9 @@ class ChoiceTracker:
 
     def _settle(self, opt: Optional[ChoiceOption], raw: str, via: str) -> Reply:
         if opt is not None:
-            self.answer = ChoiceAnswer(value=opt.value, raw=raw, via=via, attempts=self.attempts)  # type: ignore[arg-type]
+            self.answer = ChoiceAnswer(value=opt.value, raw=raw, via=via, attempts=self.attempts)
             return Reply(Step.ANSWERED, self._fill(self.q.confirmation.replace("{value}", opt.value)))
-        self.answer = ChoiceAnswer(value=None, raw=raw, via=via, attempts=self.attempts)  # type: ignore[arg-type]
+        self.answer = ChoiceAnswer(value=None, raw=raw, via=via, attempts=self.attempts)
         if self.attempts >= self.q.attempts:
             self.attempts += 1
             return Reply(Step.GAVE_UP, self.GOODBYE)
@@ -113,7 +113,8 @@ class CallPurpose:
         """Added to the system prompt: what this call is for, with its variables."""
         lines = []
         if self.request.instructions:
-            lines.append("This is an outbound call you placed. Its purpose: " + self.request.fill(self.request.instructions))
+            lines.append("This is an outbound call you placed. Its purpose: "
+                         + self.request.fill(self.request.instructions))
         if self.request.message:
             lines.append("You opened the call by saying: " + self.request.fill(self.request.message))
         if self.request.variables:

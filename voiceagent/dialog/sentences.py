@@ -16,9 +16,9 @@ import unicodedata
 from typing import List, Optional
 
 # Never the end of a sentence (a name or a number follows).
-_TITLES = {"mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "mt", "no", "vs", "fig", "approx", "dept", "ave", "blvd",
-           "e.g", "i.e", "cf", "tel", "ext", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
-           "sep", "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+_TITLES = {"mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "mt", "no", "vs", "fig", "approx", "dept", "ave",
+           "blvd", "e.g", "i.e", "cf", "tel", "ext", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun",
+           "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 # The end only when a capitalised word follows.
 _MAYBE_END = {"etc", "a.m", "p.m", "am", "pm", "u.s", "min", "sec", "hr", "hrs"}
 _CLOSERS = "\"')]}’”»"
@@ -260,7 +260,8 @@ def _time(m: re.Match) -> str:
     if ampm:
         suffix = " " + ("a.m." if ampm.lower().startswith("a") else "p.m.")  # Whisper hears "A M" as "at M"
     if mm == 0:
-        return number_to_words(h) + (suffix if ampm else (" hundred" if h > 12 or m.group(1).startswith("0") else " o'clock"))
+        on_the_hour = " hundred" if h > 12 or m.group(1).startswith("0") else " o'clock"
+        return number_to_words(h) + (suffix if ampm else on_the_hour)
     minutes = ("oh " + _ONES[mm]) if mm < 10 else number_to_words(mm)
     return f"{number_to_words(h)} {minutes}{suffix}"
 
@@ -339,7 +340,8 @@ def normalize_for_speech(text: str) -> str:
     t = _strip_emoji(t)
     t = re.sub(r"(?<![\w.])\+?\d[\d\s\-.()]{5,}\d(?!\w|\.\d|:\d)", _phone, t)
     t = re.sub(r"\b(\d{1,2}):(\d{2})(?::\d{2})?(?:\s*([AaPp])\.?[Mm]\b)?(?![\d:])", _time, t)
-    t = re.sub(r"\b(\d{1,2})\s*([AaPp])\.?[Mm]\b\.?", lambda m: f"{number_to_words(int(m.group(1)))} {m.group(2).lower()}.m.", t)
+    t = re.sub(r"\b(\d{1,2})\s*([AaPp])\.?[Mm]\b\.?",
+               lambda m: f"{number_to_words(int(m.group(1)))} {m.group(2).lower()}.m.", t)
     t = re.sub(r"\b([ap])\.m\.(?:\s*\.)", r"\1.m.", t)  # "7:47 AM." must not end in "a.m.."
     t = _MONTH_DAY.sub(lambda m: f"{_MONTHS[m.group(1).lower()[:3]]} {ordinal_to_words(int(m.group(2)))}", t)
     t = _ZONE_ABBR.sub(lambda m: " ".join(m.group(1)), t)

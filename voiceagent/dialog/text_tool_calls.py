@@ -145,5 +145,6 @@ def _calls_from_obj(obj: Any, names: set) -> List[ToolCall]:
         elif isinstance(args, dict):
             out.append(ToolCall(_new_id(), name, args, raw_arguments=json.dumps(args)))
         else:
-            out.append(ToolCall(_new_id(), name, {}, error="arguments must be a JSON object", raw_arguments=json.dumps(args)))
+            out.append(ToolCall(_new_id(), name, {}, error="arguments must be a JSON object",
+                                raw_arguments=json.dumps(args)))
     return [ToolCall(c.id, c.name, c.arguments, c.error, c.raw_arguments, from_text=True) for c in out]

@@ -70,7 +70,8 @@ class ChoiceOption(_Strict):
 class ChoiceQuestion(_Strict):
     """A multiple-choice question the call asks and records the answer to (voice or DTMF)."""
 
-    question: str = Field(min_length=1, max_length=500, description="Spoken as is, e.g. 'Will you come? Say yes or press 1.'")
+    question: str = Field(min_length=1, max_length=500,
+                          description="Spoken as is, e.g. 'Will you come? Say yes or press 1.'")
     options: List[ChoiceOption] = Field(min_length=2, max_length=9)
     attempts: int = Field(default=3, ge=1, le=5, description="How many times the question is asked before giving up.")
     reprompt: str = Field(default="Sorry, I didn't get that.", max_length=300, description="Said before asking again.")
@@ -105,7 +106,8 @@ class CallRequest(_Strict):
                                       "message, instructions and the choice question.")
     ring_timeout: int = Field(default=30, ge=5, le=300, description="Seconds to ring before no_answer.")
     max_duration: Optional[float] = Field(default=None, gt=0, le=4 * 3600,
-                                          description="Longest the call may last, ringing included; default MAX_CALL_SECONDS.")
+                                          description="Longest the call may last, ringing included; "
+                                                      "default MAX_CALL_SECONDS.")
     deadline_seconds: float = Field(default=120.0, gt=0, le=86400,
                                     description="A request no worker has taken after this long fails.")
     idempotency_key: Optional[str] = Field(default=None, min_length=1, max_length=128,

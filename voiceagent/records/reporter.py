@@ -20,8 +20,19 @@ import redis
 from ..calls.call_state import CallState
 from ..calls.ports import CallInfo
 from ..calls.turns import Turn
-from .events import (CallAnswered, CallBargeIn, CallChoice, CallDialing, CallDtmf, CallEnded, CallRefused,
-                     CallRinging, CallTool, CallTurn, _Event)
+from .events import (
+    CallAnswered,
+    CallBargeIn,
+    CallChoice,
+    CallDialing,
+    CallDtmf,
+    CallEnded,
+    CallRefused,
+    CallRinging,
+    CallTool,
+    CallTurn,
+    _Event,
+)
 from .models import CallRecord, ChoiceAnswer, DtmfRecord, Outcome, StateChange, ToolCallRecord, TurnRecord
 from .store import RecordGone, RecordStore, end
 
@@ -160,7 +171,9 @@ class RecordReporter:
                             timings=tr.timings)
         self.writer.submit(call.id, change, self._new(call, at))
         for tool in tr.tools:
-            self.writer.submit(call.id, lambda rec, t=tool: CallTool(call_id=rec.id, at=at, worker=worker, tool=t))
+            def used(rec: CallRecord, t: ToolCallRecord = tool) -> Optional[_Event]:
+                return CallTool(call_id=rec.id, at=at, worker=worker, tool=t)
+            self.writer.submit(call.id, used)
         if answer is not None:
             def choose(rec: CallRecord, a: ChoiceAnswer = answer) -> Optional[_Event]:
                 rec.choice = a

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Union
 
 import redis
 
 from .events import _Event
 from .keys import Keys
 from .models import TERMINAL, CallRecord, Outcome, StateChange
+from .replies import text
 from .stream import EventStream
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class RecordStore:
         if not ids:
             return []
         raws = self.r.mget([self.keys.record(i) for i in ids])
-        return [rec for i, raw in zip(ids, raws) if (rec := self._load(raw, i)) is not None]
+        return [rec for i, raw in zip(ids, raws, strict=True) if (rec := self._load(raw, i)) is not None]
 
     def ids_between(self, since: float = 0.0, until: float = float("inf"), *, limit: int = 100,
                     newest_first: bool = True) -> List[str]:
@@ -71,16 +72,16 @@ class RecordStore:
             raw = self.r.zrevrangebyscore(self.keys.records, hi, lo, start=0, num=limit)
         else:
             raw = self.r.zrangebyscore(self.keys.records, lo, hi, start=0, num=limit)
-        return [x.decode() for x in raw]
+        return [text(x) for x in raw]
 
     def open_ids(self) -> List[str]:
-        return sorted(x.decode() for x in self.r.smembers(self.keys.open_records))
+        return sorted(text(x) for x in self.r.smembers(self.keys.open_records))
 
     def forget_open(self, call_id: str) -> None:
         self.r.srem(self.keys.open_records, call_id)
 
     @staticmethod
-    def _load(raw: Optional[bytes], call_id: str) -> Optional[CallRecord]:
+    def _load(raw: Optional[Union[bytes, str]], call_id: str) -> Optional[CallRecord]:
         if raw is None:
             return None
         try:
@@ -102,7 +103,7 @@ class RecordStore:
                 idem = self.keys.idempotency(idempotency_key)
                 if not self.r.set(idem, record.id, nx=True, ex=self.retention):
                     existing = self.r.get(idem)
-                    return existing.decode() if existing else record.id
+                    return text(existing) if existing else record.id
             pipe.multi()
             pipe.set(key, record.dump(), ex=self.retention, nx=True)
             pipe.zadd(self.keys.records, {record.id: record.created or now})
@@ -159,11 +160,11 @@ class RecordStore:
                          args=[worker_id, self.keys.claim(CLAIM_KIND, ""), max(1, int(claim_ttl))])
         if not got:
             return None
-        return got[0].decode() if isinstance(got[0], bytes) else str(got[0])
+        return text(got[0])
 
     def taker(self, call_id: str) -> Optional[str]:
         raw = self.r.get(self.keys.claim(CLAIM_KIND, call_id))
-        return raw.decode() if raw else None
+        return text(raw) if raw else None
 
     def unqueue(self, call_id: str) -> bool:
         """Remove a request nobody has taken (True exactly once: for whoever removed it)."""
@@ -174,7 +175,7 @@ class RecordStore:
         now = time.time() if now is None else now
         out = []
         for raw in self.r.zrangebyscore(self.keys.pending_requests, "-inf", now):
-            cid = raw.decode()
+            cid = text(raw)
             if self.unqueue(cid):
                 out.append(cid)
         return out

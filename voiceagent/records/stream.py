@@ -8,12 +8,14 @@ consumer of the group left unacknowledged for ``stale_ms`` are taken over (XAUTO
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from .events import _Event, encode, parse
 from .keys import Keys
+from .replies import text
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,9 @@ class EventStream:
 
     def publish(self, event: _Event, pipe: Optional[Any] = None) -> None:
         """Append ``event`` (inside ``pipe`` when given, so it lands with the record change it reports)."""
-        (pipe if pipe is not None else self.r).xadd(self.key, encode(event), maxlen=self.maxlen, approximate=True)
+        # copied into redis-py's field types: a Dict[str, str] is no Dict[FieldT, EncodableT] (dicts are invariant)
+        fields: Dict[FieldT, EncodableT] = {k: v for k, v in encode(event).items()}
+        (pipe if pipe is not None else self.r).xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
 
     def ensure_group(self, group: str, start: str = "0") -> None:
         """Create ``group`` if missing; a new group starts at ``start`` ('0' = the oldest kept entry)."""
@@ -64,35 +68,39 @@ class EventStream:
 
     def tail(self, last_id: str = "$", *, block_ms: int = 1000, count: int = 100) -> Tuple[str, List[Any]]:
         """Events after ``last_id`` without a group (for waiting on one call); returns the new last id."""
-        got = self.r.xread({self.key: last_id}, count=count, block=block_ms) or []
         events = []
-        for _key, entries in got:
-            for entry_id, fields in entries:
-                last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                ev = parse(fields)
-                if ev is not None:
-                    events.append(ev)
+        for entry_id, fields in _entries(self.r.xread({self.key: last_id}, count=count, block=block_ms)):
+            last_id = entry_id
+            ev = parse(fields) if fields is not None else None
+            if ev is not None:
+                events.append(ev)
         return last_id, events
 
     def last_id(self) -> str:
         info = self.r.xinfo_stream(self.key) if self.r.exists(self.key) else None
         if not info:
             return "0-0"
-        last = info.get("last-generated-id") or info.get(b"last-generated-id") or b"0-0"
-        return last.decode() if isinstance(last, bytes) else str(last)
+        last = info.get("last-generated-id") or "0-0"  # redis-py decodes XINFO's keys
+        return text(last)
 
     def _decode(self, reply: Any, group: str) -> List[Tuple[str, Any]]:
         out: List[Tuple[str, Any]] = []
-        for _key, entries in reply or []:
-            for entry_id, fields in entries:
-                eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                if fields is None:  # trimmed away while pending: nothing left to deliver
-                    self.ack(group, eid)
-                    continue
-                ev = parse(fields)
-                if ev is None:
-                    log.warning("event stream: skipping unreadable entry %s", eid)
-                    self.ack(group, eid)
-                    continue
-                out.append((eid, ev))
+        for eid, fields in _entries(reply):
+            if fields is None:  # trimmed away while pending: nothing left to deliver
+                self.ack(group, eid)
+                continue
+            ev = parse(fields)
+            if ev is None:
+                log.warning("event stream: skipping unreadable entry %s", eid)
+                self.ack(group, eid)
+                continue
+            out.append((eid, ev))
         return out
+
+
+def _entries(reply: Any) -> Iterator[Tuple[str, Optional[Dict[Any, Any]]]]:
+    """(entry id, fields) of an XREAD/XREADGROUP reply in RESP2's shape, [[stream, [(id, fields), ...]], ...]
+    (redis-py's return type also covers RESP3's dicts, which our clients never get)."""
+    for _key, entries in reply or []:
+        for entry_id, fields in entries:
+            yield text(entry_id), fields

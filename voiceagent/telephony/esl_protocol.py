@@ -53,6 +53,8 @@ class ProtocolOwner(Protocol):
 
     def _on_wire_event(self, event: eslwire.Event) -> None: ...
 
+    def _queue_paused(self) -> None: ...  # called only on an owner that has a ``_queue``, once it is full
+
 
 class EslProtocol(GreenswitchConnection):
     """One TCP connection: greenswitch's connect/auth, our reader and timed send.
@@ -87,7 +89,7 @@ class EslProtocol(GreenswitchConnection):
                         gevent.sleep(0)  # recv with data waiting never switches: let the others run
                 gevent.sleep(0)
                 if queue is not None and queue.full:
-                    self._owner._queue_paused()  # type: ignore[attr-defined]  # an owner with a queue has it
+                    self._owner._queue_paused()
                     queue.wait_room()  # back-pressure: stop reading until the handlers catch up
         except eslwire.ProtocolError as exc:
             reason = f"protocol error: {exc}"

@@ -10,14 +10,23 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Type
 
 from voiceagent.telephony import eslwire
+from voiceagent.telephony.outcomes import (  # noqa: F401 - re-exported: the outcome table lived here
+    ANSWERED,
+    BUSY,
+    FAILED,
+    HANGUP_OUTCOMES,
+    INVALID_NUMBER,
+    NO_ANSWER,
+    OUTCOMES,
+    REJECTED,
+    hangup_outcome,
+)
 
 log = logging.getLogger(__name__)
 
-from voiceagent.telephony.outcomes import (  # noqa: F401 - re-exported: the outcome table lived here
-    ANSWERED, BUSY, FAILED, HANGUP_OUTCOMES, INVALID_NUMBER, NO_ANSWER, OUTCOMES, REJECTED, hangup_outcome)
 
 # ----------------------------------------------------------------------------- events
 @dataclass(frozen=True, kw_only=True)
@@ -213,7 +222,7 @@ class ForkJson(ForkEvent):
     pass
 
 
-_CHANNEL_TYPES = {
+_CHANNEL_TYPES: Dict[str, Type[ChannelEvent]] = {
     "CHANNEL_CREATE": ChannelCreate,
     "CHANNEL_ANSWER": ChannelAnswer,
     "CHANNEL_PARK": ChannelPark,
@@ -228,7 +237,9 @@ def worker_subscription() -> Tuple[str, ...]:
 
     i = DEFAULT_EVENTS.index("CUSTOM")
     return DEFAULT_EVENTS[:i] + _PROGRESS + DEFAULT_EVENTS[i:]
-_FORK_TYPES = {
+
+
+_FORK_TYPES: Dict[str, Type[ForkEvent]] = {
     "mod_audio_fork::connect": ForkConnect,
     "mod_audio_fork::connect_failed": ForkConnectFailed,
     "mod_audio_fork::disconnect": ForkDisconnect,
@@ -307,8 +318,8 @@ def _parse(ev: eslwire.Event) -> EslEvent:
     if name in _PROGRESS:
         return ChannelProgress(**_channel(ev), media=name == "CHANNEL_PROGRESS_MEDIA")
     if name in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"):
-        cls = ChannelHangup if name == "CHANNEL_HANGUP" else ChannelHangupComplete
-        return cls(**_channel(ev), cause=ev.get("Hangup-Cause", "") or "", answered=_answered(ev))
+        hangup: Type[ChannelHangup] = ChannelHangup if name == "CHANNEL_HANGUP" else ChannelHangupComplete
+        return hangup(**_channel(ev), cause=ev.get("Hangup-Cause", "") or "", answered=_answered(ev))
     if name == "CHANNEL_DESTROY":
         return ChannelDestroy(**_channel(ev), cause=ev.get("Hangup-Cause", "") or "")
     if name in ("CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE"):
@@ -334,21 +345,21 @@ def _parse(ev: eslwire.Event) -> EslEvent:
                              args=ev.get("Job-Command-Arg", "") or "", body=ev.text)
     if name in ("MEDIA_BUG_START", "MEDIA_BUG_STOP"):
         _require(ev, "Unique-ID")
-        cls = MediaBugStart if name == "MEDIA_BUG_START" else MediaBugStop
-        return cls(**_common(ev), function=ev.get("Media-Bug-Function", "") or "",
+        bug: Type[MediaBugStart] = MediaBugStart if name == "MEDIA_BUG_START" else MediaBugStop
+        return bug(**_common(ev), function=ev.get("Media-Bug-Function", "") or "",
                    target=ev.get("Media-Bug-Target", "") or "")
     if name == "CUSTOM" and ev.subclass in _FORK_TYPES:
         _require(ev, "Unique-ID")
-        cls = _FORK_TYPES[ev.subclass]
+        fork = _FORK_TYPES[ev.subclass]
         body = _body_json(ev)
         kw = dict(_common(ev), subclass=ev.subclass, json=body)
-        if cls is ForkConnectFailed:
-            return cls(**kw, reason=str(body.get("reason", "")))
-        if cls is ForkPlayAudio:
+        if fork is ForkConnectFailed:
+            return ForkConnectFailed(**kw, reason=str(body.get("reason", "")))
+        if fork is ForkPlayAudio:
             if not body.get("file"):
                 raise _Malformed("play_audio without a file")
-            return cls(**kw, file=str(body["file"]))
-        return cls(**kw)
+            return ForkPlayAudio(**kw, file=str(body["file"]))
+        return fork(**kw)
     return GenericEvent(**_common(ev), subclass=ev.subclass)
 
 
