@@ -8,8 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
-from typing import Any, Dict, List, Optional, Tuple, Type, Union
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
@@ -66,12 +65,6 @@ def place() -> Tuple[Response, int, Dict[str, str]]:
 
 
 # ---------------------------------------------------------------------- listing
-def _seconds(v: Optional[Union[float, datetime]], default: float) -> float:
-    if v is None:
-        return default
-    return v.timestamp() if isinstance(v, datetime) else float(v)
-
-
 def _encode_cursor(pos: Tuple[float, str]) -> str:
     raw = json.dumps(list(pos), separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -97,7 +90,8 @@ def page(q: CallQuery) -> Tuple[List[CallRecord], Optional[str]]:
 
     Records created at the same instant are ordered by id (descending, as ZREVRANGEBYSCORE does),
     so a cursor (created, id) resumes exactly after the last one whether or not it matched."""
-    since, until = _seconds(q.since, 0.0), _seconds(q.until, float("inf"))
+    since = 0.0 if q.since is None else q.since
+    until = float("inf") if q.until is None else q.until
     after: Optional[Tuple[float, str]] = _decode_cursor(q.cursor) if q.cursor else None
     store = client().records
     out: List[CallRecord] = []

@@ -8,9 +8,10 @@ checks the shape (unknown fields are errors); the target model's validators run 
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Literal, Optional, Type, Union
+from datetime import datetime
+from typing import Annotated, Any, Dict, List, Literal, Optional, Type
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
 from ..calls.inbox_commands import HangupCommand, SayCommand, TransferCommand
@@ -23,6 +24,27 @@ def _like(model: Type[BaseModel], name: str) -> Any:
     """The definition of ``model``'s field ``name`` (a copy: pydantic may complete it in place)."""
     info: FieldInfo = copy.copy(model.model_fields[name])
     return info
+
+
+def _seconds(v: Any) -> Any:
+    """Unix seconds from a number or an ISO 8601 time with a zone (a zoneless time would be a guess)."""
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            pass
+        try:
+            t = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("expected Unix seconds or an ISO 8601 time with zone") from None
+        if t.tzinfo is None:
+            raise ValueError("an ISO 8601 time needs a zone (Z or +hh:mm)")
+        return t.timestamp()
+    return v
+
+
+#: A moment as Unix seconds (the query string may give it as an ISO 8601 time with zone).
+Instant = Annotated[float, BeforeValidator(_seconds)]
 
 
 class _Body(BaseModel):
@@ -76,9 +98,9 @@ class CallQuery(_Body):
     direction: Optional[Literal["inbound", "outbound"]] = None
     outcome: Optional[Outcome] = None
     number: Optional[str] = Field(default=None, max_length=128, description="Only calls to or from this number.")
-    since: Optional[Union[float, AwareDatetime]] = Field(
-        default=None, description="Created at or after: Unix seconds or an ISO 8601 time with zone.")
-    until: Optional[Union[float, AwareDatetime]] = Field(default=None, description="Created at or before (as since).")
+    since: Optional[Instant] = Field(default=None, description="Created at or after: Unix seconds or an ISO 8601 "
+                                     "time with zone (e.g. 2025-03-01T08:00:00Z).")
+    until: Optional[Instant] = Field(default=None, description="Created at or before (as since).")
     limit: int = Field(default=50, ge=1, le=MAX_PAGE, description=f"Page size, at most {MAX_PAGE}.")
     cursor: Optional[str] = Field(default=None, max_length=200, description="next_cursor of the previous page.")
 
