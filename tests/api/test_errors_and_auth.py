@@ -78,7 +78,8 @@ def test_health_reports_live_workers_and_pending_requests(api):
     from voiceagent.calls.inbox import CallStore
 
     api.http.post(api.url + "/calls", json={"to": "+15550100"})
-    CallStore(api.client.r, api.prefix).heartbeat("hw-1", {"calls": 2, "max_calls": 5, "room": 3, "draining": 0}, ttl=30)
+    beat = {"calls": 2, "max_calls": 5, "room": 3, "draining": 0}
+    CallStore(api.client.r, api.prefix).heartbeat("hw-1", beat, ttl=30)
     h = requests.get(api.url + "/health").json()
     assert h["status"] == "ok" and h["redis"] is True and h["pending_requests"] == 1
     assert [(w["id"], w["calls"], w["max_calls"], w["room"]) for w in h["workers"]] == [("hw-1", 2, 5, 3)]
