@@ -728,6 +728,32 @@ BREAKAGES += [
       Patch(WATCHER_GUARD, "if known is not None and watcher.active and _identity(fd) != known[0]:", "if False:")),
 ]
 
+# --------------------------------------------------------------------------- the REST API for calls (issue 9, first slice)
+T_API_CALLS = "tests/api/test_calls_api.py"
+T_API_AUTH = "tests/api/test_errors_and_auth.py"
+T_API_PROC = "tests/api/test_api_process.py"
+API_APP = "voiceagent/api/app.py"
+API_CALLS = "voiceagent/api/calls.py"
+API_ERRORS = "voiceagent/api/errors.py"
+API_INPUTS = "voiceagent/api/inputs.py"
+BREAKAGES += [
+    B("26a", "the bearer token is not checked (any caller places calls)", (T_API_AUTH,),
+      Patch(API_APP, 'if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):',
+            "if False:")),
+    B("26b", "a validation error does not name the field", (T_API_CALLS,),
+      Patch(API_ERRORS, 'out.append({"field": ".".join(str(p) for p in loc) or "(body)",', 'out.append({"field": "(body)",')),
+    B("26c", "the Idempotency-Key header is ignored (a retried POST dials twice)", (T_API_CALLS,),
+      Patch(API_CALLS, 'key = request.headers.get("Idempotency-Key")', "key = None")),
+    B("26d", "a non-loopback API_HOST without API_TOKEN is allowed", (T_API_PROC,),
+      Patch(CONFIG_SETTINGS, "if not s.api_token.get_secret_value() and not is_loopback_host(s.api_host):", "if False:")),
+    B("26e", "/health needs a token (a load balancer's probe gets 401)", (T_API_AUTH,),
+      Patch(API_APP, "if op is not None and op.public:", "if False:")),
+    B("26f", "a chunked body over the limit is cut and read instead of refused", (T_API_AUTH,),
+      Patch(API_INPUTS, '    raise ApiError(413, f"the body is larger than {limit} bytes")', "    return data")),
+    B("26g", "the cursor repeats the last record of the previous page", (T_API_CALLS,),
+      Patch(API_CALLS, "r.created == after[0] and r.id >= after[1]", "r.created == after[0] and r.id > after[1]")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

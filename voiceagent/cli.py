@@ -20,6 +20,7 @@ _SUBCOMMANDS = {
     "bench": "voiceagent.bench_cli",
     "call": "voiceagent.calls_cli",
     "events": "voiceagent.calls_cli",
+    "api": "voiceagent.api_cli",
 }
 
 

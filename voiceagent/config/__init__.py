@@ -17,6 +17,7 @@ from .settings import (
     JobsSettings,
     Settings,
     VoiceWorkerSettings,
+    api_bind_problem,
     compose,
     load,
     load_sections,
@@ -30,6 +31,6 @@ __all__ = [
     "RULE_BASED", "ConfigError", "Section", "check_url", "is_loopback_host", "mask_url",
     "EslSettings", "ForkSettings", "PlaybackSettings", "fork_edge_problem",
     "CallSettings", "OutboundSettings", "RedisSettings", "RecordsSettings", "LoggingSettings",
-    "LlmSettings", "ToolsSettings", "SpeechSettings", "ApiSettings", "JobsSettings",
+    "LlmSettings", "ToolsSettings", "SpeechSettings", "ApiSettings", "api_bind_problem", "JobsSettings",
     "Settings", "VoiceWorkerSettings", "SECTIONS", "compose", "load", "load_sections", "load_settings", "settings",
 ]

@@ -7,11 +7,11 @@ value of another concern's variable cannot stop it.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Tuple, Type, TypeVar
+from typing import Any, Optional, Tuple, Type, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, SecretStr, ValidationError
 
-from .base import Section, config_error
+from .base import Section, config_error, is_loopback_host
 from .calls import CallSettings, LoggingSettings, OutboundSettings, RecordsSettings, RedisSettings
 from .dialog import LlmSettings, ToolsSettings
 from .speech import SpeechSettings
@@ -19,9 +19,25 @@ from .telephony import EslSettings, ForkSettings, PlaybackSettings
 
 
 class ApiSettings(Section):
-    """Room for the HTTP API process (``voiceagent/api/``): its bind address and auth go here."""
+    """The HTTP API process (``voiceagent api``): where it listens, its bearer token, its body limit.
 
-    title = "api: the HTTP API process (voiceagent/api/; no settings yet)"
+    A non-loopback ``API_HOST`` without ``API_TOKEN`` is refused when the server starts
+    (:func:`api_bind_problem`), not here: other processes read every section and must not fail on it."""
+
+    title = "api: the HTTP API process (voiceagent/api/, voiceagent api)"
+
+    api_host: str = Field(default="127.0.0.1", description="Address the API binds (a non-loopback address needs API_TOKEN).")
+    api_port: int = Field(default=8080, ge=0, le=65535, description="Port of the API (0 = pick one).")
+    api_token: SecretStr = Field(default=SecretStr(""), description="Bearer token every endpoint but /health requires (Authorization: Bearer ...); empty = no auth, allowed on a loopback API_HOST only.")
+    api_max_body_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body the API reads; larger ones get 413.")
+
+
+def api_bind_problem(s: ApiSettings) -> Optional[Tuple[str, str]]:
+    """(variable, message) when the API would listen beyond this machine without a token."""
+    if not s.api_token.get_secret_value() and not is_loopback_host(s.api_host):
+        return "API_TOKEN", (f"is required when API_HOST ({s.api_host!r}) is not a loopback address: anyone "
+                             "who reaches the port could place calls")
+    return None
 
 
 class JobsSettings(Section):

@@ -1,0 +1,58 @@
+"""``create_app(settings, client=None)``: the Flask app of the REST API, one blueprint per resource.
+
+The app holds a :class:`records.client.CallClient` (built from the Redis and records settings
+unless given) and checks the bearer token before any view runs: every operation needs it
+except those declared public (``/health``).  Tokens are compared with ``hmac.compare_digest``
+so the time a wrong token takes says nothing about the right one.  An empty API_TOKEN turns
+auth off, which :func:`server.make_server` allows on a loopback address only.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any, Optional
+
+from flask import Flask, request
+
+from ..records.client import CallClient
+from . import calls, docs, errors, health
+from .errors import ApiError
+from .openapi import operation_of
+
+log = logging.getLogger(__name__)
+
+BLUEPRINTS = (calls.bp, health.bp, docs.bp)
+
+
+def _token(settings: Any) -> bytes:
+    secret = getattr(settings, "api_token", None)
+    value = secret.get_secret_value() if secret is not None else ""
+    return value.encode()
+
+
+def create_app(settings: Any, client: Optional[CallClient] = None) -> Flask:
+    app = Flask("voiceagent.api", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.api_max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["voiceagent.client"] = client or CallClient.from_settings(settings)
+    expected = _token(settings)
+    if not expected:
+        log.warning("API_TOKEN is empty: the API accepts requests without a token (loopback only)")
+
+    @app.before_request
+    def _authenticate() -> None:
+        view = app.view_functions.get(request.endpoint or "")
+        op = operation_of(view) if view is not None else None
+        if op is not None and op.public:
+            return
+        if not expected:
+            return
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            raise ApiError(401, "a valid 'Authorization: Bearer <API_TOKEN>' header is required",
+                           headers={"WWW-Authenticate": 'Bearer realm="voiceagent"'})
+
+    for bp in BLUEPRINTS:
+        app.register_blueprint(bp)
+    errors.install(app)
+    return app
