@@ -715,6 +715,8 @@ BREAKAGES += [
     B("24m", "the record writer drops a change when Redis is down instead of retrying it", (T_REC_REPORTER,),
       Patch(REC_REPORTER, "                backoff = min(backoff * 2, 5.0)\n                continue\n",
             "                backoff = min(backoff * 2, 5.0)\n")),
+    B("24n", "a cancel that lands between the claim and the dial is dialed anyway", (T_REQUESTS,),
+      Patch(TAKER, "            if latest is not None and latest.cancel_requested:", "            if False:")),
 ]
 
 WS_HELPERS = "tests/ws_helpers.py"

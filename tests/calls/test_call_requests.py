@@ -186,3 +186,26 @@ def test_cancel_while_ringing_ends_canceled(make_emulator, make_worker, redis_pr
     client.cancel(call_id)
     rec = client.wait(call_id, timeout=20)
     assert rec.outcome == Outcome.CANCELED, rec
+
+
+def test_a_cancel_between_claim_and_dial_is_not_dialed(make_emulator, make_worker, redis_prefix):
+    emu = make_emulator(speed=20.0)
+    emu.script_destination("+15550105", outcome="answer")
+    w = make_worker([emu], originate_gateway="carrier1", take_requests=False)
+    client = CallClient(redis.Redis(), redis_prefix)
+    call_id = client.place({"to": "+15550105"})
+    assert w.records.take_request(w.worker_id, claim_ttl=60) == call_id
+    claim = w.requests._claim
+
+    def claim_then_cancel(cid):  # the operator cancels right after the worker marked the record claimed
+        rec = claim(cid)
+        client.cancel(cid)
+        return rec
+
+    w.requests._claim = claim_then_cancel
+    w.requests.reserved += 1
+    w.requests._dial(call_id)
+    rec = client.get(call_id)
+    assert rec.outcome == Outcome.CANCELED and "before dialing" in rec.reason, rec
+    assert not [ch for ch in emu.all_channels() if ch.destination == "+15550105"]
+    assert w.requests.reserved == 0

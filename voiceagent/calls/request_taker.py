@@ -108,7 +108,13 @@ class RequestTaker:
             if req.node and req.node not in worker.nodes:
                 self._end(call_id, Outcome.FAILED, f"this worker does not serve node {req.node!r}")
                 return
-            # from here the dial's session counts against MAX_CALLS (no yield before it is created)
+            # a cancel that came after the claim: its hangup reached our inbox before the call had a session
+            latest = self.records.get(call_id)
+            if latest is not None and latest.cancel_requested:
+                self._end(call_id, Outcome.CANCELED, "canceled before dialing")
+                return
+            # from here the dial's session counts against MAX_CALLS (no yield before it is created, so a
+            # cancel arriving now finds the session)
             self.reserved -= 1
             reserved = False
             result = worker.originate(req.to, node=req.node, gateway=req.gateway,
