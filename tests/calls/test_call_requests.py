@@ -186,3 +186,12 @@ def test_cancel_while_ringing_ends_canceled(make_emulator, make_worker, redis_pr
     client.cancel(call_id)
     rec = client.wait(call_id, timeout=20)
     assert rec.outcome == Outcome.CANCELED, rec
+
+
+def test_the_cli_prints_a_dial_policy_refusal_and_exits_2(redis_prefix):
+    env = dict(os.environ, REDIS_PREFIX=redis_prefix, DIAL_ALLOWED_PATTERNS=r"10\d\d")
+    out = subprocess.run([sys.executable, "-m", "voiceagent.cli", "call", "place", "--to", "+12025550123"], env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and out.stdout == "", out
+    assert "refused by the dial policy: to:" in out.stderr and "DIAL_ALLOWED_PATTERNS" in out.stderr
+    assert CallClient(redis.Redis(), redis_prefix).list(limit=5) == []
