@@ -756,6 +756,18 @@ BREAKAGES += [
       Patch(API_CALLS, "r.created == after[0] and r.id >= after[1]", "r.created == after[0] and r.id > after[1]")),
 ]
 
+# --------------------------------------------------------------------------- the dial policy (issue 9)
+T_DIAL = "tests/records/test_dial_policy.py"
+DIAL = "voiceagent/records/dial_policy.py"
+BREAKAGES += [
+    B("27a", "premium-rate numbers are dialed although DIAL_ALLOW_PREMIUM is off", (T_DIAL, T_API_CALLS),
+      Patch(DIAL, "if num is not None and valid and not self.allow_premium \\", "if False \\")),
+    B("27b", "international numbers are dialed although DIAL_ALLOW_INTERNATIONAL is off", (T_DIAL,),
+      Patch(DIAL, "if not self.allow_international and not self._domestic(num, valid):", "if False:")),
+    B("27c", "DIAL_ALLOWED_PATTERNS is ignored", (T_DIAL, "tests/calls/test_call_requests.py"),
+      Patch(DIAL, "if self.allowed_patterns and not any(p.fullmatch(to) for p in self.allowed_patterns):", "if False:")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

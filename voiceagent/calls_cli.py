@@ -13,11 +13,11 @@ import click
 
 
 def _client() -> Any:
-    from .config import ConfigError, RecordsSettings, RedisSettings, load_sections
+    from .config import ConfigError, DialSettings, RecordsSettings, RedisSettings, load_sections
     from .records.client import CallClient
 
     try:
-        s = load_sections(RedisSettings, RecordsSettings)  # only what the client reads: Redis and records
+        s = load_sections(RedisSettings, RecordsSettings, DialSettings)  # only what the client reads
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
@@ -53,6 +53,8 @@ def register(main: click.Group) -> None:
         """Queue an outbound call; prints its id (or its record with --wait)."""
         from pydantic import ValidationError
 
+        from .records.dial_policy import DialRefused
+
         req: dict = json.load(body) if body is not None else {}
         if not isinstance(req, dict):
             _fail("the request must be a JSON object", 2)
@@ -70,6 +72,8 @@ def register(main: click.Group) -> None:
         except ValidationError as exc:
             fields = ", ".join(".".join(str(p) for p in e["loc"]) + ": " + e["msg"] for e in exc.errors())
             _fail(f"invalid request: {fields}", 2)
+        except DialRefused as exc:
+            _fail(f"refused by the dial policy: {exc}", 2)
         if wait_s is None:
             _emit({"id": call_id})
             return

@@ -42,6 +42,15 @@ def test_a_bad_idempotency_key_is_a_422_naming_the_header(api):
     assert [f["field"] for f in r.json()["error"]["fields"]] == ["Idempotency-Key"]
 
 
+def test_a_number_the_dial_policy_refuses_is_a_422_naming_to(api):
+    r = _place(api, {"to": "+19005551234", "message": "premium"})
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["code"] == "validation_failed" and "dial policy" in err["message"]
+    assert [f["field"] for f in err["fields"]] == ["to"] and "premium" in err["fields"][0]["message"]
+    assert api.client.records.pending_count() == 0 and api.client.list(limit=5) == []
+
+
 @pytest.mark.parametrize("body,field", [
     ({"message": "no number"}, "to"),
     ({"to": "+1555; rm -rf"}, "to"),

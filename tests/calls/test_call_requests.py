@@ -209,3 +209,12 @@ def test_a_cancel_between_claim_and_dial_is_not_dialed(make_emulator, make_worke
     assert rec.outcome == Outcome.CANCELED and "before dialing" in rec.reason, rec
     assert not [ch for ch in emu.all_channels() if ch.destination == "+15550105"]
     assert w.requests.reserved == 0
+
+
+def test_the_cli_prints_a_dial_policy_refusal_and_exits_2(redis_prefix):
+    env = dict(os.environ, REDIS_PREFIX=redis_prefix, DIAL_ALLOWED_PATTERNS=r"10\d\d")
+    out = subprocess.run([sys.executable, "-m", "voiceagent.cli", "call", "place", "--to", "+12025550123"], env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and out.stdout == "", out
+    assert "refused by the dial policy: to:" in out.stderr and "DIAL_ALLOWED_PATTERNS" in out.stderr
+    assert CallClient(redis.Redis(), redis_prefix).list(limit=5) == []

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from ..calls.inbox import CallNotFound, WorkerGone
 from ..calls.inbox_commands import HangupCommand, SayCommand, TransferCommand
 from ..records.client import CallClient
+from ..records.dial_policy import DialRefused
 from ..records.models import CallRecord
 from .errors import ApiError, invalid
 from .inputs import body, query
@@ -59,7 +60,11 @@ def place() -> Tuple[Response, int, Dict[str, str]]:
         req = wanted.to_request(key)
     except ValidationError as exc:
         raise invalid(exc, rename={"idempotency_key": "Idempotency-Key"}) from None
-    call_id = client().place(req)
+    try:
+        call_id = client().place(req)
+    except DialRefused as exc:
+        raise ApiError(422, f"{exc.field} refused by the dial policy",
+                       [{"field": exc.field, "message": exc.message}]) from None
     return jsonify(Accepted(id=call_id, state=_api_state(client().get(call_id))).model_dump()), 202, \
         {"Location": f"/calls/{call_id}"}
 

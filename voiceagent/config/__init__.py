@@ -9,7 +9,7 @@ section with secrets masked.  Validation happens at start-up, and a bad value fa
 message that names the variable.
 """
 from .base import RULE_BASED, ConfigError, Section, check_url, is_loopback_host, mask_url
-from .calls import CallSettings, LoggingSettings, OutboundSettings, RecordsSettings, RedisSettings
+from .calls import CallSettings, DialSettings, LoggingSettings, OutboundSettings, RecordsSettings, RedisSettings
 from .dialog import LlmSettings, ToolsSettings
 from .settings import (
     SECTIONS,
@@ -30,7 +30,7 @@ from .telephony import EslSettings, ForkSettings, PlaybackSettings, fork_edge_pr
 __all__ = [
     "RULE_BASED", "ConfigError", "Section", "check_url", "is_loopback_host", "mask_url",
     "EslSettings", "ForkSettings", "PlaybackSettings", "fork_edge_problem",
-    "CallSettings", "OutboundSettings", "RedisSettings", "RecordsSettings", "LoggingSettings",
+    "CallSettings", "OutboundSettings", "DialSettings", "RedisSettings", "RecordsSettings", "LoggingSettings",
     "LlmSettings", "ToolsSettings", "SpeechSettings", "ApiSettings", "api_bind_problem", "JobsSettings",
     "Settings", "VoiceWorkerSettings", "SECTIONS", "compose", "load", "load_sections", "load_settings", "settings",
 ]

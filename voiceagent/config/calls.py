@@ -1,7 +1,8 @@
 """The voice worker's own sections: calls and their limits, outbound defaults, Redis, logs and metrics."""
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import List, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -87,3 +88,54 @@ class LoggingSettings(Section):
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Port of the voice worker's Prometheus /metrics endpoint (0 = off).")
     metrics_host: str = Field(default="127.0.0.1", description="Address the metrics endpoint binds.")
 
+
+
+def _csv(v: str) -> List[str]:
+    return [x.strip() for x in v.split(",") if x.strip()]
+
+
+class DialSettings(Section):
+    title = "dial policy: which numbers and gateways any placed call may use (records/dial_policy.py)"
+
+    dial_default_region: str = Field(default="US", description="Region (ISO 3166 code) national numbers without + are read in, and the home region when DIAL_HOME_REGIONS is empty.")
+    dial_home_regions: str = Field(default="", description="Comma-separated regions whose numbers are domestic; others are international (empty = DIAL_DEFAULT_REGION).")
+    dial_allow_international: bool = Field(default=False, description="Allow numbers outside DIAL_HOME_REGIONS (including +numbers of an unknown or foreign country code).")
+    dial_allow_premium: bool = Field(default=False, description="Allow premium-rate, shared-cost, UAN and personal numbers (e.g. US 900).")
+    dial_validate_e164: bool = Field(default=False, description="Refuse numbers phonenumbers does not know as valid (off by default: fictional 555 numbers pass; premium and international checks apply either way). Turn on in production.")
+    dial_extension_max_digits: int = Field(default=6, ge=0, le=15, description="Numbers without + of at most this many digits are internal extensions (no number checks).")
+    dial_allow_sip_uris: bool = Field(default=True, description="Allow sip:/sips: URIs as the destination (on by default: requests have always accepted them).")
+    dial_allowed_patterns: str = Field(default="", description="Comma-separated regexes; when set, a destination must fullmatch one of them (in addition to the other rules).")
+    dial_allowed_gateways: str = Field(default="", description="Comma-separated gateway names a request may name; empty = any. A request without a gateway uses ORIGINATE_GATEWAY.")
+
+    @field_validator("dial_default_region")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        regions = _regions(v)
+        if len(regions) != 1:
+            raise ValueError("must be one region, e.g. US")
+        return regions[0]
+
+    @field_validator("dial_home_regions")
+    @classmethod
+    def _home(cls, v: str) -> str:
+        return ",".join(_regions(v)) if v.strip() else ""
+
+    @field_validator("dial_allowed_patterns")
+    @classmethod
+    def _patterns(cls, v: str) -> str:
+        for p in _csv(v):
+            try:
+                re.compile(p)
+            except re.error as exc:
+                raise ValueError(f"{p!r} is not a regular expression: {exc}") from None
+        return v
+
+
+def _regions(v: str) -> List[str]:
+    import phonenumbers
+
+    out = [x.upper() for x in _csv(v)]
+    bad = [x for x in out if x not in phonenumbers.SUPPORTED_REGIONS] or ([] if out else [v])
+    if bad:
+        raise ValueError(f"unknown region {', '.join(bad)!s} (expected ISO 3166 codes such as US, GB, DE)")
+    return out

@@ -12,7 +12,7 @@ from typing import Any, Optional, Tuple, Type, TypeVar
 from pydantic import Field, SecretStr, ValidationError
 
 from .base import Section, config_error, is_loopback_host
-from .calls import CallSettings, LoggingSettings, OutboundSettings, RecordsSettings, RedisSettings
+from .calls import CallSettings, DialSettings, LoggingSettings, OutboundSettings, RecordsSettings, RedisSettings
 from .dialog import LlmSettings, ToolsSettings
 from .speech import SpeechSettings
 from .telephony import EslSettings, ForkSettings, PlaybackSettings
@@ -46,8 +46,8 @@ class JobsSettings(Section):
     title = "jobs: queued and scheduled work (voiceagent/jobs/; no settings yet)"
 
 
-class Settings(EslSettings, ForkSettings, PlaybackSettings, CallSettings, OutboundSettings, RedisSettings,
-               RecordsSettings, LlmSettings, ToolsSettings, SpeechSettings, LoggingSettings, ApiSettings, JobsSettings):
+class Settings(EslSettings, ForkSettings, PlaybackSettings, CallSettings, OutboundSettings, DialSettings,
+               RedisSettings, RecordsSettings, LlmSettings, ToolsSettings, SpeechSettings, LoggingSettings, ApiSettings, JobsSettings):
     """Every section: what the voice worker and ``voiceagent config`` read."""
 
 

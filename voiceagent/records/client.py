@@ -13,6 +13,7 @@ import redis
 from pydantic import BaseModel
 
 from ..calls.inbox import CallNotFound, CallStore
+from .dial_policy import DialPolicy
 from .events import CallEnded, CallRequested
 from .keys import Keys
 from .models import TERMINAL, CallRecord, CallRequest, Outcome, StateChange, new_call_id
@@ -23,9 +24,14 @@ DEFAULT_RETENTION_DAYS = 30.0
 
 
 class CallClient:
+    """``policy`` checks every request before it is queued; without one (a client built by hand,
+    as tests do) a permissive policy applies: :meth:`from_settings` builds the DIAL_* one."""
+
     def __init__(self, client: redis.Redis, prefix: str = "voiceagent", *,
-                 retention_days: float = DEFAULT_RETENTION_DAYS, stream_maxlen: Optional[int] = None) -> None:
+                 retention_days: float = DEFAULT_RETENTION_DAYS, stream_maxlen: Optional[int] = None,
+                 policy: Optional[DialPolicy] = None) -> None:
         self.r = client
+        self.policy = policy or DialPolicy.permissive()
         self.keys = Keys(prefix)
         self.stream = EventStream(client, self.keys, **({"maxlen": stream_maxlen} if stream_maxlen else {}))
         self.records = RecordStore(client, self.keys, retention_seconds=retention_days * 86400, stream=self.stream)
@@ -36,15 +42,18 @@ class CallClient:
         from ..calls.inbox import make_redis
 
         r = client or make_redis(s.redis_url, socket_timeout=s.redis_socket_timeout)
-        return cls(r, s.redis_prefix, retention_days=s.call_retention_days, stream_maxlen=s.call_events_maxlen)
+        return cls(r, s.redis_prefix, retention_days=s.call_retention_days, stream_maxlen=s.call_events_maxlen,
+                   policy=DialPolicy.from_settings(s))
 
     # ------------------------------------------------------------------ requests
     def place(self, request: Union[CallRequest, Dict[str, Any]]) -> str:
         """Queue an outbound call; returns its id (the FreeSWITCH uuid it will have).
 
-        Raises pydantic.ValidationError for a bad request.  Placing again with the same
-        idempotency key returns the first call's id and queues nothing."""
+        Raises pydantic.ValidationError for a bad request and dial_policy.DialRefused for one the
+        policy refuses.  Placing again with the same idempotency key returns the first call's id
+        and queues nothing."""
         req = request if isinstance(request, CallRequest) else CallRequest.model_validate(request)
+        self.policy.check(req)
         now = time.time()
         rec = CallRecord(id=new_call_id(), direction="outbound", state="requested", to=req.to,
                          from_=req.caller_id_number or "", profile=req.profile, request=req, created=now,
