@@ -123,7 +123,7 @@ class Recovery:
         state the call was in, and the request is never dialed again.  Returns how many it ended."""
         from ..records.events import CallEnded
         from ..records.models import CallRecord, Outcome
-        from ..records.store import RecordGone, end
+        from ..records.store import RecordGone, end, ended_event
 
         w = self.worker
         records = w.records
@@ -149,8 +149,7 @@ class Recovery:
                 state = r.state
                 end(r, Outcome.ANSWERED if r.answered_at else Outcome.FAILED, at=now, ended_by="system",
                     reason=f"worker {owner} stopped (no heartbeat) while the call was {state}")
-                return CallEnded(call_id=r.id, at=now, worker=w.worker_id, outcome=r.outcome or Outcome.FAILED,
-                                 duration=r.duration or 0.0, reason=r.reason, ended_by="system")
+                return ended_event(r, w.worker_id)
             try:
                 records.update(call_id, change)
             except RecordGone:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import gevent
 import redis
 
 from ..records.models import CallRecord, Outcome, StateChange
-from ..records.store import RecordGone, RecordStore, end
+from ..records.store import RecordGone, RecordStore, end, ended_event, ending
 
 if TYPE_CHECKING:
     from .worker import VoiceWorker
@@ -80,20 +80,11 @@ class RequestTaker:
         if now - self._last_expire < EXPIRE_EVERY_SECONDS:
             return
         self._last_expire = now
-        for call_id in self.records.expired_requests():
-            self._end(call_id, Outcome.FAILED, "no voice worker took the request before its deadline")
+        self.records.fail_expired(self.worker.worker_id)
 
     def _end(self, call_id: str, outcome: Outcome, reason: str, cause: str = "") -> None:
-        from ..records.events import CallEnded
-
-        def change(rec: CallRecord) -> Optional[Any]:
-            if rec.ended:
-                return None
-            end(rec, outcome, reason=reason, cause=cause, ended_by="system")
-            return CallEnded(call_id=rec.id, at=rec.ended_at or time.time(), worker=self.worker.worker_id,
-                             outcome=rec.outcome or outcome, reason=rec.reason, hangup_cause=rec.hangup_cause)
         try:
-            self.records.update(call_id, change)
+            self.records.update(call_id, ending(outcome, worker=self.worker.worker_id, reason=reason, cause=cause))
         except RecordGone:
             log.warning("requests: record vanished", extra={"call_id": call_id})
 
@@ -124,8 +115,8 @@ class RequestTaker:
             if result.get("outcome") != "answered":  # the session reported it; this only covers no session at all
                 worker.observers_flush()
                 outcome = result.get("outcome", "failed")
-                self._end(call_id, Outcome(outcome) if outcome in Outcome._value2member_map_ else Outcome.FAILED,
-                          f"originate: {result.get('cause') or outcome}", cause=result.get("cause") or "")
+                self._end(call_id, Outcome.of(outcome), f"originate: {result.get('cause') or outcome}",
+                          cause=result.get("cause") or "")
         except Exception as exc:
             log.exception("requests: dial failed")
             self._end(call_id, Outcome.FAILED, f"dial failed: {exc}")
@@ -153,8 +144,7 @@ class RequestTaker:
                 rec.state = "claimed"
                 rec.history.append(StateChange(state="claimed", at=now))
                 return None
-            return CallEnded(call_id=rec.id, at=now, worker=wid, outcome=rec.outcome or Outcome.FAILED,
-                             reason=rec.reason)
+            return ended_event(rec, wid)
         try:
             return self.records.update(call_id, change)
         except RecordGone:

@@ -17,7 +17,7 @@ from .dial_policy import DialPolicy
 from .events import CallEnded, CallRequested
 from .keys import Keys
 from .models import TERMINAL, CallRecord, CallRequest, Outcome, StateChange, new_call_id
-from .store import RecordGone, RecordStore, end
+from .store import RecordGone, RecordStore, ending
 from .stream import EventStream
 
 DEFAULT_RETENTION_DAYS = 30.0
@@ -66,11 +66,11 @@ class CallClient:
         """Cancel a call: a queued request ends at once as canceled; a call being dialed or talked
         to is hung up by its worker (the record says canceled unless it had been answered)."""
         if self.records.unqueue(call_id):
+            finish = ending(Outcome.CANCELED, reason="canceled before a worker took it", ended_by="")
+
             def mark(rec: CallRecord) -> Optional[CallEnded]:
                 rec.cancel_requested = True
-                end(rec, Outcome.CANCELED, reason="canceled before a worker took it")
-                return CallEnded(call_id=rec.id, at=rec.ended_at or time.time(), outcome=Outcome.CANCELED,
-                                 reason=rec.reason)
+                return finish(rec)
             return self._update(call_id, mark)
 
         def flag(rec: CallRecord) -> None:
@@ -150,17 +150,4 @@ class CallClient:
 
     def expire_requests(self) -> List[str]:
         """Fail the queued requests whose deadline passed (any process may run this; each once)."""
-        failed = []
-        for cid in self.records.expired_requests():
-            def fail(rec: CallRecord) -> Optional[CallEnded]:
-                if rec.ended:
-                    return None
-                end(rec, Outcome.FAILED, reason="no voice worker took the request before its deadline")
-                return CallEnded(call_id=rec.id, at=rec.ended_at or time.time(), outcome=Outcome.FAILED,
-                                 reason=rec.reason)
-            try:
-                self.records.update(cid, fail)
-                failed.append(cid)
-            except RecordGone:
-                pass
-        return failed
+        return self.records.fail_expired()

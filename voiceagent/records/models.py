@@ -32,6 +32,11 @@ class Outcome(str, enum.Enum):
     FAILED = "failed"
     CANCELED = "canceled"
 
+    @classmethod
+    def of(cls, value: str) -> "Outcome":
+        """The outcome a word names; anything unknown is ``failed`` (never mistaken for a person's answer)."""
+        return cls(value) if value in cls._value2member_map_ else cls.FAILED
+
 
 #: A record's state: the worker's call states plus the two a request has before a worker takes it.
 RecordState = Literal["requested", "claimed", "dialing", "ringing", "answered", "offered", "confirmed",

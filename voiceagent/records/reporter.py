@@ -26,7 +26,6 @@ from .events import (
     CallChoice,
     CallDialing,
     CallDtmf,
-    CallEnded,
     CallRefused,
     CallRinging,
     CallTool,
@@ -34,7 +33,7 @@ from .events import (
     _Event,
 )
 from .models import CallRecord, ChoiceAnswer, DtmfRecord, Outcome, StateChange, ToolCallRecord, TurnRecord
-from .store import RecordGone, RecordStore, end
+from .store import RecordGone, RecordStore, end, ended_event
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +194,7 @@ class RecordReporter:
     def call_ended(self, call: CallInfo, *, cause: str, outcome: str, ended_by: str, at: float,
                    reason: str = "") -> None:
         worker = self.worker_id
-        out = Outcome(outcome) if outcome in Outcome._value2member_map_ else Outcome.FAILED
+        out = Outcome.of(outcome)
         if reason.startswith("refused: "):
             self.writer.submit(call.id, lambda rec: CallRefused(call_id=rec.id, at=at, worker=worker,
                                                                 reason=reason[len("refused: "):]),
@@ -205,9 +204,7 @@ class RecordReporter:
             if rec.ended:
                 return None
             end(rec, out, at=at, cause=cause, ended_by=ended_by, reason=reason)
-            return CallEnded(call_id=rec.id, at=at, worker=worker, outcome=rec.outcome or out,
-                             duration=rec.duration or 0.0, hangup_cause=rec.hangup_cause, ended_by=rec.ended_by,
-                             reason=rec.reason)
+            return ended_event(rec, worker)
         self.writer.submit(call.id, change, self._new(call, at))
 
 

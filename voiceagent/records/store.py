@@ -18,7 +18,7 @@ from typing import Callable, Iterable, List, Optional, Union
 
 import redis
 
-from .events import _Event
+from .events import CallEnded, _Event
 from .keys import Keys
 from .models import TERMINAL, CallRecord, Outcome, StateChange
 from .replies import text
@@ -180,6 +180,17 @@ class RecordStore:
                 out.append(cid)
         return out
 
+    def fail_expired(self, worker: str = "") -> List[str]:
+        """End the queued requests whose deadline passed as failed (any process may run this; each once)."""
+        failed = []
+        for call_id in self.expired_requests():
+            try:
+                self.update(call_id, ending(Outcome.FAILED, worker=worker, reason=NO_TAKER))
+                failed.append(call_id)
+            except RecordGone:
+                pass
+        return failed
+
     def pending_count(self) -> int:
         return int(self.r.zcard(self.keys.pending_requests))
 
@@ -187,6 +198,27 @@ class RecordStore:
         """Block up to ``timeout`` for a nudge that a request arrived (spurious wake-ups are fine);
         ``conn``: a connection of the caller's own (a blocked one is not in any shared pool)."""
         (conn or self.r).blpop([self.keys.request_wake], timeout=max(1, int(round(timeout))))
+
+
+NO_TAKER = "no voice worker took the request before its deadline"
+
+
+def ended_event(rec: CallRecord, worker: str = "") -> CallEnded:
+    """The ``call.ended`` event of a record :func:`end` has just ended."""
+    return CallEnded(call_id=rec.id, at=rec.ended_at or time.time(), worker=worker,
+                     outcome=rec.outcome or Outcome.FAILED, duration=rec.duration or 0.0,
+                     hangup_cause=rec.hangup_cause, ended_by=rec.ended_by, reason=rec.reason)
+
+
+def ending(outcome: Outcome, *, worker: str = "", at: Optional[float] = None, reason: str = "", cause: str = "",
+           ended_by: str = "system") -> Callable[[CallRecord], Optional[CallEnded]]:
+    """A change for :meth:`RecordStore.update` that ends a record (unless it already ended) and reports it."""
+    def change(rec: CallRecord) -> Optional[CallEnded]:
+        if rec.ended:
+            return None
+        end(rec, outcome, at=at, reason=reason, cause=cause, ended_by=ended_by)
+        return ended_event(rec, worker)
+    return change
 
 
 def end(rec: CallRecord, outcome: Outcome, *, at: Optional[float] = None, reason: str = "", cause: str = "",
