@@ -3,7 +3,6 @@ the event stream say how it went — against the emulator and real Redis."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -15,15 +14,9 @@ import redis
 from voiceagent.records.client import CallClient
 from voiceagent.records.models import Outcome
 
+from ..fork_helpers import wait_until
 from .conftest import ESL_PASSWORD, set_fork_url
-
-
-def _wait(pred, timeout):
-    with gevent.Timeout(timeout, False):
-        while not pred():
-            gevent.sleep(0.05)
-        return True
-    return bool(pred())
+from .redis_faults import free_port
 
 
 def _cli(prefix, *args, timeout=30):
@@ -35,13 +28,12 @@ def _cli(prefix, *args, timeout=30):
 
 
 def _events(client, call_id):
-    got = []
-    while True:
-        batch = client.stream.read(f"t-{uuid.uuid4().hex[:6]}", "c", block_ms=1)
-        if not batch:
-            return [e.type for e in got]
-        got += [ev for _, ev in batch if ev.call_id == call_id]
-        return [e.type for e in got]
+    """The types of one call's events, read from the stream's start by a fresh consumer group."""
+    group, got = f"t-{uuid.uuid4().hex[:6]}", []
+    while batch := client.stream.read(group, "c", block_ms=1):
+        got += [ev.type for _, ev in batch if ev.call_id == call_id]
+        client.ack(group, *[entry_id for entry_id, _ in batch])
+    return got
 
 
 def test_a_request_from_another_process_is_dialed_once_by_one_of_two_workers(make_emulator, make_worker,
@@ -126,17 +118,11 @@ def test_twenty_requests_two_workers_never_exceed_capacity(make_emulator, make_w
         assert worst <= 3, (w.worker_id, worst)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_worker_killed_after_claiming_leaves_a_failed_record_and_no_second_dial(make_emulator, make_worker,
                                                                                   redis_prefix, tmp_path):
     emu = make_emulator(speed=1.0)
     emu.script_destination("+15550103", outcome="answer", ring_seconds=60)  # rings while we kill the worker
-    port = _free_port()
+    port = free_port()
     wid = f"doomed-{uuid.uuid4().hex[:6]}"
     env = dict(os.environ, ESL_NODES=f"fs1=127.0.0.1:{emu.port}", ESL_PASSWORD=ESL_PASSWORD,
                FORK_HOST="127.0.0.1", FORK_PORT=str(port), REDIS_PREFIX=redis_prefix, WORKER_ID=wid,
@@ -147,7 +133,7 @@ def test_a_worker_killed_after_claiming_leaves_a_failed_record_and_no_second_dia
     proc = subprocess.Popen([sys.executable, "-m", "voiceagent.cli", "voice"], env=env, stdout=log, stderr=log)
     client = CallClient(redis.Redis(), redis_prefix)
     try:
-        assert _wait(lambda: client.r.exists(client.keys.worker(wid)), 30), (tmp_path / "worker.log").read_text()
+        assert wait_until(lambda: client.r.exists(client.keys.worker(wid)), 30), (tmp_path / "worker.log").read_text()
         call_id = client.place({"to": "+15550103", "ring_timeout": 120})
         rec = client.wait(call_id, until="ringing", timeout=30)
         assert rec.worker == wid

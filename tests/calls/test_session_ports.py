@@ -4,44 +4,22 @@ import uuid
 
 import gevent
 import gevent.event
-import pytest
 
 from voiceagent.calls.call_state import CallState as S
 from voiceagent.calls.observers import Observers
 from voiceagent.calls.playback import PlaybackStatus
-from voiceagent.calls.ports import CallInfo, CallPort, SessionHost
+from voiceagent.calls.ports import CallPort, SessionHost
 from voiceagent.calls.session import CallSession, Direction
 from voiceagent.config import load_settings
 from voiceagent.telephony import eslwire, events
+
+from ..observer_recorder import Recorder
 
 
 def typed(name, call_id, **headers):
     hs = [("Event-Name", name), ("Unique-ID", call_id), ("FreeSWITCH-Switchname", "fs1")]
     hs += [(k.replace("_", "-"), v) for k, v in headers.items()]
     return events.parse(eslwire.Event(hs, b""))
-
-
-class Recorder:
-    """A CallObserver keeping every notification in order."""
-
-    def __init__(self):
-        self.seen = []
-
-    def call_state(self, call, state, at):
-        self.seen.append(("state", state))
-
-    def call_turn(self, call, turn):
-        self.seen.append(("turn", turn.kind))
-
-    def call_dtmf(self, call, digit, at):
-        self.seen.append(("dtmf", digit))
-
-    def call_barge_in(self, call, at):
-        self.seen.append(("barge_in", None))
-
-    def call_ended(self, call, *, cause, outcome, ended_by, at, reason=""):
-        assert isinstance(call, CallInfo)
-        self.seen.append(("ended", (cause, outcome, ended_by)))
 
 
 class FakeNode:

@@ -1,19 +1,14 @@
-import uuid
-
 import pytest
 import redis
 
 from voiceagent.records.client import CallClient
 
+from ..calls.conftest import redis_prefix  # noqa: F401  (fixture: a key prefix of this test, cleaned after it)
+
 
 @pytest.fixture
-def prefix():
-    p = f"vatest-rec-{uuid.uuid4().hex[:8]}"
-    yield p
-    r = redis.Redis()
-    keys = list(r.scan_iter(f"{p}:*"))
-    if keys:
-        r.delete(*keys)
+def prefix(redis_prefix):  # noqa: F811
+    return redis_prefix
 
 
 @pytest.fixture
