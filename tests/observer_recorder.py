@@ -25,5 +25,5 @@ class Recorder:
     def call_barge_in(self, call, at):
         self._note(call, "barge_in", None)
 
-    def call_ended(self, call, *, cause, outcome, ended_by, at, reason=""):
+    def call_ended(self, call, *, cause, outcome, ended_by, at, refused=""):
         self._note(call, "ended", (cause, outcome, ended_by))

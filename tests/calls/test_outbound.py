@@ -73,7 +73,7 @@ class _Recorder:
     def call_barge_in(self, call, at):
         self.seen.append(("barge_in", call.id, at))
 
-    def call_ended(self, call, *, cause, outcome, ended_by, at, reason=""):
+    def call_ended(self, call, *, cause, outcome, ended_by, at, refused=""):
         self.seen.append(("ended", call.id, (cause, outcome, ended_by, call.request_id)))
 
     def states(self, call_id):

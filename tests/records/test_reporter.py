@@ -81,3 +81,20 @@ def test_redis_down_delays_the_writes_but_loses_and_reorders_none(tmp_path):
     finally:
         proxy.down()
         server.stop()
+
+
+def test_a_refused_call_says_why_in_its_record_and_on_the_stream(prefix):
+    client = CallClient(redis.Redis(), prefix)
+    writer = RecordWriter(client.records)
+    writer.start()
+    rep = RecordReporter(writer, "w1")
+    info = Info("call-3")
+    rep.call_state(info, CallState.OFFERED, 1.0)
+    rep.call_state(info, CallState.REFUSED, 1.5)
+    rep.call_ended(info, cause="USER_BUSY", outcome="busy", ended_by="system", at=2.0, refused="draining")
+    assert writer.flush(10)
+    writer.stop()
+    rec = client.get("call-3")
+    assert rec.outcome.value == "busy" and rec.reason == "refused: draining" and rec.duration == 0.0
+    got = [ev for _, ev in client.stream.read("g", "c", block_ms=1)]
+    assert [ev.type for ev in got] == ["call.refused", "call.ended"] and got[0].reason == "draining"

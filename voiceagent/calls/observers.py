@@ -38,6 +38,7 @@ class Observers:
         self._each("call_barge_in", call, lambda o: o.call_barge_in(call, at))
 
     def call_ended(self, call: CallInfo, *, cause: str, outcome: str, ended_by: str, at: float,
-                   reason: str = "") -> None:
+                   refused: str = "") -> None:
         self._each("call_ended", call,
-                   lambda o: o.call_ended(call, cause=cause, outcome=outcome, ended_by=ended_by, at=at, reason=reason))
+                   lambda o: o.call_ended(call, cause=cause, outcome=outcome, ended_by=ended_by, at=at,
+                                        refused=refused))

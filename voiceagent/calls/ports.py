@@ -55,7 +55,7 @@ class CallObserver(Protocol):
     def call_barge_in(self, call: CallInfo, at: float) -> None: ...
 
     def call_ended(self, call: CallInfo, *, cause: str, outcome: str, ended_by: str, at: float,
-                   reason: str = "") -> None: ...  # reason: why the worker refused or failed it ('' if not)
+                   refused: str = "") -> None: ...  # refused: why the worker did not take it ('' if it did)
 
 
 class ForkLink(Protocol):

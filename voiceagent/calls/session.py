@@ -369,7 +369,7 @@ class CallSession(ForkSide):
         if self._observed:
             self.worker.notify.call_ended(self.info, cause=self.hangup_cause or "", outcome=outcome or self.outcome,
                                           ended_by=self.ended_by or "", at=time.time(),
-                                          reason=f"refused: {self.refused}" if self.refused else "")
+                                          refused=self.refused or "")
 
     def force_close(self) -> None:
         """Last resort for a session stuck after its hangup: kill its greenlet, which runs the cleanup."""

@@ -192,12 +192,12 @@ class RecordReporter:
         self.writer.submit(call.id, change, self._new(call, at))
 
     def call_ended(self, call: CallInfo, *, cause: str, outcome: str, ended_by: str, at: float,
-                   reason: str = "") -> None:
+                   refused: str = "") -> None:
         worker = self.worker_id
         out = Outcome.of(outcome)
-        if reason.startswith("refused: "):
-            self.writer.submit(call.id, lambda rec: CallRefused(call_id=rec.id, at=at, worker=worker,
-                                                                reason=reason[len("refused: "):]),
+        reason = f"refused: {refused}" if refused else ""
+        if refused:
+            self.writer.submit(call.id, lambda rec: CallRefused(call_id=rec.id, at=at, worker=worker, reason=refused),
                                self._new(call, at))
 
         def change(rec: CallRecord) -> Optional[_Event]:
