@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from flask import Flask, request
 
+from ..jobs.dispatch import Dispatcher
 from ..records.client import CallClient
 from . import calls, docs, errors, health
 from .errors import ApiError
@@ -34,7 +35,9 @@ def create_app(settings: Any, client: Optional[CallClient] = None) -> Flask:
     app = Flask("voiceagent.api", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.api_max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["voiceagent.client"] = client or CallClient.from_settings(settings)
+    app.extensions["voiceagent.client"] = client = client or CallClient.from_settings(settings)
+    app.extensions["voiceagent.settings"] = settings
+    app.extensions["voiceagent.dispatcher"] = Dispatcher(client)
     expected = _token(settings)
     if not expected:
         log.warning("API_TOKEN is empty: the API accepts requests without a token (loopback only)")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..calls.inbox import CallNotFound, WorkerGone
 from ..calls.inbox_commands import HangupCommand, SayCommand, TransferCommand
+from ..jobs.dispatch import Dispatcher
 from ..records.client import CallClient
 from ..records.dial_policy import DialRefused
 from ..records.models import CallRecord
@@ -32,6 +33,11 @@ SCAN_ROUNDS = 10        # rounds per request: a sparse filter returns a short pa
 def client() -> CallClient:
     c: CallClient = current_app.extensions["voiceagent.client"]
     return c
+
+
+def dispatcher() -> Dispatcher:
+    d: Dispatcher = current_app.extensions["voiceagent.dispatcher"]
+    return d
 
 
 def _record_json(rec: CallRecord) -> Dict[str, Any]:
@@ -61,7 +67,7 @@ def place() -> Tuple[Response, int, Dict[str, str]]:
     except ValidationError as exc:
         raise invalid(exc, rename={"idempotency_key": "Idempotency-Key"}) from None
     try:
-        call_id = client().place(req)
+        call_id = dispatcher().submit(req, priority="high")
     except DialRefused as exc:
         raise ApiError(422, f"{exc.field} refused by the dial policy",
                        [{"field": exc.field, "message": exc.message}]) from None

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError
 from .base import Section, config_error, is_loopback_host
 from .calls import CallSettings, DialSettings, LoggingSettings, OutboundSettings, RecordsSettings, RedisSettings
 from .dialog import LlmSettings, ToolsSettings
+from .jobs import JobsSettings, ScheduleSettings, WebhookSettings
 from .speech import SpeechSettings
 from .telephony import EslSettings, ForkSettings, PlaybackSettings
 
@@ -40,14 +41,9 @@ def api_bind_problem(s: ApiSettings) -> Optional[Tuple[str, str]]:
     return None
 
 
-class JobsSettings(Section):
-    """Room for the job workers (``voiceagent/jobs/``, scheduled and queued outbound calls)."""
-
-    title = "jobs: queued and scheduled work (voiceagent/jobs/; no settings yet)"
-
-
 class Settings(EslSettings, ForkSettings, PlaybackSettings, CallSettings, OutboundSettings, DialSettings,
-               RedisSettings, RecordsSettings, LlmSettings, ToolsSettings, SpeechSettings, LoggingSettings, ApiSettings, JobsSettings):
+               RedisSettings, RecordsSettings, LlmSettings, ToolsSettings, SpeechSettings, LoggingSettings, ApiSettings, JobsSettings,
+               ScheduleSettings, WebhookSettings):
     """Every section: what the voice worker and ``voiceagent config`` read."""
 
 

@@ -94,6 +94,16 @@ class ChoiceQuestion(_Strict):
         return self
 
 
+class ToolRun(_Strict):
+    """A tool the call runs once it is answered; what it returns is said between ``before`` and ``after``
+    (a weather briefing: the ``get_weather`` tool, "Good morning." before, "Have a nice day." after)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="A tool of the registry (GET /tools).")
+    arguments: Dict[str, Any] = Field(default_factory=dict, description="The tool's arguments (its JSON schema).")
+    before: str = Field(default="", max_length=1000, description="Said before the tool's result.")
+    after: str = Field(default="", max_length=1000, description="Said after the tool's result.")
+
+
 class CallRequest(_Strict):
     """An outbound call any process may ask for; exactly one voice worker dials it."""
 
@@ -107,6 +117,8 @@ class CallRequest(_Strict):
     instructions: Optional[str] = Field(default=None, max_length=4000,
                                         description="What the call is for: added to the conversation's prompt.")
     choice: Optional[ChoiceQuestion] = Field(default=None, description="A question whose answer is recorded.")
+    tool: Optional[ToolRun] = Field(default=None, description="A tool run when the call is answered; its result "
+                                    "is said after the opening message.")
     variables: Dict[str, str] = Field(default_factory=dict, description="Values for {name} placeholders in "
                                       "message, instructions and the choice question.")
     ring_timeout: int = Field(default=30, ge=5, le=300, description="Seconds to ring before no_answer.")
