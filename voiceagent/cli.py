@@ -21,6 +21,7 @@ _SUBCOMMANDS = {
     "call": "voiceagent.calls_cli",
     "events": "voiceagent.calls_cli",
     "api": "voiceagent.api_cli",
+    "jobs": "voiceagent.jobs.worker_cli",
 }
 
 
