@@ -22,8 +22,15 @@ def register(main: click.Group) -> None:
         import gevent
 
         from .api.server import make_server
-        from .config import (ApiSettings, ConfigError, DialSettings, RecordsSettings, RedisSettings, WebhookSettings,
-                             load_sections)
+        from .config import (
+            ApiSettings,
+            ConfigError,
+            DialSettings,
+            RecordsSettings,
+            RedisSettings,
+            WebhookSettings,
+            load_sections,
+        )
 
         overrides = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
         try:
