@@ -768,6 +768,28 @@ BREAKAGES += [
       Patch(DIAL, "if self.allowed_patterns and not any(p.fullmatch(to) for p in self.allowed_patterns):", "if False:")),
 ]
 
+# --------------------------------------------------------------------------- webhooks in and out
+T_WH_IN = "tests/webhooks/test_inbound.py"
+T_WH_OUT = "tests/webhooks/test_outbound.py"
+WH_SOURCES = "voiceagent/webhooks/sources.py"
+WH_INBOUND = "voiceagent/webhooks/inbound.py"
+WH_DELIVERY = "voiceagent/webhooks/delivery.py"
+WH_GUARD = "voiceagent/webhooks/guard.py"
+BREAKAGES += [
+    B("30a", "a webhook's HMAC signature is not checked (anyone who knows the URL places calls)", (T_WH_IN,),
+      Patch(WH_SOURCES, "if not hmac.compare_digest(given_sig.encode(), expected.encode()):", "if False:")),
+    B("30b", "a repeated Alertmanager delivery is not recognised as a repeat", (T_WH_IN,),
+      Patch(WH_INBOUND, 'if not c.r.set(seen, "[]", nx=True, ex=int(ttl)):', "if False:")),
+    B("30c", "a status delivery answered 5xx is not retried", (T_WH_OUT,),
+      Patch(WH_DELIVERY, "if status >= 500 or status in RETRY_STATUSES:", "if status in RETRY_STATUSES:")),
+    B("30d", "a delivery id already delivered is sent again", (T_WH_OUT,),
+      Patch(WH_DELIVERY, "if connection.exists(keys.webhook_sent(d.id)):", "if False:")),
+    B("30e", "a v4-mapped IPv6 address is judged as IPv6, not as the IPv4 address it carries", (T_WH_OUT,),
+      Patch(WH_GUARD, "if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:", "if False:")),
+    B("30f", "a source answers under any kind's URL (a call source takes Grafana payloads ...)", (T_WH_IN,),
+      Patch(WH_INBOUND, "if src is None or src.kind != kind:", "if src is None:")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

@@ -19,6 +19,7 @@ from ..jobs.dispatch import Dispatcher
 from ..records.client import CallClient
 from ..records.dial_policy import DialRefused
 from ..records.models import CallRecord
+from ..webhooks.guard import TargetRefused, check_target
 from .errors import ApiError, invalid
 from .inputs import body, query
 from .models import Accepted, CallPage, CallQuery, CommandAccepted, Hangup, PlaceCall, Say, Transfer
@@ -66,6 +67,12 @@ def place() -> Tuple[Response, int, Dict[str, str]]:
         req = wanted.to_request(key)
     except ValidationError as exc:
         raise invalid(exc, rename={"idempotency_key": "Idempotency-Key"}) from None
+    if req.webhook_url:
+        allow = bool(getattr(current_app.extensions["voiceagent.settings"], "webhook_allow_private", False))
+        try:
+            check_target(req.webhook_url, allow_private=allow)
+        except TargetRefused as exc:
+            raise ApiError(422, "webhook_url refused", [{"field": "webhook_url", "message": str(exc)}]) from None
     try:
         call_id = dispatcher().submit(req, priority="high")
     except DialRefused as exc:

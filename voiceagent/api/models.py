@@ -64,6 +64,7 @@ class PlaceCall(_Body):
     variables: Dict[str, str] = _like(CallRequest, "variables")
     ring_timeout: int = _like(CallRequest, "ring_timeout")
     max_duration: Optional[float] = _like(CallRequest, "max_duration")
+    webhook_url: Optional[str] = _like(CallRequest, "webhook_url")
 
     def to_request(self, idempotency_key: Optional[str]) -> CallRequest:
         """The records request (its validators run here: raises pydantic.ValidationError)."""

@@ -17,6 +17,12 @@ Records, requests and events (kept for ``CALL_RETENTION_DAYS``):
 - ``<p>:requests:wake``         list: a nudge for idle workers when a request arrives (capped)
 - ``<p>:idem:<key>``            string: the record id an idempotency key created
 - ``<p>:events``                stream: every call event (:mod:`events`), bounded length
+
+Webhooks (``voiceagent/webhooks/``):
+
+- ``<p>:webhook:seen:<hash>``   string: the call ids an inbound webhook delivery placed (SET NX, WEBHOOK_DEDUP_SECONDS)
+- ``<p>:webhook:sent:<id>``     string: a status delivery id that was delivered (SET NX after a 2xx; kept a week)
+- ``<p>:webhook:sending:<id>``  string: a status delivery being sent now (a short lock: one sender per id)
 """
 from __future__ import annotations
 
@@ -80,3 +86,13 @@ class Keys:
     @property
     def events(self) -> str:
         return f"{self.prefix}:events"
+
+    # webhooks
+    def webhook_seen(self, fingerprint: str) -> str:
+        return f"{self.prefix}:webhook:seen:{fingerprint}"
+
+    def webhook_sent(self, delivery_id: str) -> str:
+        return f"{self.prefix}:webhook:sent:{delivery_id}"
+
+    def webhook_sending(self, delivery_id: str) -> str:
+        return f"{self.prefix}:webhook:sending:{delivery_id}"

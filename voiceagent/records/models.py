@@ -11,6 +11,7 @@ import enum
 import re
 import uuid as uuidlib
 from typing import Any, Dict, List, Literal, Optional
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -129,6 +130,23 @@ class CallRequest(_Strict):
                                     description="A request no worker has taken after this long fails.")
     idempotency_key: Optional[str] = Field(default=None, min_length=1, max_length=128,
                                            description="Placing the same key again returns the first call's id.")
+    webhook_url: Optional[str] = Field(default=None, max_length=2000,
+                                       description="http(s) URL this call's status events are POSTed to "
+                                                   "(queued, dialing, ringing, answered, ended).")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ValueError("must be an http or https URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in v):
+            raise ValueError("must be an http or https URL with a host")
+        return v
 
     @field_validator("to", "caller_id_number")
     @classmethod
