@@ -16,13 +16,13 @@ from flask import Flask, request
 
 from ..jobs.dispatch import Dispatcher
 from ..records.client import CallClient
-from . import calls, docs, errors, health
+from . import calls, docs, errors, health, schedules
 from .errors import ApiError
 from .openapi import operation_of
 
 log = logging.getLogger(__name__)
 
-BLUEPRINTS = (calls.bp, health.bp, docs.bp)
+BLUEPRINTS = (calls.bp, schedules.bp, health.bp, docs.bp)
 
 
 def _token(settings: Any) -> bytes:

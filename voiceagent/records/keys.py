@@ -17,6 +17,13 @@ Records, requests and events (kept for ``CALL_RETENTION_DAYS``):
 - ``<p>:requests:wake``         list: a nudge for idle workers when a request arrives (capped)
 - ``<p>:idem:<key>``            string: the record id an idempotency key created
 - ``<p>:events``                stream: every call event (:mod:`events`), bounded length
+
+Schedules (``voiceagent/schedules/``, kept until deleted):
+
+- ``<p>:schedule:<id>``         JSON: a scheduled call (:class:`schedules.models.Schedule`)
+- ``<p>:schedules``             zset: schedule ids by creation time (the listing index)
+- ``<p>:schedule:<id>:runs``    hash: due (Unix seconds) -> JSON run (:class:`schedules.models.ScheduleRun`)
+- ``<p>:schedule:<id>:claim:<due>``  string (SET NX, expires): the one run job placing that run
 """
 from __future__ import annotations
 
@@ -80,3 +87,17 @@ class Keys:
     @property
     def events(self) -> str:
         return f"{self.prefix}:events"
+
+    # schedules
+    def schedule(self, schedule_id: str) -> str:
+        return f"{self.prefix}:schedule:{schedule_id}"
+
+    @property
+    def schedules(self) -> str:
+        return f"{self.prefix}:schedules"
+
+    def schedule_runs(self, schedule_id: str) -> str:
+        return f"{self.prefix}:schedule:{schedule_id}:runs"
+
+    def schedule_claim(self, schedule_id: str, due: int) -> str:
+        return f"{self.prefix}:schedule:{schedule_id}:claim:{due}"
