@@ -26,13 +26,18 @@ def _text(v: object) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """True if ``pid`` runs; a zombie (killed, not yet reaped by whoever inherited it) is dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
 
 
 def free_dead_scheduler_locks(queues: Queues) -> List[str]:
