@@ -790,6 +790,38 @@ BREAKAGES += [
       Patch(WH_INBOUND, "if src is None or src.kind != kind:", "if src is None:")),
 ]
 
+# --------------------------------------------------------------------------- scheduled calls (issue 9, schedules)
+T_SCHED_TIMING = "tests/schedules/test_timing.py"
+T_SCHED_API = "tests/schedules/test_schedules_api.py"
+T_SCHED_FIRING = "tests/schedules/test_firing.py"
+T_SCHED_RESTART = "tests/schedules/test_restarts.py"
+SCHED_TIMING = "voiceagent/schedules/timing.py"
+SCHED_RUNNER = "voiceagent/schedules/runner.py"
+SCHED_SERVICE = "voiceagent/schedules/service.py"
+SCHED_LOCKS = "voiceagent/schedules/scheduler_locks.py"
+BREAKAGES += [
+    B("29a", "a time that happens twice on the fall-back day runs at its second occurrence", (T_SCHED_TIMING,),
+      Patch(SCHED_TIMING, "return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)",
+            "return wall.replace(tzinfo=zone, fold=1).astimezone(UTC)")),
+    B("29b", "a repeated run job (retry, duplicate) dials again", (T_SCHED_FIRING,),
+      Patch(SCHED_RUNNER, """    if sv.store.run(schedule_id, due) is not None:
+        _ensure_armed(sv, schedule_id, now)
+        return "done"
+    if sched.paused or sched.next_due != due:""", """    if sched.paused:"""),
+      Patch(SCHED_RUNNER, 'request = sched.call.model_copy(update={"idempotency_key": key})',
+            "request = sched.call")),
+    B("29c", "a failed run ends the series (the next run is not armed)", (T_SCHED_FIRING,),
+      Patch(SCHED_RUNNER, "    if after.state == \"active\" and after.next_due is not None:\n        sv.armer.arm(schedule_id, after.next_due)\n",
+            "")),
+    B("29d", "deleting a schedule leaves its pending job to fire", (T_SCHED_API,),
+      Patch(SCHED_SERVICE, "        self.armer.disarm(schedule_id, sched.next_due)\n        return self.store.delete(schedule_id)",
+            "        return self.store.delete(schedule_id)")),
+    B("29e", "a one-time time in the past is accepted", (T_SCHED_API, T_SCHED_TIMING),
+      Patch(SCHED_TIMING, "        if due <= now:", "        if due < now - 10 ** 10:")),
+    B("29f", "the scheduler locks a killed worker left are kept (no run is scheduled for minutes)", (T_SCHED_RESTART,),
+      Patch(SCHED_LOCKS, "        if not dead:\n            continue", "        if True:\n            continue")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

@@ -28,13 +28,15 @@ def register(main: click.Group) -> None:
             DialSettings,
             RecordsSettings,
             RedisSettings,
+            ScheduleSettings,
             WebhookSettings,
             load_sections,
         )
 
         overrides = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
         try:
-            s = load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, WebhookSettings, **overrides)
+            s = load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, ScheduleSettings,
+                              WebhookSettings, **overrides)
             server = make_server(s)
         except ConfigError as exc:
             click.echo(str(exc), err=True)

@@ -17,13 +17,13 @@ from flask import Flask, request
 from ..jobs.dispatch import Dispatcher
 from ..records.client import CallClient
 from ..webhooks import inbound as webhooks_in
-from . import calls, docs, errors, health
+from . import calls, docs, errors, health, schedules
 from .errors import ApiError
 from .openapi import operation_of
 
 log = logging.getLogger(__name__)
 
-BLUEPRINTS = (calls.bp, health.bp, docs.bp, webhooks_in.bp)
+BLUEPRINTS = (calls.bp, schedules.bp, health.bp, docs.bp, webhooks_in.bp)
 
 
 def _token(settings: Any) -> bytes:

@@ -17,6 +17,10 @@ class ScheduleSettings(Section):
 
     title = "schedules: one-time and recurring calls (voiceagent/schedules/)"
 
+    schedule_misfire_grace_seconds: float = Field(default=300.0, ge=0, le=7 * 86400, description="A run found due later than this (everything was down) is recorded as missed and skipped instead of dialed late.")
+    schedule_claim_seconds: int = Field(default=300, ge=10, le=86400, description="How long one run job holds its (schedule, due) claim; a job that died holding it is retried after this.")
+    schedule_history_runs: int = Field(default=100, ge=1, le=10000, description="Runs kept in each schedule's history (older ones are dropped).")
+
 
 class WebhookSettings(Section):
     """Webhooks in (calls triggered by Grafana, Alertmanager, Home Assistant ...) and out (status events)."""

@@ -45,5 +45,9 @@ def register(main: click.Group) -> None:
         except ValueError as exc:
             click.echo(str(exc), err=True)
             sys.exit(2)
+        if "schedules" in (roles or ("schedules",)):
+            from ..schedules.runner import on_worker_start
+
+            on_worker_start(s)  # free a killed worker's scheduler locks, arm runs that have no job
         w = SimpleWorker(chosen, connection=queues.connection, name=name)
         w.work(burst=burst, with_scheduler=with_scheduler)

@@ -23,6 +23,13 @@ Webhooks (``voiceagent/webhooks/``):
 - ``<p>:webhook:seen:<hash>``   string: the call ids an inbound webhook delivery placed (SET NX, WEBHOOK_DEDUP_SECONDS)
 - ``<p>:webhook:sent:<id>``     string: a status delivery id that was delivered (SET NX after a 2xx; kept a week)
 - ``<p>:webhook:sending:<id>``  string: a status delivery being sent now (a short lock: one sender per id)
+
+Schedules (``voiceagent/schedules/``, kept until deleted):
+
+- ``<p>:schedule:<id>``         JSON: a scheduled call (:class:`schedules.models.Schedule`)
+- ``<p>:schedules``             zset: schedule ids by creation time (the listing index)
+- ``<p>:schedule:<id>:runs``    hash: due (Unix seconds) -> JSON run (:class:`schedules.models.ScheduleRun`)
+- ``<p>:schedule:<id>:claim:<due>``  string (SET NX, expires): the one run job placing that run
 """
 from __future__ import annotations
 
@@ -96,3 +103,17 @@ class Keys:
 
     def webhook_sending(self, delivery_id: str) -> str:
         return f"{self.prefix}:webhook:sending:{delivery_id}"
+
+    # schedules
+    def schedule(self, schedule_id: str) -> str:
+        return f"{self.prefix}:schedule:{schedule_id}"
+
+    @property
+    def schedules(self) -> str:
+        return f"{self.prefix}:schedules"
+
+    def schedule_runs(self, schedule_id: str) -> str:
+        return f"{self.prefix}:schedule:{schedule_id}:runs"
+
+    def schedule_claim(self, schedule_id: str, due: int) -> str:
+        return f"{self.prefix}:schedule:{schedule_id}:claim:{due}"

@@ -1,0 +1,93 @@
+"""``voiceagent jobs worker`` as a real process (kill -9 able), and a persistent Redis of a test's own."""
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import gevent
+import redis
+
+from tests.calls.redis_faults import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = "/work/main/.venv/bin/python" if os.path.exists("/work/main/.venv/bin/python") else None
+
+
+class JobsWorker:
+    """The RQ worker with its scheduler, in its own process group (the scheduler is a forked child)."""
+
+    def __init__(self, prefix: str, log_dir: Path, redis_url: str = "redis://127.0.0.1:6379/0", **env: str):
+        self.prefix, self.log_dir, self.redis_url, self.env = prefix, log_dir, redis_url, env
+        self.proc = None
+        self.starts = 0
+
+    def start(self) -> None:
+        import sys
+
+        self.starts += 1
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "SCHEDULE_", "DIAL_"))}
+        env.update(REDIS_PREFIX=self.prefix, REDIS_URL=self.redis_url, PYTHONPATH=str(ROOT), **self.env)
+        log = open(self.log_dir / f"jobs-worker-{self.starts}.log", "w")
+        self.proc = subprocess.Popen([PYTHON or sys.executable, "-m", "voiceagent.cli", "jobs", "worker"],
+                                     cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+
+    def kill9(self) -> None:
+        """SIGKILL the worker and its scheduler child at once (no clean-up, locks left held)."""
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(10)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                self.kill9()
+            self.proc = None
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text() for p in sorted(self.log_dir.glob("jobs-worker-*.log")))
+
+
+class PersistentRedis:
+    """A redis-server with an append-only file fsynced on every write, in the test's tmp dir."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self, **kw) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=5, **kw)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
+                    return
+            except redis.RedisError:
+                gevent.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill9(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+            self.proc = None
