@@ -11,6 +11,8 @@ from voiceagent.telephony.events import ExecuteComplete, PlaybackStop
 from voiceagent.calls.inbox import CallStore
 from voiceagent.calls.session import CallState
 from voiceagent.calls.worker import GreetingDialog, default_greeting_path
+from voiceagent.records.client import CallClient
+from voiceagent.records.models import Outcome
 
 from .redis_faults import redis_proxy, redis_server  # noqa: F401 - fixtures
 from .test_lifecycle import _SilentDialog, wait_until
@@ -179,3 +181,20 @@ def test_session_stuck_after_its_hangup_is_reaped(make_emulator, make_worker, ca
     assert sess.closed.wait(10), "a session stuck after its hangup was never closed"
     assert wait_until(lambda: not w.sessions and len(w.greenlets) == 0, 5)
     assert any("force-closing" in r.getMessage() for r in caplog.records)
+
+
+
+def test_a_dial_ending_its_record_in_a_redis_outage_retries_until_redis_is_back(
+        make_emulator, make_worker, redis_server, redis_proxy):  # noqa: F811
+    """RequestTaker._end used to raise out of the dial's greenlet: the record stayed open for good."""
+    emu = make_emulator()
+    w = make_worker([emu], redis_url=redis_proxy.url, redis_pool_timeout=0.5, redis_socket_timeout=1.0)
+    client = CallClient(redis_server.client(), w.settings.redis_prefix)
+    w.requests.stop()  # nobody dials it: this test ends the record itself, as a failed dial does
+    call_id = client.place({"to": "+15550173"})
+    redis_proxy.down()
+    ender = gevent.spawn(w.requests._end, call_id, Outcome.FAILED, "dial failed: test")
+    assert not ender.join(1.5) and not ender.dead, "gave up at once while Redis was unreachable"
+    redis_proxy.up()
+    assert ender.join(15) is None and ender.successful(), ender.exception
+    assert client.get(call_id).outcome == Outcome.FAILED

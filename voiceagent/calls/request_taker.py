@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 FULL_POLL_SECONDS = 0.2     # how often a full worker looks again for room
 EXPIRE_EVERY_SECONDS = 1.0  # how often this worker fails requests nobody took in time
+END_RETRY_SECONDS = 300.0   # how long a dial keeps trying to end its record while Redis is unreachable
 
 
 class RequestTaker:
@@ -83,10 +84,25 @@ class RequestTaker:
         self.records.fail_expired(self.worker.worker_id)
 
     def _end(self, call_id: str, outcome: Outcome, reason: str, cause: str = "") -> None:
-        try:
-            self.records.update(call_id, ending(outcome, worker=self.worker.worker_id, reason=reason, cause=cause))
-        except RecordGone:
-            log.warning("requests: record vanished", extra={"call_id": call_id})
+        """End the record, retrying through a Redis outage (this greenlet is the dial's own): a raise here
+        would leave the record open for good, since nobody else ends a live worker's request."""
+        backoff, deadline = 0.5, time.monotonic() + END_RETRY_SECONDS
+        while True:
+            try:
+                self.records.update(call_id, ending(outcome, worker=self.worker.worker_id, reason=reason, cause=cause))
+                return
+            except RecordGone:
+                log.warning("requests: record vanished", extra={"call_id": call_id})
+                return
+            except redis.RedisError as exc:
+                if time.monotonic() + backoff > deadline:
+                    log.error("requests: gave up ending the record (%s): %s", outcome.value, exc,
+                              extra={"call_id": call_id})
+                    return
+                log.warning("requests: could not end the record (%s), retrying: %s", outcome.value, exc,
+                            extra={"call_id": call_id})
+                gevent.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     def _dial(self, call_id: str) -> None:
         worker = self.worker
