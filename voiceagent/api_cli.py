@@ -1,6 +1,6 @@
 """``voiceagent api``: serve the REST API with gevent's WSGI server (the Procfile's ``web``).
 
-Reads only the api, Redis and records sections, so a bad value of the voice worker's settings
+Reads only the api, Redis, records, dial and tools sections, so a bad value of the voice worker's settings
 cannot stop it; a non-loopback API_HOST without API_TOKEN stops it with a message naming API_TOKEN.
 """
 from __future__ import annotations
@@ -18,15 +18,23 @@ def register(main: click.Group) -> None:
     @click.option("--host", default=None, help="Override API_HOST.")
     @click.option("--port", type=int, default=None, help="Override API_PORT.")
     def api(host: Optional[str], port: Optional[int]) -> None:
-        """Serve the REST API (POST /calls, GET /calls, /health, /openapi.json, /docs)."""
+        """Serve the REST API (POST /calls, GET /calls, /tools, /health, /openapi.json, /docs)."""
         import gevent
 
         from .api.server import make_server
-        from .config import ApiSettings, ConfigError, DialSettings, RecordsSettings, RedisSettings, load_sections
+        from .config import (
+            ApiSettings,
+            ConfigError,
+            DialSettings,
+            RecordsSettings,
+            RedisSettings,
+            ToolsSettings,
+            load_sections,
+        )
 
         overrides = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
         try:
-            s = load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, **overrides)
+            s = load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, ToolsSettings, **overrides)
             server = make_server(s)
         except ConfigError as exc:
             click.echo(str(exc), err=True)
