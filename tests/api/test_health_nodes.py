@@ -67,4 +67,5 @@ def test_heartbeats_without_or_with_unreadable_node_states_are_not_an_error(api)
                              "nodes": json.dumps({"fs2": {"state": "reconnecting", "since": 5.0}})}, ttl=30)
     body = _health(api)
     assert {w["id"] for w in body["workers"]} == {"old-version", "garbled", "odd-state", "good"}
-    assert body["nodes"] == [{"name": "fs2", "state": "reconnecting", "since": 5.0, "workers": {"good": "reconnecting"}}]
+    assert body["nodes"] == [{"name": "fs2", "state": "reconnecting", "since": 5.0,
+                              "workers": {"good": "reconnecting"}}]
