@@ -61,6 +61,12 @@ def test_bad_arguments_are_a_422_naming_the_field(tapi, body, field):
     assert field in [f["field"] for f in r.json()["error"]["fields"]], r.json()
 
 
+def test_a_result_json_has_no_form_for_is_answered_as_text(tapi):
+    r = tapi.http.post(tapi.url + "/tools/odd_report/execute", json={})
+    assert r.status_code == 200 and r.json()["ok"] is True, r.text
+    assert r.json()["speech"] == "All is well." and isinstance(r.json()["result"]["thing"], str)
+
+
 def test_a_tool_that_raises_or_times_out_is_a_failed_result_not_a_5xx(tapi):
     crash = tapi.http.post(tapi.url + "/tools/crash_report/execute", json={})
     assert crash.status_code == 200 and crash.json()["ok"] is False

@@ -12,6 +12,7 @@ runs the tool when the call is answered.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List, Tuple
 
 from flask import Blueprint, Response, current_app, jsonify
@@ -121,7 +122,7 @@ def execute(name: str) -> Response:
         error = result.value.get("error") if isinstance(result.value, dict) else result.value
         out.error = str(error)
         return jsonify(out.model_dump())
-    out.result = result.value
+    out.result = json.loads(json.dumps(result.value, default=str))  # a datetime or an object in it: as its text
     out.speech = spoken(result.value)
     if data.call_id is not None and out.speech:
         _say(data.call_id, out.speech)

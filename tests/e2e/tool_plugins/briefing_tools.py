@@ -26,3 +26,9 @@ def slow_report(args: NoArgs, ctx: ToolContext) -> str:
     """A tool slower than TOOL_TIMEOUT."""
     gevent.sleep(30)
     return "too late"
+
+
+@tool("odd_report")
+def odd_report(args: NoArgs, ctx: ToolContext) -> dict:
+    """A tool whose result holds values JSON has no form for."""
+    return {"at": ctx.local_now(), "thing": object.__new__(City), "text": "All is well."}
