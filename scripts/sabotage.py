@@ -822,6 +822,37 @@ BREAKAGES += [
       Patch(SCHED_LOCKS, "        if not dead:\n            continue", "        if True:\n            continue")),
 ]
 
+# --------------------------------------------------------------------------- tools API, tool at answer, node health, API fuzz (issue 9)
+T_TOOLS_API = "tests/api/test_tools_api.py"
+T_TOOL_CALLS = "tests/e2e/test_tool_calls.py"
+T_HEALTH_NODES = "tests/api/test_health_nodes.py"
+T_API_FUZZ = "tests/api/test_fuzz_openapi.py"
+API_TOOLS = "voiceagent/api/tools.py"
+ANSWER_TOOL = "voiceagent/calls/answer_tool.py"
+NODE_LINK = "voiceagent/calls/node_link.py"
+BREAKAGES += [
+    B("31a", "POST /tools/{name}/execute does not check the arguments (a bad one is a 200 failed run, not a 422)",
+      (T_TOOLS_API,),
+      Patch(API_TOOLS, "    data = body(ExecuteTool)\n    _check_arguments(t, data.arguments)\n", "    data = body(ExecuteTool)\n")),
+    B("31b", "a tool that hangs up runs from the API as if it had a call (200 instead of 409)", (T_TOOLS_API,),
+      Patch(API_TOOLS, 'direction="api", on_hangup=lambda reason: refuse("hang up"),', 'direction="api", on_hangup=None,')),
+    B("31c", "a failed tool at answer is read out as its error instead of the apology", (T_TOOL_CALLS,),
+      Patch(ANSWER_TOOL, "speech = spoken(result.value) if result.ok else APOLOGY", "speech = spoken(result.value)")),
+    B("31d", "the tool run at answer is not in the call record (no call.tool event either)", (T_TOOL_CALLS,),
+      Patch(ANSWER_TOOL, "        turn = dialog.turns[-1]  # reported once its playback is over, so the tool lands in the "
+                         "same record turn\n        turn.tool_started(run.name, run.arguments)\n",
+            "        turn = dialog.turns[-1]  # reported once its playback is over, so the tool lands in the "
+            "same record turn\n")),
+    B("31e", "a lost ESL link stays 'connected' in the heartbeat", (T_HEALTH_NODES,),
+      Patch(NODE_LINK, '        elif self.state == "connected":\n            self._set_state("reconnecting")\n', ""),
+      Patch(NODE_LINK, '    def _on_disconnected(self, _conn=None) -> None:\n        self._set_state("reconnecting")',
+            "    def _on_disconnected(self, _conn=None) -> None:\n        pass")),
+    B("31f", "a body nested past the JSON parser's stack is a 500", (T_API_FUZZ,),
+      Patch(API_INPUTS, "        except RecursionError:  # '[[[[...' within the size limit: the parser's own stack runs out\n"
+                        '            raise ApiError(400, f"the body is nested deeper than {MAX_DEPTH} levels") from None\n',
+            "")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

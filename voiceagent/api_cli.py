@@ -1,7 +1,7 @@
 """``voiceagent api``: serve the REST API with gevent's WSGI server (the Procfile's ``web``).
 
-Reads only the api, Redis and records sections, so a bad value of the voice worker's settings
-cannot stop it; a non-loopback API_HOST without API_TOKEN stops it with a message naming API_TOKEN.
+Reads only the sections it uses (api, Redis, records, dial, schedules, webhooks, tools), so a bad value of
+the voice worker's settings cannot stop it; a non-loopback API_HOST without API_TOKEN stops it with a message naming API_TOKEN.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def register(main: click.Group) -> None:
     @click.option("--host", default=None, help="Override API_HOST.")
     @click.option("--port", type=int, default=None, help="Override API_PORT.")
     def api(host: Optional[str], port: Optional[int]) -> None:
-        """Serve the REST API (POST /calls, GET /calls, /health, /openapi.json, /docs)."""
+        """Serve the REST API (POST /calls, GET /calls, /tools, /health, /openapi.json, /docs)."""
         import gevent
 
         from .api.server import make_server
@@ -29,6 +29,7 @@ def register(main: click.Group) -> None:
             RecordsSettings,
             RedisSettings,
             ScheduleSettings,
+            ToolsSettings,
             WebhookSettings,
             load_sections,
         )
@@ -36,7 +37,7 @@ def register(main: click.Group) -> None:
         overrides = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
         try:
             s = load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, ScheduleSettings,
-                              WebhookSettings, **overrides)
+                              WebhookSettings, ToolsSettings, **overrides)
             server = make_server(s)
         except ConfigError as exc:
             click.echo(str(exc), err=True)

@@ -14,16 +14,17 @@ from typing import Any, Optional
 
 from flask import Flask, request
 
+from ..dialog.tools import ToolRegistry
 from ..jobs.dispatch import Dispatcher
 from ..records.client import CallClient
 from ..webhooks import inbound as webhooks_in
-from . import calls, docs, errors, health, schedules
+from . import calls, docs, errors, health, schedules, tools
 from .errors import ApiError
 from .openapi import operation_of
 
 log = logging.getLogger(__name__)
 
-BLUEPRINTS = (calls.bp, schedules.bp, health.bp, docs.bp, webhooks_in.bp)
+BLUEPRINTS = (calls.bp, schedules.bp, tools.bp, health.bp, docs.bp, webhooks_in.bp)
 
 
 def _token(settings: Any) -> bytes:
@@ -32,13 +33,22 @@ def _token(settings: Any) -> bytes:
     return value.encode()
 
 
-def create_app(settings: Any, client: Optional[CallClient] = None) -> Flask:
+def _tools(settings: Any) -> ToolRegistry:
+    """The voice worker's registry (TOOLS_DIRS, TOOL_TIMEOUT); the built-ins when the settings have no
+    tools section.  A plugin that fails to import is listed by GET /tools, never fatal here."""
+    from ..config import ToolsSettings
+
+    return ToolRegistry.from_settings(settings if hasattr(settings, "tools_dirs") else ToolsSettings())
+
+
+def create_app(settings: Any, client: Optional[CallClient] = None, tools: Optional[ToolRegistry] = None) -> Flask:
     app = Flask("voiceagent.api", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.api_max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["voiceagent.client"] = client = client or CallClient.from_settings(settings)
     app.extensions["voiceagent.settings"] = settings
     app.extensions["voiceagent.dispatcher"] = Dispatcher(client)
+    app.extensions["voiceagent.tools"] = tools if tools is not None else _tools(settings)
     expected = _token(settings)
     if not expected:
         log.warning("API_TOKEN is empty: the API accepts requests without a token (loopback only)")

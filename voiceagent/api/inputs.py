@@ -16,6 +16,26 @@ from .errors import ApiError, invalid
 
 M = TypeVar("M", bound=BaseModel)
 
+#: The deepest JSON a body may hold.  No request needs more than a few levels; a deeper one could
+#: still run a later serializer (the record's JSON, a tool's arguments) out of stack.
+MAX_DEPTH = 32
+
+
+def _deeper_than(data: object, limit: int) -> bool:
+    """Whether ``data`` nests lists/objects more than ``limit`` levels (without recursing itself)."""
+    level = [data]
+    for _ in range(limit + 1):
+        nxt: list = []
+        for v in level:
+            if isinstance(v, dict):
+                nxt.extend(v.values())
+            elif isinstance(v, list):
+                nxt.extend(v)
+        if not nxt:
+            return False
+        level = nxt
+    return True
+
 
 def _raw() -> bytes:
     """The body, or 413 past the limit: werkzeug checks a declared length itself, but a chunked
@@ -45,6 +65,10 @@ def body(model: Type[M]) -> M:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+        except RecursionError:  # '[[[[...' within the size limit: the parser's own stack runs out
+            raise ApiError(400, f"the body is nested deeper than {MAX_DEPTH} levels") from None
+        if _deeper_than(data, MAX_DEPTH):
+            raise ApiError(400, f"the body is nested deeper than {MAX_DEPTH} levels")
     if not isinstance(data, dict):
         raise ApiError(422, "the body must be a JSON object", [{"field": "(body)", "message": "must be an object"}])
     try:

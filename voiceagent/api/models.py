@@ -127,6 +127,17 @@ class CallPage(BaseModel):
     next_cursor: Optional[str] = None
 
 
+#: An ESL link's state as the voice worker's heartbeat reports it (calls/node_link.NodeLink.status).
+LinkState = Literal["connected", "reconnecting", "down"]
+
+
+class NodeLinkHealth(BaseModel):
+    node: str
+    state: LinkState = Field(description="down: never connected since the worker started (or stopped); "
+                                         "reconnecting: the connection was lost and is being retried.")
+    since: float = Field(description="Wall-clock seconds the link has been in this state.")
+
+
 class WorkerHealth(BaseModel):
     id: str
     calls: int
@@ -134,6 +145,17 @@ class WorkerHealth(BaseModel):
     room: int
     draining: bool
     seen: float = Field(description="Wall-clock seconds of its last heartbeat.")
+    nodes: List[NodeLinkHealth] = Field(default_factory=list, description="Its ESL link to each FreeSWITCH node.")
+
+
+class NodeHealth(BaseModel):
+    """A FreeSWITCH node across the live workers: connected while at least one of them is."""
+
+    name: str
+    state: LinkState = Field(description="connected if any live worker is; else reconnecting if any worker "
+                                         "is retrying; else down.")
+    since: float = Field(description="The earliest 'since' of the workers in that state.")
+    workers: Dict[str, LinkState] = Field(description="Each live worker's link to it.")
 
 
 class Health(BaseModel):
@@ -142,6 +164,8 @@ class Health(BaseModel):
     status: Literal["ok", "no_workers", "down"]
     redis: bool
     workers: List[WorkerHealth] = Field(default_factory=list)
+    nodes: List[NodeHealth] = Field(default_factory=list, description="Every node a live worker serves, with "
+                                    "its state; one no live worker is connected to is reconnecting or down.")
     pending_requests: Optional[int] = None
     error: str = ""
 

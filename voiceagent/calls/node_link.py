@@ -3,6 +3,7 @@ told us about, and the per-call lanes its events are delivered in (already typed
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Callable, Dict, Optional, cast
 
 import gevent.event
@@ -44,14 +45,37 @@ class NodeLink:
         self.channels: Dict[str, Dict[str, str]] = {}
         self._waiters: Dict[str, gevent.event.Event] = {}  # forks waiting for their channel to appear
         self.synced = gevent.event.Event()  # set after each re-sync with `show channels`
+        # the link's state for the heartbeat (/health): down until the first connect, reconnecting
+        # after a loss; ``since`` is wall-clock seconds
+        self.state = "down"
+        self.since = time.time()
 
     def start(self) -> None:
         self.esl.on_event(self._on_event)
         self.esl.on_connected(self._on_connected)
+        self.esl.on_disconnected(self._on_disconnected)
+        self._set_state("down")
         self.esl.start(wait=False)
 
     def stop(self) -> None:
         self.esl.stop()
+        self._set_state("down")
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state, self.since = state, time.time()
+
+    def status(self) -> Dict[str, object]:
+        """``{"state": connected | reconnecting | down, "since": t}``.  The handlers' view is checked
+        against the connection itself: their notices queue behind the node's events."""
+        if self.esl.connected:
+            self._set_state("connected")
+        elif self.state == "connected":
+            self._set_state("reconnecting")
+        return {"state": self.state, "since": round(self.since, 3)}
+
+    def _on_disconnected(self, _conn=None) -> None:
+        self._set_state("reconnecting")
 
     def fs_async(self, method: str, *args, on_error: Optional[Callable[[Exception], None]] = None, **kwargs) -> None:
         """Run a command without blocking the caller (the ESL dispatch greenlet must never wait on a reply)."""
@@ -72,6 +96,7 @@ class NodeLink:
 
     def _on_connected(self, _conn=None) -> None:
         """After every (re)connect: re-sync which calls are still alive."""
+        self._set_state("connected")
         self.synced.clear()
         self.worker.spawn(self._resync, call_id="")
 

@@ -24,6 +24,7 @@ import gevent
 import gevent.event
 import gevent.queue
 
+from .answer_tool import hang_up_when_heard, open_with_tool
 from .call_purpose import PurposeTurns
 from .call_state import TurnState
 from .playback import Reply
@@ -88,12 +89,17 @@ class VoiceDialog:
         call.set_audio_sink(lambda pcm, rate: self.inq.put(("audio", pcm)))
         forward = self.spawn(self._forward_events)
         try:
-            greeting = self.conv.greeting()
+            purpose = self.purpose.purpose
+            with_tool = purpose is not None and purpose.request.tool is not None
+            opened = open_with_tool(self) if with_tool else None  # a tool run at answer, said in the opening
+            greeting = None if with_tool else self.conv.greeting()
             if self.svc.warms_llm_prefix:  # this call's prompt prefix is read while the greeting plays
                 self.spawn(self.svc.warm_llm_prefix, self.conv)
             if greeting is not None:
                 self._say_fixed(greeting.speech, kind="greeting", text=greeting.text,
-                                cache=self.purpose.purpose is None)  # a request's opening is said once
+                                cache=purpose is None)  # a request's opening is said once
+            if purpose is not None and purpose.briefing:
+                hang_up_when_heard(self, opened)
             spec: Optional[Speculation] = None
             overlapped = False  # the caller spoke while the agent was talking, in this turn
             barged = False  # this turn already interrupted the agent (PLAYBACK_STOP may still be on its way)

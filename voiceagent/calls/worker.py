@@ -7,6 +7,7 @@ of known channels, which is how a fork that arrives first gets confirmed.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -358,11 +359,13 @@ class VoiceWorker:
             if not fork.get("serving"):
                 log.warning("fork server not serving (%s): new calls cannot reach this worker",
                             fork.get("last_accept_error") or "stopped")
+            links = {name: link.status() for name, link in self.nodes.items()}  # each ESL link's state, for /health
             self.store.heartbeat(self.worker_id, {"calls": self.live_calls(), "max_calls": self.settings.max_calls,
                                                   "room": max(0, self.requests.room()), "fork_url": self.fork_url_base,
                                                   "draining": int(self.draining), "greenlets": len(self.greenlets),
                                                   "fork_serving": int(bool(fork.get("serving"))),
-                                                  "fork_connections": int(fork.get("connections", 0))},
+                                                  "fork_connections": int(fork.get("connections", 0)),
+                                                  "nodes": json.dumps(links)},
                                  ttl=self.settings.worker_heartbeat_ttl)
             for sess in list(self.sessions.values()):
                 # whole records (Redis may have restarted), and never for a call that has ended

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..records.models import CallRequest, ChoiceAnswer, ChoiceOption, ChoiceQuestion
 
@@ -108,6 +108,26 @@ class CallPurpose:
         if self.choice is not None:
             parts.append(self.choice.question)
         return " ".join(parts) or None
+
+    @property
+    def briefing(self) -> bool:
+        """A call placed to say a tool's result and nothing else (no choice, no instructions):
+        it hangs up once the opening has been heard."""
+        r = self.request
+        return r.tool is not None and r.choice is None and not r.instructions
+
+    def tool_opening(self, result_speech: str) -> Tuple[str, str]:
+        """The opening of a call with a tool at answer, in two parts: what is said while the tool runs
+        (the message, then ``before``) and what follows (the result, ``after``, then the question)."""
+        r = self.request
+        head = [r.fill(r.message)] if r.message else []
+        tail = [result_speech]
+        if r.tool is not None:
+            head.append(r.fill(r.tool.before))
+            tail.append(r.fill(r.tool.after))
+        if self.choice is not None:
+            tail.append(self.choice.question)
+        return (" ".join(p.strip() for p in head if p.strip()), " ".join(p.strip() for p in tail if p.strip()))
 
     def instructions(self) -> str:
         """Added to the system prompt: what this call is for, with its variables."""

@@ -286,8 +286,9 @@ class ToolRegistry:
         """Validate and run a call from the LLM.  Never raises (except GreenletExit)."""
         started = time.monotonic()
 
-        def fail(message: str) -> ToolResult:
-            log.warning("tool %s failed: %s", name, message)
+        def fail(message: str, exc: Optional[BaseException] = None) -> ToolResult:
+            # one line per failure (a raise carries its traceback), with the call id the log context binds
+            log.warning("tool %s failed: %s", name, message, exc_info=exc)
             return ToolResult(name, False, {"error": message}, time.monotonic() - started)
 
         t = self._tools.get(name)
@@ -316,8 +317,7 @@ class ToolRegistry:
         except gevent.GreenletExit:
             raise
         except Exception as exc:
-            log.exception("tool %s raised", name)
-            return fail(f"{type(exc).__name__}: {exc}")
+            return fail(f"{type(exc).__name__}: {exc}", exc)
         if value is None:
             value = {"ok": True}
         if not isinstance(value, (str, dict, list)):

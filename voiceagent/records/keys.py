@@ -4,7 +4,8 @@ Live state (refreshed by the owning worker, expires when it dies):
 
 - ``<p>:call:<id>``             hash: a live call (id, node, worker, direction, caller, callee, state, started)
 - ``<p>:calls``                 set of live call ids
-- ``<p>:worker:<id>``           hash: a live worker's heartbeat (calls, capacity, fork url ...)
+- ``<p>:worker:<id>``           hash: a live worker's heartbeat (calls, capacity, fork url, ``nodes``: its ESL
+                                links' states as JSON ...)
 - ``<p>:worker:<id>:inbox``     list of JSON commands for the calls that worker owns
 - ``<p>:<kind>:<id>``           claims (SET NX): ``claim`` (START_FORK_ON_PARK), ``sweep``, ``forkfail``
 
