@@ -22,11 +22,19 @@ def register(main: click.Group) -> None:
         import gevent
 
         from .api.server import make_server
-        from .config import ApiSettings, ConfigError, DialSettings, RecordsSettings, RedisSettings, load_sections
+        from .config import (
+            ApiSettings,
+            ConfigError,
+            DialSettings,
+            JobsSettings,
+            RecordsSettings,
+            RedisSettings,
+            load_sections,
+        )
 
         overrides = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
         try:
-            s = load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, **overrides)
+            s = load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, JobsSettings, **overrides)
             server = make_server(s)
         except ConfigError as exc:
             click.echo(str(exc), err=True)

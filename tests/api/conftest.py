@@ -7,7 +7,7 @@ import requests
 
 from tests.calls.conftest import make_emulator, make_worker, redis_prefix  # noqa: F401 - fixtures
 from voiceagent.api.server import make_server
-from voiceagent.config import ApiSettings, DialSettings, RecordsSettings, RedisSettings, load_sections
+from voiceagent.config import ApiSettings, DialSettings, JobsSettings, RecordsSettings, RedisSettings, load_sections
 from voiceagent.records.client import CallClient
 
 TOKEN = "test-api-token-5f1c"
@@ -15,7 +15,8 @@ TOKEN = "test-api-token-5f1c"
 
 def api_settings(prefix, **overrides):
     overrides.setdefault("api_token", TOKEN)
-    return load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, redis_prefix=prefix, api_port=0,
+    return load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, JobsSettings, redis_prefix=prefix,
+                         api_port=0,
                          **overrides)
 
 

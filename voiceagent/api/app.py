@@ -37,7 +37,7 @@ def create_app(settings: Any, client: Optional[CallClient] = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["voiceagent.client"] = client = client or CallClient.from_settings(settings)
     app.extensions["voiceagent.settings"] = settings
-    app.extensions["voiceagent.dispatcher"] = Dispatcher(client)
+    app.extensions["voiceagent.dispatcher"] = Dispatcher.from_settings(settings, client)
     expected = _token(settings)
     if not expected:
         log.warning("API_TOKEN is empty: the API accepts requests without a token (loopback only)")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
 from ..calls.inbox_commands import HangupCommand, SayCommand, TransferCommand
-from ..records.models import CallRequest, ChoiceQuestion, Outcome, RecordState
+from ..records.models import CallRequest, ChoiceQuestion, Outcome, RecordState, RetryPolicy
 
 MAX_PAGE = 100
 
@@ -64,6 +64,7 @@ class PlaceCall(_Body):
     variables: Dict[str, str] = _like(CallRequest, "variables")
     ring_timeout: int = _like(CallRequest, "ring_timeout")
     max_duration: Optional[float] = _like(CallRequest, "max_duration")
+    retry: Optional[RetryPolicy] = _like(CallRequest, "retry")
 
     def to_request(self, idempotency_key: Optional[str]) -> CallRequest:
         """The records request (its validators run here: raises pydantic.ValidationError)."""
@@ -142,6 +143,8 @@ class Health(BaseModel):
     redis: bool
     workers: List[WorkerHealth] = Field(default_factory=list)
     pending_requests: Optional[int] = None
+    queued: Dict[str, int] = Field(default_factory=dict, description="Calls waiting in the queue for a call slot, "
+                                   "per priority (high, bulk).")
     error: str = ""
 
 
