@@ -264,8 +264,10 @@ class RecordStore:
             return {p: int(n) for p, n in zip(PRIORITIES, pipe.execute(), strict=True)}
 
     def expired_queued(self, now: Optional[float] = None) -> List[str]:
-        """Queued calls whose deadline passed (each returned to exactly one caller)."""
-        now = time.time() if now is None else now
+        """Queued calls whose deadline passed QUEUED_GRACE_SECONDS ago (each returned to exactly one caller):
+        a dial job waiting for a slot ends its call at the deadline itself, saying why; this is for calls
+        no job runs for (no RQ worker, or a submitter that died before enqueueing)."""
+        now = (time.time() if now is None else now) - QUEUED_GRACE_SECONDS
         out = []
         for p in PRIORITIES:
             key = self.keys.queued(p)
@@ -281,7 +283,8 @@ class RecordStore:
 
 
 NO_TAKER = "no voice worker took the request before its deadline"
-NOT_DIALED = "still queued at its deadline: no job worker handed it to the voice workers"
+NOT_DIALED = "still queued past its deadline: no job worker ran its dial job (is 'voiceagent jobs worker' running?)"
+QUEUED_GRACE_SECONDS = 15.0
 
 
 def ended_event(rec: CallRecord, worker: str = "") -> CallEnded:
