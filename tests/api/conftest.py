@@ -32,8 +32,11 @@ def start_api(redis_prefix):  # noqa: F811 - the fixture imported above
         url = f"http://127.0.0.1:{server.server_port}"
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {s.api_token.get_secret_value()}"
-        return types.SimpleNamespace(url=url, http=session, settings=s, prefix=redis_prefix,
-                                     client=CallClient(redis.Redis(), redis_prefix))
+        client = CallClient(redis.Redis(), redis_prefix)
+        # calls waiting to be dialed: queued (the RQ queue, where POST /calls puts them) or requested
+        waiting = lambda: sum(client.records.queued_counts().values()) + client.records.pending_count()
+        return types.SimpleNamespace(url=url, http=session, settings=s, prefix=redis_prefix, client=client,
+                                     waiting=waiting)
 
     yield start
     for server in servers:
