@@ -853,6 +853,25 @@ BREAKAGES += [
             "")),
 ]
 
+# --------------------------------------------------------------------------- the call queue (RQ), limit, retries
+T_QDIAL = "tests/jobs/test_dial_queue.py"
+T_QLIMITS = "tests/jobs/test_limits_and_recovery.py"
+T_QRETRY = "tests/jobs/test_retries.py"
+BREAKAGES += [
+    B("28a", "a call slot is taken beyond CALL_CONCURRENCY_LIMIT", (T_QDIAL, T_QLIMITS),
+      Patch("voiceagent/jobs/slots.py", "if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then", "if true then")),
+    B("28b", "ending a call does not free its slot", (T_QDIAL, T_QLIMITS),
+      Patch("voiceagent/records/store.py", "            pipe.zrem(self.keys.call_slots, rec.id)\n", "")),
+    B("28c", "a retried dial job hands a call over that was handed over already", (T_QLIMITS,),
+      Patch("voiceagent/jobs/dial.py", '        if rec.state != "queued":\n            return f"already handed over ({rec.state})"\n', "")),
+    B("28d", "retries go on past the policy's attempts", (T_QRETRY,),
+      Patch("voiceagent/jobs/retries.py", "if rule is None or rec.attempt > rule.attempts:", "if rule is None:")),
+    B("28e", "QUEUE_MAX_DEPTH is not enforced (no 429)", (T_QLIMITS,),
+      Patch("voiceagent/records/store.py", "if depth >= max_queued:", "if False:")),
+    B("28f", "the follower acknowledges an event a handler failed on (it is lost)", (T_QRETRY,),
+      Patch("voiceagent/jobs/follower.py", "        if ok:\n            self.client.ack(", "        if True:\n            self.client.ack(")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

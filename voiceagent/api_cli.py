@@ -1,7 +1,8 @@
 """``voiceagent api``: serve the REST API with gevent's WSGI server (the Procfile's ``web``).
 
-Reads only the sections it uses (api, Redis, records, dial, schedules, webhooks, tools), so a bad value of
-the voice worker's settings cannot stop it; a non-loopback API_HOST without API_TOKEN stops it with a message naming API_TOKEN.
+Reads only the sections it uses (api, Redis, records, dial, jobs, schedules, webhooks, tools), so a bad
+value of the voice worker's settings cannot stop it; a non-loopback API_HOST without API_TOKEN stops it with
+a message naming API_TOKEN.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def register(main: click.Group) -> None:
             ApiSettings,
             ConfigError,
             DialSettings,
+            JobsSettings,
             RecordsSettings,
             RedisSettings,
             ScheduleSettings,
@@ -36,7 +38,7 @@ def register(main: click.Group) -> None:
 
         overrides = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
         try:
-            s = load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, ScheduleSettings,
+            s = load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, JobsSettings, ScheduleSettings,
                               WebhookSettings, ToolsSettings, **overrides)
             server = make_server(s)
         except ConfigError as exc:

@@ -7,7 +7,8 @@ import requests
 
 from tests.calls.conftest import make_emulator, make_worker, redis_prefix  # noqa: F401 - fixtures
 from voiceagent.api.server import make_server
-from voiceagent.config import ApiSettings, DialSettings, RecordsSettings, RedisSettings, ToolsSettings, load_sections
+from voiceagent.config import (ApiSettings, DialSettings, JobsSettings, RecordsSettings, RedisSettings, ToolsSettings,
+                               load_sections)
 from voiceagent.records.client import CallClient
 
 TOKEN = "test-api-token-5f1c"
@@ -15,8 +16,8 @@ TOKEN = "test-api-token-5f1c"
 
 def api_settings(prefix, **overrides):
     overrides.setdefault("api_token", TOKEN)
-    return load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, ToolsSettings, redis_prefix=prefix,
-                         api_port=0, **overrides)
+    return load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, JobsSettings, ToolsSettings,
+                         redis_prefix=prefix, api_port=0, **overrides)
 
 
 @pytest.fixture
@@ -31,8 +32,11 @@ def start_api(redis_prefix):  # noqa: F811 - the fixture imported above
         url = f"http://127.0.0.1:{server.server_port}"
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {s.api_token.get_secret_value()}"
-        return types.SimpleNamespace(url=url, http=session, settings=s, prefix=redis_prefix,
-                                     client=CallClient(redis.Redis(), redis_prefix))
+        client = CallClient(redis.Redis(), redis_prefix)
+        # calls waiting to be dialed: queued (the RQ queue, where POST /calls puts them) or requested
+        waiting = lambda: sum(client.records.queued_counts().values()) + client.records.pending_count()
+        return types.SimpleNamespace(url=url, http=session, settings=s, prefix=redis_prefix, client=client,
+                                     waiting=waiting)
 
     yield start
     for server in servers:

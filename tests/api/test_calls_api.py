@@ -25,15 +25,15 @@ def test_post_calls_queues_a_request_and_answers_202_with_its_id(api):
     rec = api.client.get(body["id"])
     assert rec.request.choice.options[1].digit == "2" and rec.request.variables == {"name": "Ann"}
     assert rec.request.ring_timeout == 20 and rec.request.max_duration == 120
-    assert api.client.records.pending_count() == 1
+    assert api.waiting() == 1
 
 
 def test_the_same_idempotency_key_gives_the_same_id_and_queues_once(api):
     ids = {_place(api, **{"Idempotency-Key": "visit-4711"}).json()["id"] for _ in range(3)}
     assert len(ids) == 1
-    assert api.client.records.pending_count() == 1
+    assert api.waiting() == 1
     other = _place(api, **{"Idempotency-Key": "visit-4712"}).json()["id"]
-    assert other not in ids and api.client.records.pending_count() == 2
+    assert other not in ids and api.waiting() == 2
 
 
 def test_a_bad_idempotency_key_is_a_422_naming_the_header(api):
@@ -48,7 +48,7 @@ def test_a_number_the_dial_policy_refuses_is_a_422_naming_to(api):
     err = r.json()["error"]
     assert err["code"] == "validation_failed" and "dial policy" in err["message"]
     assert [f["field"] for f in err["fields"]] == ["to"] and "premium" in err["fields"][0]["message"]
-    assert api.client.records.pending_count() == 0 and api.client.list(limit=5) == []
+    assert api.waiting() == 0 and api.client.list(limit=5) == []
 
 
 @pytest.mark.parametrize("body,field", [
@@ -68,7 +68,7 @@ def test_invalid_bodies_are_422_naming_the_field(api, body, field):
     err = r.json()["error"]
     assert err["code"] == "validation_failed"
     assert field in [f["field"] for f in err["fields"]], err
-    assert api.client.records.pending_count() == 0
+    assert api.waiting() == 0
 
 
 def test_get_calls_filters_and_pages_with_an_opaque_cursor(api):
@@ -108,7 +108,7 @@ def test_get_a_call_returns_its_record_and_an_unknown_id_404(api):
     call_id = _place(api).json()["id"]
     r = api.http.get(f"{api.url}/calls/{call_id}")
     assert r.status_code == 200
-    assert r.json()["id"] == call_id and r.json()["state"] == "requested" and r.json()["request"]["to"] == "+15550100"
+    assert r.json()["id"] == call_id and r.json()["state"] == "queued" and r.json()["request"]["to"] == "+15550100"
     missing = api.http.get(f"{api.url}/calls/{uuid.uuid4()}")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
@@ -118,7 +118,7 @@ def test_delete_cancels_a_queued_call_and_then_conflicts(api):
     r = api.http.delete(f"{api.url}/calls/{call_id}")
     assert r.status_code == 202 and r.json()["state"] == "ended"
     rec = api.client.get(call_id)
-    assert rec.outcome.value == "canceled" and api.client.records.pending_count() == 0
+    assert rec.outcome.value == "canceled" and api.waiting() == 0
     assert api.http.delete(f"{api.url}/calls/{call_id}").status_code == 409
     assert api.http.delete(f"{api.url}/calls/{uuid.uuid4()}").status_code == 404
 

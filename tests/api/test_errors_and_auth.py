@@ -45,7 +45,7 @@ def test_bad_json_is_400_a_non_object_422_and_a_non_json_type_415(api):
     _is_error(api.http.post(api.url + "/calls", data="to=+15550100"), 415, "unsupported_media_type")
     _is_error(api.http.post(api.url + "/calls", data='{"to": "1"}', headers={"Content-Type": "text/plain"}),
               415, "unsupported_media_type")
-    assert api.client.records.pending_count() == 0
+    assert api.waiting() == 0
 
 
 def test_a_body_over_the_limit_is_413_declared_or_chunked(start_api):
@@ -58,13 +58,15 @@ def test_a_body_over_the_limit_is_413_declared_or_chunked(start_api):
               413, "body_too_large")
     ok = '{"to": "+15550100", "message": "' + "a" * 1500 + '"}'
     assert api.http.post(api.url + "/calls", data=ok, headers={"Content-Type": "application/json"}).status_code == 202
-    assert api.client.records.pending_count() == 1
+    assert api.waiting() == 1
 
 
 def test_an_unexpected_error_is_a_json_500_without_a_traceback_logged_once(api, monkeypatch, caplog):
     def boom(*a, **kw):
         raise RuntimeError("secret internals /srv/app.py line 12")
-    monkeypatch.setattr(api.client.__class__, "place", boom)
+    from voiceagent.jobs.dispatch import Dispatcher
+
+    monkeypatch.setattr(Dispatcher, "submit", boom)
     with caplog.at_level("ERROR"):
         r = api.http.post(api.url + "/calls", json={"to": "+15550100"})
     err = _is_error(r, 500, "internal_error")
@@ -81,7 +83,7 @@ def test_health_reports_live_workers_and_pending_requests(api):
     beat = {"calls": 2, "max_calls": 5, "room": 3, "draining": 0}
     CallStore(api.client.r, api.prefix).heartbeat("hw-1", beat, ttl=30)
     h = requests.get(api.url + "/health").json()
-    assert h["status"] == "ok" and h["redis"] is True and h["pending_requests"] == 1
+    assert h["status"] == "ok" and h["redis"] is True and h["queued"] == {"high": 1, "bulk": 0}
     assert [(w["id"], w["calls"], w["max_calls"], w["room"]) for w in h["workers"]] == [("hw-1", 2, 5, 3)]
 
 

@@ -114,7 +114,7 @@ def test_call_with_a_tool_queues_a_request_carrying_the_tool_run(tapi):
     assert req.to == "+15550100" and req.caller_id_name == "Weather" and req.ring_timeout == 20
     assert req.tool.model_dump() == {"name": "weather_report", "arguments": {"city": "Oslo"},
                                      "before": "Good morning.", "after": "Bye."}
-    assert tapi.client.records.pending_count() == 1
+    assert tapi.waiting() == 1
 
 
 @pytest.mark.parametrize("name,body,field", [
@@ -130,7 +130,7 @@ def test_an_unknown_tool_or_bad_arguments_is_a_422_before_anything_is_queued(tap
     r = tapi.http.post(f"{tapi.url}/tools/{name}/call", json=body)
     assert r.status_code == 422, r.text
     assert field in [f["field"] for f in r.json()["error"]["fields"]], r.json()
-    assert tapi.client.records.pending_count() == 0
+    assert tapi.waiting() == 0
 
 
 def test_the_tools_operations_are_in_the_openapi_document_and_need_the_token(tapi):

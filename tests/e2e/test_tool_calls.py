@@ -16,6 +16,8 @@ from voiceagent.records.client import CallClient
 from voiceagent.records.models import Outcome
 from voiceagent.testing import llm_server as L
 
+from tests.jobs_procs import jobs_worker  # noqa: F401 - fixture
+
 from .conftest import heard_like, speak, transcribe_heard, wait_for
 
 PLUGINS = f"{builtin_tools_dir()},{os.path.join(os.path.dirname(__file__), 'tool_plugins')}"
@@ -75,9 +77,10 @@ def _events(client, call_id):
 
 
 def test_a_briefing_placed_through_the_api_says_the_result_then_hangs_up(
-        make_emulator, make_worker, tool_voice, models, llm, redis_prefix):
+        make_emulator, make_worker, tool_voice, models, llm, redis_prefix, jobs_worker):
     emu = make_emulator(speed=3.0)
     emu.script_destination("+15550211", outcome="answer")
+    jobs_worker()  # POST /tools/{name}/call queues the call; an RQ worker hands it to the voice worker
     make_worker([emu], dialog_factory=tool_voice.dialog, originate_gateway="carrier1")
     server = make_server(api_settings(redis_prefix, tools_dirs=PLUGINS))
     server.start()

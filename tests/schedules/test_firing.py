@@ -14,26 +14,11 @@ from voiceagent.schedules import runner
 from voiceagent.schedules.models import ScheduleSpec
 from voiceagent.schedules.service import Schedules
 
-from .procs import JobsWorker
+from tests.jobs_procs import jobs_worker  # noqa: F401 - fixture
 
 
 def dialed(emu, number):
     return [ch.uuid for ch in emu.all_channels() if ch.destination == number]
-
-
-@pytest.fixture
-def jobs_worker(redis_prefix, tmp_path):
-    workers = []
-
-    def start(**kw):
-        w = JobsWorker(redis_prefix, tmp_path, **kw)
-        w.start()
-        workers.append(w)
-        return w
-
-    yield start
-    for w in workers:
-        w.stop()
 
 
 def test_a_schedule_a_few_seconds_ahead_fires_once_and_dials_through_the_emulator(start_api, make_emulator,
@@ -60,9 +45,10 @@ def test_a_schedule_a_few_seconds_ahead_fires_once_and_dials_through_the_emulato
     assert run["fired"] >= run["due"]
 
 
-def test_a_recurring_series_goes_on_after_a_failed_run_and_a_repeated_job_dials_nothing(make_emulator,
-                                                                                         make_worker, redis_prefix):
+def test_a_recurring_series_goes_on_after_a_failed_run_and_a_repeated_job_dials_nothing(make_emulator, make_worker,
+                                                                                         redis_prefix, jobs_worker):
     emu = make_emulator(speed=20.0)
+    jobs_worker()  # the runs are called directly here; the calls they place go through the queue
     emu.script_destination("+15550302", outcome="busy")
     make_worker([emu], originate_gateway="carrier1")
     sv = Schedules.from_settings(load_settings(redis_prefix=redis_prefix))
@@ -96,8 +82,10 @@ def test_a_recurring_series_goes_on_after_a_failed_run_and_a_repeated_job_dials_
     assert sv.store.get(sched.id).next_due > late and len(dialed(emu, "+15550302")) == 2
 
 
-def test_max_runs_ends_a_series_and_a_deleted_schedule_places_nothing(make_emulator, make_worker, redis_prefix):
+def test_max_runs_ends_a_series_and_a_deleted_schedule_places_nothing(make_emulator, make_worker, redis_prefix,
+                                                                      jobs_worker):
     emu = make_emulator(speed=20.0)
+    jobs_worker()
     emu.script_destination("+15550303", outcome="answer", ring_seconds=0.1)
     make_worker([emu], originate_gateway="carrier1")
     sv = Schedules.from_settings(load_settings(redis_prefix=redis_prefix))

@@ -11,7 +11,7 @@ from voiceagent.schedules import runner
 from voiceagent.schedules.models import ScheduleSpec
 from voiceagent.schedules.service import Schedules
 
-from .procs import JobsWorker, PersistentRedis
+from tests.jobs_procs import JobsWorker, PersistentRedis
 
 NUMBERS = ("+15550401", "+15550402", "+15550403")
 

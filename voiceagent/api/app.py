@@ -47,7 +47,7 @@ def create_app(settings: Any, client: Optional[CallClient] = None, tools: Option
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["voiceagent.client"] = client = client or CallClient.from_settings(settings)
     app.extensions["voiceagent.settings"] = settings
-    app.extensions["voiceagent.dispatcher"] = Dispatcher(client)
+    app.extensions["voiceagent.dispatcher"] = Dispatcher.from_settings(settings, client)
     app.extensions["voiceagent.tools"] = tools if tools is not None else _tools(settings)
     expected = _token(settings)
     if not expected:

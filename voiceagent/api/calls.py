@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..calls.inbox import CallNotFound, WorkerGone
 from ..calls.inbox_commands import HangupCommand, SayCommand, TransferCommand
-from ..jobs.dispatch import Dispatcher
+from ..jobs.dispatch import Dispatcher, QueueFull
 from ..records.client import CallClient
 from ..records.dial_policy import DialRefused
 from ..records.models import CallRecord
@@ -29,6 +29,7 @@ bp = Blueprint("calls", __name__)
 
 SCAN_BATCH = 200        # ids read from the index per round while filtering a page
 SCAN_ROUNDS = 10        # rounds per request: a sparse filter returns a short page and a cursor
+RETRY_AFTER_SECONDS = 30  # what a 429 (queue full) tells the client to wait
 
 
 def client() -> CallClient:
@@ -47,7 +48,7 @@ def _record_json(rec: CallRecord) -> Dict[str, Any]:
 
 
 def _api_state(rec: Optional[CallRecord]) -> str:
-    return "queued" if rec is None or rec.state == "requested" else rec.state
+    return "queued" if rec is None or rec.state in ("queued", "requested") else rec.state
 
 
 def _found(call_id: str) -> CallRecord:
@@ -58,8 +59,8 @@ def _found(call_id: str) -> CallRecord:
 
 
 @bp.post("/calls")
-@operation("Place an outbound call (queued; a voice worker with room dials it)", body=PlaceCall,
-           responses={202: Accepted})
+@operation("Place an outbound call (queued; dialed when a slot of CALL_CONCURRENCY_LIMIT is free; 429 when "
+           "the queue holds QUEUE_MAX_DEPTH calls)", body=PlaceCall, responses={202: Accepted}, errors=(429,))
 def place() -> Tuple[Response, int, Dict[str, str]]:
     wanted = body(PlaceCall)
     key = request.headers.get("Idempotency-Key")
@@ -78,6 +79,9 @@ def place() -> Tuple[Response, int, Dict[str, str]]:
     except DialRefused as exc:
         raise ApiError(422, f"{exc.field} refused by the dial policy",
                        [{"field": exc.field, "message": exc.message}]) from None
+    except QueueFull as exc:
+        raise ApiError(429, f"{exc} (QUEUE_MAX_DEPTH={dispatcher().max_depth}): try again later",
+                       headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
     return jsonify(Accepted(id=call_id, state=_api_state(client().get(call_id))).model_dump()), 202, \
         {"Location": f"/calls/{call_id}"}
 

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 #: The machine-readable code of each status the API returns.
 CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
          409: "conflict", 413: "body_too_large", 415: "unsupported_media_type", 422: "validation_failed",
+         429: "too_many_requests",
          500: "internal_error", 503: "unavailable"}
 
 

@@ -81,8 +81,9 @@ def health() -> Tuple[Response, int]:
         client().r.ping()
         workers = _workers()
         pending = client().records.pending_count()
+        queued = client().records.queued_counts()
     except redis.RedisError as exc:
         return jsonify(Health(status="down", redis=False, error=f"redis: {exc}").model_dump()), 503
     status = "ok" if any(not w.draining for w in workers) else "no_workers"
     return jsonify(Health(status=status, redis=True, workers=workers, nodes=nodes_of(workers),
-                          pending_requests=pending).model_dump()), 200
+                          pending_requests=pending, queued=queued).model_dump()), 200

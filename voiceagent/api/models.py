@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
 from ..calls.inbox_commands import HangupCommand, SayCommand, TransferCommand
-from ..records.models import CallRequest, ChoiceQuestion, Outcome, RecordState
+from ..records.models import CallRequest, ChoiceQuestion, Outcome, RecordState, RetryPolicy
 
 MAX_PAGE = 100
 
@@ -65,6 +65,7 @@ class PlaceCall(_Body):
     ring_timeout: int = _like(CallRequest, "ring_timeout")
     max_duration: Optional[float] = _like(CallRequest, "max_duration")
     webhook_url: Optional[str] = _like(CallRequest, "webhook_url")
+    retry: Optional[RetryPolicy] = _like(CallRequest, "retry")
 
     def to_request(self, idempotency_key: Optional[str]) -> CallRequest:
         """The records request (its validators run here: raises pydantic.ValidationError)."""
@@ -167,6 +168,8 @@ class Health(BaseModel):
     nodes: List[NodeHealth] = Field(default_factory=list, description="Every node a live worker serves, with "
                                     "its state; one no live worker is connected to is reconnecting or down.")
     pending_requests: Optional[int] = None
+    queued: Dict[str, int] = Field(default_factory=dict, description="Calls waiting in the queue for a call slot, "
+                                   "per priority (high, bulk).")
     error: str = ""
 
 

@@ -153,7 +153,7 @@ class RequestTaker:
             rec.worker = wid
             if rec.cancel_requested:
                 end(rec, Outcome.CANCELED, at=now, reason="canceled before dialing", ended_by="system")
-            elif rec.request is not None and now > rec.created + rec.request.deadline_seconds:
+            elif rec.request is not None and now > rec.deadline:
                 end(rec, Outcome.FAILED, at=now, reason="deadline passed before a worker could dial",
                     ended_by="system")
             else:

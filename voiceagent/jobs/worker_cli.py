@@ -1,18 +1,35 @@
-"""``voiceagent jobs worker``: an RQ worker on this prefix's queues (the Procfile's ``worker``).
+"""``voiceagent jobs worker|follow|dashboard``: the Procfile's ``worker``, ``follow`` and ``dashboard``.
 
-A job here is short (hand a call to the voice workers, deliver a webhook, fire a schedule), so
-the worker runs jobs in its own process (RQ's SimpleWorker) instead of forking one per job.
+``worker`` is an RQ worker on this prefix's queues.  A job here is short (hand a call to the voice
+workers, deliver a webhook, fire a schedule), so the worker runs jobs in its own process
+(:class:`rq_worker.QueueWorker`, a SimpleWorker whose running job keeps a short lease) instead of
+forking one per job.
 ``--with-scheduler`` also runs RQ's scheduler, which moves jobs enqueued for later
 (``enqueue_at``/``enqueue_in``, retries with a delay) onto their queue when due; any number of
 workers may have it: one at a time holds the scheduler lock.
+
+``follow`` runs the call-event follower (retries, and the other handlers of ``follower.handlers``);
+``dashboard`` runs rq-dashboard on the same Redis, on DASHBOARD_HOST (loopback by default: it has
+no auth of its own).
 """
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import click
+
+
+def _settings() -> Any:
+    from ..config import ConfigError, load_settings
+
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
 
 
 def register(main: click.Group) -> None:
@@ -28,16 +45,10 @@ def register(main: click.Group) -> None:
     @click.option("--queue", "roles", multiple=True, help="Queue roles to serve (default: all, high first).")
     def worker(with_scheduler: bool, burst: bool, name: Optional[str], roles: Tuple[str, ...]) -> None:
         """Run queued jobs, high-priority calls first."""
-        from rq import SimpleWorker
-
-        from ..config import ConfigError, load_settings
         from .queues import Queues
+        from .rq_worker import QueueWorker
 
-        try:
-            s = load_settings()
-        except ConfigError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(2)
+        s = _settings()
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         queues = Queues.from_settings(s)
         try:
@@ -49,5 +60,35 @@ def register(main: click.Group) -> None:
             from ..schedules.runner import on_worker_start
 
             on_worker_start(s)  # free a killed worker's scheduler locks, arm runs that have no job
-        w = SimpleWorker(chosen, connection=queues.connection, name=name)
+        w = QueueWorker(chosen, connection=queues.connection, name=name, heartbeat_seconds=s.jobs_heartbeat_seconds,
+                        maintenance_seconds=s.jobs_maintenance_seconds)
         w.work(burst=burst, with_scheduler=with_scheduler)
+
+    @jobs.command("follow")
+    @click.option("--consumer", default=None, help="Consumer name in the group (default: host-pid).")
+    def follow(consumer: Optional[str]) -> None:
+        """Follow the call events: retries per outcome (and the other event handlers)."""
+        from ..records.client import CallClient
+        from .follower import Follower, handlers
+
+        s = _settings()
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        client = CallClient.from_settings(s)
+        f = Follower(client, handlers(s, client), consumer=consumer, retry_seconds=s.follow_retry_seconds,
+                     stale_seconds=s.follow_stale_seconds)
+        f.ensure_group()
+        click.echo(f"following {client.keys.events} as {f.group}/{f.consumer}", err=True)
+        f.run()
+
+    @jobs.command("dashboard")
+    def dashboard() -> None:
+        """rq-dashboard on this Redis (DASHBOARD_HOST:DASHBOARD_PORT; keep it on loopback: it has no auth)."""
+        from ..config.base import is_loopback_host
+
+        s = _settings()
+        if not is_loopback_host(s.dashboard_host):
+            click.echo(f"warning: DASHBOARD_HOST {s.dashboard_host!r} is not loopback and rq-dashboard has no "
+                       "auth: anyone who reaches it can delete and requeue jobs", err=True)
+        env = dict(os.environ, RQ_DASHBOARD_REDIS_URL=s.redis_url)  # in the environment: not on ps' command line
+        os.execve(sys.executable, [sys.executable, "-m", "rq_dashboard", "--bind", s.dashboard_host,
+                                   "--port", str(s.dashboard_port)], env)

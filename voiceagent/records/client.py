@@ -47,20 +47,54 @@ class CallClient:
 
     # ------------------------------------------------------------------ requests
     def place(self, request: Union[CallRequest, Dict[str, Any]]) -> str:
-        """Queue an outbound call; returns its id (the FreeSWITCH uuid it will have).
+        """Queue an outbound call for the voice workers directly (no RQ queue, no concurrency limit,
+        no retries: :class:`jobs.dispatch.Dispatcher` is the way with them); returns its id (the
+        FreeSWITCH uuid it will have).
 
         Raises pydantic.ValidationError for a bad request and dial_policy.DialRefused for one the
         policy refuses.  Placing again with the same idempotency key returns the first call's id
         and queues nothing."""
+        req = self.checked(request)
+        rec = self.new_record(req, "requested")
+        ev = self.requested_event(rec)
+        return self.records.create(rec, event=ev, pending_score=ev.request_deadline,
+                                   idempotency_key=req.idempotency_key)
+
+    def checked(self, request: Union[CallRequest, Dict[str, Any]]) -> CallRequest:
+        """``request`` validated and passed by the dial policy (raises ValidationError, DialRefused)."""
         req = request if isinstance(request, CallRequest) else CallRequest.model_validate(request)
         self.policy.check(req)
-        now = time.time()
-        rec = CallRecord(id=new_call_id(), direction="outbound", state="requested", to=req.to,
-                         from_=req.caller_id_number or "", profile=req.profile, request=req, created=now,
-                         history=[StateChange(state="requested", at=now)])
-        deadline = now + req.deadline_seconds
-        ev = CallRequested(call_id=rec.id, at=now, to=req.to, request_deadline=deadline)
-        return self.records.create(rec, event=ev, pending_score=deadline, idempotency_key=req.idempotency_key)
+        return req
+
+    @staticmethod
+    def new_record(req: CallRequest, state: str, *, now: Optional[float] = None, **fields: Any) -> CallRecord:
+        """A new outbound record for ``req`` in ``state`` (``requested``, or ``queued`` for the RQ queue)."""
+        now = time.time() if now is None else now
+        return CallRecord(id=new_call_id(), direction="outbound", state=state, to=req.to,
+                          from_=req.caller_id_number or "", profile=req.profile, request=req, created=now,
+                          history=[StateChange(state=state, at=now)], **fields)
+
+    @staticmethod
+    def requested_event(rec: CallRecord, now: Optional[float] = None) -> CallRequested:
+        return CallRequested(call_id=rec.id, at=time.time() if now is None else now, to=rec.to,
+                             request_deadline=rec.deadline)
+
+    def hand_over(self, call_id: str) -> Optional[CallRecord]:
+        """A ``queued`` call to the voice workers: ``requested``, in the pending zset, workers nudged, all in
+        one transaction.  None (and nothing changed) when it is not queued any more."""
+        done: Dict[str, bool] = {}
+
+        def change(rec: CallRecord) -> Optional[CallRequested]:
+            done["ok"] = False
+            if rec.ended or rec.state != "queued" or rec.cancel_requested:
+                return None
+            now = time.time()
+            rec.state = "requested"
+            rec.history.append(StateChange(state="requested", at=now))
+            done["ok"] = True
+            return self.requested_event(rec, now)
+        rec = self.records.update(call_id, change)
+        return rec if done.get("ok") else None
 
     def cancel(self, call_id: str) -> CallRecord:
         """Cancel a call: a queued request ends at once as canceled; a call being dialed or talked
@@ -73,9 +107,14 @@ class CallClient:
                 return finish(rec)
             return self._update(call_id, mark)
 
-        def flag(rec: CallRecord) -> None:
-            if not rec.ended:
-                rec.cancel_requested = True
+        queued = ending(Outcome.CANCELED, reason="canceled while queued", ended_by="")
+
+        def flag(rec: CallRecord) -> Optional[CallEnded]:
+            if rec.ended:
+                return None
+            rec.cancel_requested = True
+            if rec.state == "queued":  # in the RQ queue: its dial job finds it ended and dials nothing
+                return queued(rec)
             return None
         rec = self._update(call_id, flag)
         if not rec.ended and rec.worker:

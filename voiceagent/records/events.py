@@ -32,6 +32,17 @@ class CallRequested(_Event):
     request_deadline: float
 
 
+class CallQueued(_Event):
+    """In the RQ queue: dialed when a slot of CALL_CONCURRENCY_LIMIT is free (then ``call.requested``)."""
+
+    type: Literal["call.queued"] = "call.queued"
+    to: str
+    priority: Literal["high", "bulk"]
+    request_deadline: float
+    attempt: int = 1
+    previous_attempt: Optional[str] = None
+
+
 class CallDialing(_Event):
     type: Literal["call.dialing"] = "call.dialing"
     to: str = ""
@@ -95,12 +106,12 @@ class CallEnded(_Event):
     reason: str = ""
 
 
-CallEvent = Annotated[Union[CallRequested, CallDialing, CallRinging, CallAnswered, CallRefused, CallTurn, CallTool,
-                            CallBargeIn, CallDtmf, CallChoice, CallEnded], Field(discriminator="type")]
+_MODELS = (CallQueued, CallRequested, CallDialing, CallRinging, CallAnswered, CallRefused, CallTurn, CallTool,
+           CallBargeIn, CallDtmf, CallChoice, CallEnded)
+CallEvent = Annotated[Union[CallQueued, CallRequested, CallDialing, CallRinging, CallAnswered, CallRefused, CallTurn,
+                            CallTool, CallBargeIn, CallDtmf, CallChoice, CallEnded], Field(discriminator="type")]
 _adapter: TypeAdapter[Any] = TypeAdapter(CallEvent)
-TYPES = sorted(m.model_fields["type"].default for m in (CallRequested, CallDialing, CallRinging, CallAnswered,
-                                                          CallRefused, CallTurn, CallTool, CallBargeIn, CallDtmf,
-                                                          CallChoice, CallEnded))
+TYPES = sorted(m.model_fields["type"].default for m in _MODELS)
 
 
 def encode(event: _Event) -> Dict[str, str]:

@@ -16,6 +16,10 @@ Records, requests and events (kept for ``CALL_RETENTION_DAYS``):
 - ``<p>:records:open``          set: records not ended yet (what the dead-worker sweep checks)
 - ``<p>:requests:pending``      zset: outbound requests no worker has taken, by creation time
 - ``<p>:requests:wake``         list: a nudge for idle workers when a request arrives (capped)
+- ``<p>:requests:queued:<prio>`` zset: calls in the RQ queue (state ``queued``) of priority high|bulk, by deadline
+- ``<p>:slots``                 zset: call ids holding a slot of CALL_CONCURRENCY_LIMIT, by lease expiry
+- ``<p>:slots:wake``            list: a nudge for dial jobs waiting for a slot when one is freed (capped)
+- ``<p>-high``, ``<p>-bulk`` ...  RQ queue names (RQ's own keys, ``rq:...``; see jobs/queues.py)
 - ``<p>:idem:<key>``            string: the record id an idempotency key created
 - ``<p>:events``                stream: every call event (:mod:`events`), bounded length
 
@@ -87,6 +91,17 @@ class Keys:
     @property
     def request_wake(self) -> str:
         return f"{self.prefix}:requests:wake"
+
+    def queued(self, priority: str) -> str:
+        return f"{self.prefix}:requests:queued:{priority}"
+
+    @property
+    def call_slots(self) -> str:
+        return f"{self.prefix}:slots"
+
+    @property
+    def slot_wake(self) -> str:
+        return f"{self.prefix}:slots:wake"
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}:idem:{key}"

@@ -39,8 +39,10 @@ class Outcome(str, enum.Enum):
         return cls(value) if value in cls._value2member_map_ else cls.FAILED
 
 
-#: A record's state: the worker's call states plus the two a request has before a worker takes it.
-RecordState = Literal["requested", "claimed", "dialing", "ringing", "answered", "offered", "confirmed",
+#: A record's state: the worker's call states plus those a request has before a worker takes it
+#: (``queued``: in the RQ queue, waiting for a slot of CALL_CONCURRENCY_LIMIT; ``requested``: handed to
+#: the voice workers).
+RecordState = Literal["queued", "requested", "claimed", "dialing", "ringing", "answered", "offered", "confirmed",
                       "answering", "active", "ending", "ended"]
 TERMINAL = "ended"
 
@@ -105,6 +107,28 @@ class ToolRun(_Strict):
     after: str = Field(default="", max_length=1000, description="Said after the tool's result.")
 
 
+class RetryRule(_Strict):
+    """Try again after an attempt ended with one outcome."""
+
+    attempts: int = Field(ge=1, le=10, description="Retries after this outcome: attempt n (1-based) that ended "
+                          "so is followed by another while n <= attempts.")
+    delay_seconds: float = Field(default=60.0, ge=1, le=6 * 3600, description="Wait before the next attempt.")
+
+
+class RetryPolicy(_Strict):
+    """Per outcome, whether a queued call is tried again (answered, invalid_number, canceled never are)."""
+
+    busy: Optional[RetryRule] = None
+    no_answer: Optional[RetryRule] = None
+    rejected: Optional[RetryRule] = None
+    failed: Optional[RetryRule] = None
+
+    def rule(self, outcome: "Outcome") -> Optional[RetryRule]:
+        r: Optional[RetryRule] = getattr(self, outcome.value, None) if outcome.value in type(self).model_fields \
+            else None
+        return r
+
+
 class CallRequest(_Strict):
     """An outbound call any process may ask for; exactly one voice worker dials it."""
 
@@ -130,6 +154,8 @@ class CallRequest(_Strict):
                                     description="A request no worker has taken after this long fails.")
     idempotency_key: Optional[str] = Field(default=None, min_length=1, max_length=128,
                                            description="Placing the same key again returns the first call's id.")
+    retry: Optional[RetryPolicy] = Field(default=None, description="Queued calls only: try again after busy, "
+                                         "no_answer, rejected or failed, each attempt a new call linked to the last.")
     webhook_url: Optional[str] = Field(default=None, max_length=2000,
                                        description="http(s) URL this call's status events are POSTed to "
                                                    "(queued, dialing, ringing, answered, ended).")
@@ -245,12 +271,25 @@ class CallRecord(_Strict):
     barge_ins: List[float] = Field(default_factory=list)
     choice: Optional[ChoiceAnswer] = None
     cancel_requested: bool = False
+    # the queue (jobs/): priority, when the attempt may be dialed, the attempts of one request
+    priority: Optional[Literal["high", "bulk"]] = None
+    due: Optional[float] = None        # a retry waits until then; deadlines count from it (else from created)
+    attempt: int = 1
+    first_attempt: Optional[str] = None
+    previous_attempt: Optional[str] = None
+    next_attempt: Optional[str] = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @property
     def ended(self) -> bool:
         return self.state == TERMINAL
+
+    @property
+    def deadline(self) -> float:
+        """When a request nobody dialed fails (counted from ``due`` for a retry waiting to be dialed)."""
+        start = self.due if self.due is not None else self.created
+        return start + (self.request.deadline_seconds if self.request is not None else 0.0)
 
     def reached(self, state: str) -> bool:
         return any(h.state == state for h in self.history)

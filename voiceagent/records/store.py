@@ -5,6 +5,11 @@ A record is one JSON document; every change is a read-modify-write under WATCH, 
 can never overwrite each other.  The event a change reports goes out in the same transaction,
 so the stream and the records never disagree.
 
+A queued call (``queued``: in the RQ queue, see ``jobs/``) waits in a per-priority zset; handing it
+to the voice workers (``requested``) and ending it move it out in the same transaction, and every
+change that ends a call frees its slot of CALL_CONCURRENCY_LIMIT there too (:meth:`_effects`), so
+no end path (hangup, cancel, expiry, the dead-worker sweep) can leak one.
+
 Requests wait in a zset scored by their deadline (earliest first).  A worker takes one with
 ZPOPMIN inside a script that also records its claim, so exactly one worker gets each request,
 and a request is never put back: a worker that dies after claiming leaves a record the sweep
@@ -14,11 +19,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Iterable, List, Optional, Union
+from typing import Any, Callable, Iterable, List, Optional, Union
 
 import redis
 
-from .events import CallEnded, _Event
+from .events import CallEnded, CallQueued, CallRequested, _Event
 from .keys import Keys
 from .models import TERMINAL, CallRecord, Outcome, StateChange
 from .replies import text
@@ -42,6 +47,18 @@ return {id, got[2]}
 
 class RecordGone(LookupError):
     pass
+
+
+class QueueFull(RuntimeError):
+    """The queue of ``priority`` holds ``depth`` calls, its limit: nothing was created."""
+
+    def __init__(self, priority: str, depth: int) -> None:
+        super().__init__(f"the {priority} queue is full: {depth} calls waiting")
+        self.priority = priority
+        self.depth = depth
+
+
+PRIORITIES = ("high", "bulk")
 
 
 class RecordStore:
@@ -92,32 +109,76 @@ class RecordStore:
 
     # ------------------------------------------------------------------ writing
     def create(self, record: CallRecord, *, event: Optional[_Event] = None, pending_score: Optional[float] = None,
-               idempotency_key: Optional[str] = None) -> str:
+               idempotency_key: Optional[str] = None, max_queued: Optional[int] = None) -> str:
         """Write a new record (and queue it as a request when ``pending_score`` is given).
 
-        With an idempotency key the first record for that key wins; its id is returned."""
+        With an idempotency key the first record for that key wins; its id is returned.  With
+        ``max_queued`` (a :class:`events.CallQueued` event) :class:`QueueFull` is raised instead when
+        that priority's queue already holds that many calls (checked in the same transaction)."""
         key = self.keys.record(record.id)
         now = time.time()
+        queued_key = self.keys.queued(event.priority) if isinstance(event, CallQueued) else None
         with self.r.pipeline() as pipe:
-            if idempotency_key:
-                idem = self.keys.idempotency(idempotency_key)
-                if not self.r.set(idem, record.id, nx=True, ex=self.retention):
-                    existing = self.r.get(idem)
-                    return text(existing) if existing else record.id
-            pipe.multi()
-            pipe.set(key, record.dump(), ex=self.retention, nx=True)
-            pipe.zadd(self.keys.records, {record.id: record.created or now})
-            pipe.zremrangebyscore(self.keys.records, "-inf", now - self.retention)
-            if not record.ended:
-                pipe.sadd(self.keys.open_records, record.id)
-            if pending_score is not None:
-                pipe.zadd(self.keys.pending_requests, {record.id: pending_score})
-                pipe.lpush(self.keys.request_wake, record.id)
-                pipe.ltrim(self.keys.request_wake, 0, 99)
-            if event is not None:
-                self.stream.publish(event, pipe)
-            pipe.execute()
-        return record.id
+            for _ in range(_RETRIES):
+                try:
+                    if max_queued is not None and queued_key is not None:
+                        pipe.watch(queued_key)
+                        depth = int(pipe.zcard(queued_key))
+                        if depth >= max_queued:
+                            existing = self._idempotent(idempotency_key)
+                            if existing:
+                                return existing
+                            raise QueueFull(event.priority, depth)  # type: ignore[union-attr]
+                    if idempotency_key:
+                        idem = self.keys.idempotency(idempotency_key)
+                        if not self.r.set(idem, record.id, nx=True, ex=self.retention):
+                            pipe.reset()
+                            return self._idempotent(idempotency_key) or record.id
+                    pipe.multi()
+                    pipe.set(key, record.dump(), ex=self.retention, nx=True)
+                    pipe.zadd(self.keys.records, {record.id: record.created or now})
+                    pipe.zremrangebyscore(self.keys.records, "-inf", now - self.retention)
+                    if not record.ended:
+                        pipe.sadd(self.keys.open_records, record.id)
+                    if pending_score is not None:
+                        self._queue_request(pipe, record.id, pending_score)
+                    if event is not None:
+                        self._effects(pipe, record, event)
+                    pipe.execute()
+                    return record.id
+                except redis.WatchError:
+                    if idempotency_key:  # our key claim must not outlive a record that was not written
+                        self.r.delete(self.keys.idempotency(idempotency_key))
+                    continue
+        raise redis.RedisError(f"record {record.id}: too much contention, not created")
+
+    def _idempotent(self, idempotency_key: Optional[str]) -> Optional[str]:
+        if not idempotency_key:
+            return None
+        existing = self.r.get(self.keys.idempotency(idempotency_key))
+        return text(existing) if existing else None
+
+    def _queue_request(self, pipe: Any, call_id: str, score: float) -> None:
+        """For the voice workers: the pending zset and the nudge (in the caller's transaction)."""
+        pipe.zadd(self.keys.pending_requests, {call_id: score})
+        pipe.lpush(self.keys.request_wake, call_id)
+        pipe.ltrim(self.keys.request_wake, 0, 99)
+
+    def _effects(self, pipe: Any, rec: CallRecord, event: _Event) -> None:
+        """Publish ``event`` and move the call between the queues its event says it enters or leaves."""
+        self.stream.publish(event, pipe)
+        if isinstance(event, CallQueued):
+            pipe.zadd(self.keys.queued(event.priority), {rec.id: event.request_deadline})
+        elif isinstance(event, CallRequested):
+            if rec.priority:  # handed over from the RQ queue
+                pipe.zrem(self.keys.queued(rec.priority), rec.id)
+                self._queue_request(pipe, rec.id, event.request_deadline)
+        elif isinstance(event, CallEnded):
+            if rec.priority:
+                pipe.zrem(self.keys.queued(rec.priority), rec.id)
+            pipe.zrem(self.keys.call_slots, rec.id)
+            pipe.lpush(self.keys.slot_wake, rec.id)
+            pipe.ltrim(self.keys.slot_wake, 0, 99)
 
     def update(self, call_id: str, change: Callable[[CallRecord], Optional[_Event]], *,
                create: Optional[Callable[[], CallRecord]] = None) -> Optional[CallRecord]:
@@ -146,7 +207,7 @@ class RecordStore:
                     else:
                         pipe.sadd(self.keys.open_records, rec.id)
                     if event is not None:
-                        self.stream.publish(event, pipe)
+                        self._effects(pipe, rec, event)
                     pipe.execute()
                     return rec
                 except redis.WatchError:
@@ -183,9 +244,10 @@ class RecordStore:
     def fail_expired(self, worker: str = "") -> List[str]:
         """End the queued requests whose deadline passed as failed (any process may run this; each once)."""
         failed = []
-        for call_id in self.expired_requests():
+        for call_id, reason in [(i, NO_TAKER) for i in self.expired_requests()] + \
+                [(i, NOT_DIALED) for i in self.expired_queued()]:
             try:
-                self.update(call_id, ending(Outcome.FAILED, worker=worker, reason=NO_TAKER))
+                self.update(call_id, ending(Outcome.FAILED, worker=worker, reason=reason))
                 failed.append(call_id)
             except RecordGone:
                 pass
@@ -194,6 +256,26 @@ class RecordStore:
     def pending_count(self) -> int:
         return int(self.r.zcard(self.keys.pending_requests))
 
+    def queued_counts(self) -> dict:
+        """Calls waiting in the RQ queue (state ``queued``), per priority."""
+        with self.r.pipeline(transaction=False) as pipe:
+            for p in PRIORITIES:
+                pipe.zcard(self.keys.queued(p))
+            return {p: int(n) for p, n in zip(PRIORITIES, pipe.execute(), strict=True)}
+
+    def expired_queued(self, now: Optional[float] = None) -> List[str]:
+        """Queued calls whose deadline passed QUEUED_GRACE_SECONDS ago (each returned to exactly one caller):
+        a dial job waiting for a slot ends its call at the deadline itself, saying why; this is for calls
+        no job runs for (no RQ worker, or a submitter that died before enqueueing)."""
+        now = (time.time() if now is None else now) - QUEUED_GRACE_SECONDS
+        out = []
+        for p in PRIORITIES:
+            key = self.keys.queued(p)
+            for cid in [text(raw) for raw in self.r.zrangebyscore(key, "-inf", now)]:
+                if self.r.zrem(key, cid):
+                    out.append(cid)
+        return out
+
     def wait_for_request(self, timeout: float, conn: Optional[redis.Redis] = None) -> None:
         """Block up to ``timeout`` for a nudge that a request arrived (spurious wake-ups are fine);
         ``conn``: a connection of the caller's own (a blocked one is not in any shared pool)."""
@@ -201,6 +283,8 @@ class RecordStore:
 
 
 NO_TAKER = "no voice worker took the request before its deadline"
+NOT_DIALED = "still queued past its deadline: no job worker ran its dial job (is 'voiceagent jobs worker' running?)"
+QUEUED_GRACE_SECONDS = 15.0
 
 
 def ended_event(rec: CallRecord, worker: str = "") -> CallEnded:

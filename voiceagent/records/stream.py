@@ -57,6 +57,20 @@ class EventStream:
                 return got
         return self._decode(self.r.xreadgroup(group, consumer, {self.key: ">"}, count=count, block=block_ms), group)
 
+    def read_own(self, group: str, consumer: str, *, count: int = 100) -> List[Tuple[str, Any]]:
+        """``consumer``'s delivered but unacknowledged entries (what it failed on, or had when it died)."""
+        return self._decode(self.r.xreadgroup(group, consumer, {self.key: "0"}, count=count), group)
+
+    def claim_stale(self, group: str, consumer: str, stale_ms: int, *, count: int = 100) -> List[Tuple[str, Any]]:
+        """Entries other consumers of ``group`` left unacknowledged for ``stale_ms``, now ``consumer``'s."""
+        _next, stolen, *_ = self.r.xautoclaim(self.key, group, consumer, min_idle_time=stale_ms, count=count)
+        return self._decode([[self.key, stolen]], group)
+
+    def read_new(self, group: str, consumer: str, *, count: int = 100,
+                 block_ms: Optional[int] = 1000) -> List[Tuple[str, Any]]:
+        """Entries never delivered to ``group``, waiting up to ``block_ms`` for one."""
+        return self._decode(self.r.xreadgroup(group, consumer, {self.key: ">"}, count=count, block=block_ms), group)
+
     def ack(self, group: str, *entry_ids: str) -> None:
         if entry_ids:
             self.r.xack(self.key, group, *entry_ids)

@@ -6,12 +6,12 @@ import time
 from pathlib import Path
 
 import gevent
+import pytest
 import redis
 
 from tests.calls.redis_faults import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = "/work/main/.venv/bin/python" if os.path.exists("/work/main/.venv/bin/python") else None
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class JobsWorker:
@@ -29,7 +29,7 @@ class JobsWorker:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "SCHEDULE_", "DIAL_"))}
         env.update(REDIS_PREFIX=self.prefix, REDIS_URL=self.redis_url, PYTHONPATH=str(ROOT), **self.env)
         log = open(self.log_dir / f"jobs-worker-{self.starts}.log", "w")
-        self.proc = subprocess.Popen([PYTHON or sys.executable, "-m", "voiceagent.cli", "jobs", "worker"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "voiceagent.cli", "jobs", "worker"],
                                      cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         log.close()
@@ -91,3 +91,19 @@ class PersistentRedis:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
             self.proc = None
+
+
+@pytest.fixture
+def jobs_worker(redis_prefix, tmp_path):
+    """Start ``voiceagent jobs worker`` processes for this test's prefix; all stopped at its end."""
+    workers = []
+
+    def start(**kw):
+        w = JobsWorker(redis_prefix, tmp_path, **kw)
+        w.start()
+        workers.append(w)
+        return w
+
+    yield start
+    for w in workers:
+        w.stop()
