@@ -2,14 +2,11 @@
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import gevent
 import pytest
-import redis
 
-from tests.calls.redis_faults import free_port
+from tests.calls.redis_faults import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +24,9 @@ class JobsWorker:
 
         self.starts += 1
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "SCHEDULE_", "DIAL_"))}
-        env.update(REDIS_PREFIX=self.prefix, REDIS_URL=self.redis_url, PYTHONPATH=str(ROOT), **self.env)
+        # fast job leases and maintenance: a killed worker's job (a dial, a run) is retried within seconds
+        env.update(REDIS_PREFIX=self.prefix, REDIS_URL=self.redis_url, PYTHONPATH=str(ROOT),
+                   JOBS_HEARTBEAT_SECONDS="1", JOBS_MAINTENANCE_SECONDS="1", **self.env)
         log = open(self.log_dir / f"jobs-worker-{self.starts}.log", "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "voiceagent.cli", "jobs", "worker"],
                                      cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -57,34 +56,11 @@ class JobsWorker:
         return "\n".join(p.read_text() for p in sorted(self.log_dir.glob("jobs-worker-*.log")))
 
 
-class PersistentRedis:
+class PersistentRedis(RedisServer):
     """A redis-server with an append-only file fsynced on every write, in the test's tmp dir."""
 
     def __init__(self, workdir: Path):
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self, **kw) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5, **kw)
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis(port=self.port, socket_timeout=0.5).ping():
-                    return
-            except redis.RedisError:
-                gevent.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        super().__init__(workdir, persistent=True)
 
     def kill9(self) -> None:
         if self.proc is not None:

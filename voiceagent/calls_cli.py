@@ -12,16 +12,20 @@ from typing import Any, Optional
 import click
 
 
-def _client() -> Any:
-    from .config import ConfigError, DialSettings, RecordsSettings, RedisSettings, load_sections
-    from .records.client import CallClient
+def _settings() -> Any:
+    from .config import ConfigError, DialSettings, JobsSettings, RecordsSettings, RedisSettings, load_sections
 
     try:
-        s = load_sections(RedisSettings, RecordsSettings, DialSettings)  # only what the client reads
+        return load_sections(RedisSettings, RecordsSettings, DialSettings, JobsSettings)  # only what placing reads
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-    return CallClient.from_settings(s)
+
+
+def _client() -> Any:
+    from .records.client import CallClient
+
+    return CallClient.from_settings(_settings())
 
 
 def _emit(obj: Any) -> None:
@@ -47,12 +51,20 @@ def register(main: click.Group) -> None:
     @click.option("--profile", help="Dialog profile.")
     @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="Prompt variable (repeatable).")
     @click.option("--json", "body", type=click.File("r"), help="The whole request as JSON ('-' = stdin).")
-    @click.option("--wait", "wait_s", type=float, default=None, help="Wait this long for the call to end; print the record.")
+    @click.option("--wait", "wait_s", type=float, default=None,
+                  help="Wait this long for the call to end; print the record.")
+    @click.option("--priority", type=click.Choice(["high", "bulk"]), default="high", show_default=True,
+                  help="Queue priority: bulk calls are dialed when no high one waits.")
+    @click.option("--direct", is_flag=True, help="Skip the queue: hand the call straight to the voice workers "
+                  "(no CALL_CONCURRENCY_LIMIT, no retries; for a system without job workers).")
     def place(to: Optional[str], message: Optional[str], instructions: Optional[str], profile: Optional[str],
-              variables: Any, body: Any, wait_s: Optional[float]) -> None:
-        """Queue an outbound call; prints its id (or its record with --wait)."""
+              variables: Any, body: Any, wait_s: Optional[float], priority: str, direct: bool) -> None:
+        """Queue an outbound call (a job worker dials it when the cluster has room); prints its id (or its
+        record with --wait)."""
         from pydantic import ValidationError
 
+        from .jobs.dispatch import Dispatcher, QueueFull
+        from .records.client import CallClient
         from .records.dial_policy import DialRefused
 
         req: dict = json.load(body) if body is not None else {}
@@ -66,9 +78,13 @@ def register(main: click.Group) -> None:
             if not sep:
                 _fail(f"--var {item!r}: expected NAME=VALUE", 2)
             req.setdefault("variables", {})[name] = value
-        client = _client()
+        s = _settings()
+        client = CallClient.from_settings(s)
         try:
-            call_id = client.place(req)
+            call_id = client.place(req) if direct else Dispatcher.from_settings(s, client).submit(
+                req, priority=priority)  # type: ignore[arg-type]
+        except QueueFull as exc:
+            _fail(f"the queue is full: {exc}", 3)
         except ValidationError as exc:
             fields = ", ".join(".".join(str(p) for p in e["loc"]) + ": " + e["msg"] for e in exc.errors())
             _fail(f"invalid request: {fields}", 2)

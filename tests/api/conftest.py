@@ -7,8 +7,8 @@ import requests
 
 from tests.calls.conftest import make_emulator, make_worker, redis_prefix  # noqa: F401 - fixtures
 from voiceagent.api.server import make_server
-from voiceagent.config import (ApiSettings, DialSettings, JobsSettings, RecordsSettings, RedisSettings, ToolsSettings,
-                               load_sections)
+from voiceagent.config import (ApiSettings, DialSettings, JobsSettings, RecordsSettings, RedisSettings,
+                               ScheduleSettings, ToolsSettings, WebhookSettings, load_sections)
 from voiceagent.records.client import CallClient
 
 TOKEN = "test-api-token-5f1c"
@@ -16,8 +16,9 @@ TOKEN = "test-api-token-5f1c"
 
 def api_settings(prefix, **overrides):
     overrides.setdefault("api_token", TOKEN)
-    return load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, JobsSettings, ToolsSettings,
-                         redis_prefix=prefix, api_port=0, **overrides)
+    """The sections ``voiceagent api`` reads (api_cli.py), for a test's prefix."""
+    return load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, JobsSettings, ScheduleSettings,
+                         WebhookSettings, ToolsSettings, redis_prefix=prefix, api_port=0, **overrides)
 
 
 @pytest.fixture

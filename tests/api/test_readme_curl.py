@@ -16,11 +16,26 @@ from voiceagent.calls.inbox import CallStore
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def _block():
-    text = README.read_text()
-    m = re.search(r"<!-- README-CURL.*?-->\n```sh\n(.*?)```", text, re.S)
-    assert m, "the README's REST API section lost its curl block"
-    return m.group(1)
+def _blocks():
+    return re.findall(r"<!-- README-CURL.*?-->\n```sh\n(.*?)```", README.read_text(), re.S)
+
+
+def _block(i=0):
+    blocks = _blocks()
+    assert len(blocks) == 2, "the README's REST API sections lost a curl block (calls; queue, schedules, webhooks)"
+    return blocks[i]
+
+
+def _run(block, mode, env):
+    """The block as a shell script (curl) or command by command (replay); curl's stdout lines."""
+    if mode == "curl":
+        out = subprocess.run(["bash", "-euo", "pipefail", "-c", block], env=dict(os.environ, **env),
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.splitlines()
+    for words in _commands(block):
+        _replay(words, env)
+    return []
 
 
 def _commands(block):
@@ -66,15 +81,9 @@ def test_the_readme_curl_examples_work_against_a_live_server(api, mode):
                     "state": "active"})
     store.heartbeat("readme-worker", {"calls": 1, "max_calls": 2, "room": 1}, ttl=30)
     env = {"API": api.url, "TOKEN": api.settings.api_token.get_secret_value(), "ID": call_id}
-    block = _block()
+    lines = _run(_block(0), mode, env)
     if mode == "curl":
-        out = subprocess.run(["bash", "-euo", "pipefail", "-c", block], env=dict(os.environ, **env),
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        assert json.loads(out.stdout.splitlines()[0])["state"] == "queued"
-    else:
-        for words in _commands(block):
-            _replay(words, env)
+        assert json.loads(lines[0])["state"] == "queued"
     placed = api.client.r.get(api.client.keys.idempotency("appointment-4711"))
     assert placed, "the POST example placed no call"
     assert api.client.get(placed.decode()).request.choice.options[1].digit == "2"
@@ -84,5 +93,27 @@ def test_the_readme_curl_examples_work_against_a_live_server(api, mode):
 
 
 def test_the_replay_understands_every_readme_command():
-    cmds = _commands(_block())
+    cmds = _commands(_block(0))
     assert len(cmds) == 6 and all(w[0] == "curl" for w in cmds)
+    assert len(_commands(_block(1))) == 4
+
+
+@pytest.mark.parametrize("mode", ["curl", "replay"])
+def test_the_readme_queue_schedule_and_webhook_examples_work(start_api, tmp_path, monkeypatch, mode):
+    if mode == "curl" and not shutil.which("curl"):
+        pytest.skip("curl is not installed: the replay runs the same commands")
+    monkeypatch.setenv("README_HA_TOKEN", "ha-token-readme-0123456789")
+    hooks = tmp_path / "webhooks.yaml"
+    hooks.write_text("sources:\n  home:\n    kind: call\n    auth: {type: bearer, secret_env: README_HA_TOKEN}\n")
+    api = start_api(webhooks_file=str(hooks))
+    env = {"API": api.url, "TOKEN": api.settings.api_token.get_secret_value(), "HOOK_TOKEN": "ha-token-readme-0123456789"}
+    lines = _run(_block(1), mode, env)
+    if mode == "curl":
+        assert json.loads(lines[0])["schedule"]["state"] == "active" and json.loads(lines[0])["next_runs"]
+        assert json.loads(lines[2])["ok"] is True
+    (sched,) = api.http.get(api.url + "/schedules").json()["schedules"]
+    assert sched["when"]["every"] == "weekdays" and sched["call"]["tool"]["name"] == "get_datetime", sched
+    assert sched["call"]["retry"]["no_answer"]["attempts"] == 2 and sched["next_due"]
+    recs = api.client.list(limit=5)
+    assert [r.request.message for r in recs] == ["The washing machine is done."], recs
+    assert recs[0].state == "queued" and recs[0].priority == "high"

@@ -23,23 +23,28 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir):
+    """A redis-server of a test's own on a free port; ``persistent`` = an append-only file fsynced on every
+    write (a kill -9 loses nothing), else nothing survives a restart."""
+
+    def __init__(self, workdir, persistent: bool = False):
         self.port = free_port()
         self.workdir = workdir
+        self.persistent = persistent
         self.proc = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5)
+    def client(self, **kw) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=5, **kw)
 
     def start(self) -> None:
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *aof,
              "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
                 if redis.Redis(port=self.port, socket_timeout=0.5).ping():

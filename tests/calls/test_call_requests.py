@@ -11,6 +11,7 @@ import gevent
 import pytest
 import redis
 
+from tests.event_helpers import event_types
 from voiceagent.records.client import CallClient
 from voiceagent.records.models import Outcome
 
@@ -27,14 +28,6 @@ def _cli(prefix, *args, timeout=30):
     return out.stdout
 
 
-def _events(client, call_id):
-    """The types of one call's events, read from the stream's start by a fresh consumer group."""
-    group, got = f"t-{uuid.uuid4().hex[:6]}", []
-    while batch := client.stream.read(group, "c", block_ms=1):
-        got += [ev.type for _, ev in batch if ev.call_id == call_id]
-        client.ack(group, *[entry_id for entry_id, _ in batch])
-    return got
-
 
 def test_a_request_from_another_process_is_dialed_once_by_one_of_two_workers(make_emulator, make_worker,
                                                                               redis_prefix):
@@ -42,7 +35,8 @@ def test_a_request_from_another_process_is_dialed_once_by_one_of_two_workers(mak
     emu.script_destination("+15550101", outcome="answer", ring_seconds=0.3)
     w1 = make_worker([emu], originate_gateway="carrier1")
     w2 = make_worker([emu], originate_gateway="carrier1")
-    call_id = json.loads(_cli(redis_prefix, "call", "place", "--to", "+15550101", "--message", "Hello"))["id"]
+    call_id = json.loads(_cli(redis_prefix, "call", "place", "--direct", "--to", "+15550101", "--message",
+                              "Hello"))["id"]
     client = CallClient(redis.Redis(), redis_prefix)
     rec = client.wait(call_id, timeout=40)
     assert rec.outcome == Outcome.ANSWERED, rec
@@ -55,7 +49,7 @@ def test_a_request_from_another_process_is_dialed_once_by_one_of_two_workers(mak
     dialed = [ch for ch in emu.all_channels() if ch.destination == "+15550101"]
     assert [ch.uuid for ch in dialed] == [call_id]
     assert rec.turns and rec.turns[0].kind == "greeting"
-    types = _events(client, call_id)
+    types = event_types(client, call_id)
     assert types[0] == "call.requested" and types[-1] == "call.ended"
     assert types.index("call.dialing") < types.index("call.ringing") < types.index("call.answered")
     # the other process reads the same record
@@ -204,3 +198,14 @@ def test_the_cli_prints_a_dial_policy_refusal_and_exits_2(redis_prefix):
     assert out.returncode == 2 and out.stdout == "", out
     assert "refused by the dial policy: to:" in out.stderr and "DIAL_ALLOWED_PATTERNS" in out.stderr
     assert CallClient(redis.Redis(), redis_prefix).list(limit=5) == []
+
+
+def test_the_cli_queues_a_call_like_the_api_and_direct_skips_the_queue(redis_prefix):
+    """``voiceagent call place`` goes through the dispatcher (the cluster limit and retries apply)."""
+    client = CallClient(redis.Redis(), redis_prefix)
+    bulk = json.loads(_cli(redis_prefix, "call", "place", "--to", "+15550106", "--priority", "bulk"))["id"]
+    rec = client.get(bulk)
+    assert rec.state == "queued" and rec.priority == "bulk", rec
+    assert client.records.queued_counts() == {"high": 0, "bulk": 1}
+    direct = json.loads(_cli(redis_prefix, "call", "place", "--direct", "--to", "+15550107"))["id"]
+    assert client.get(direct).state == "requested" and client.records.pending_count() == 1

@@ -1,21 +1,13 @@
 """Queued calls end to end: Dispatcher -> RQ job (a real ``voiceagent jobs worker``) -> a call slot ->
 the voice workers -> the emulator; the cluster-wide limit; a cancel while queued."""
-import uuid
 
 import gevent
 from rq.job import Job
 
+from tests.event_helpers import event_types
 from tests.fork_helpers import wait_until
 from voiceagent.jobs.dispatch import dial_job_id
 from voiceagent.records.models import Outcome
-
-
-def _events(client, call_id):
-    group, got = f"t-{uuid.uuid4().hex[:6]}", []
-    while batch := client.stream.read(group, "c", block_ms=1):
-        got += [ev.type for _, ev in batch if ev.call_id == call_id]
-        client.ack(group, *[entry_id for entry_id, _ in batch])
-    return got
 
 
 def test_a_queued_call_is_handed_to_a_voice_worker_dialed_answered_and_frees_its_slot(
@@ -34,7 +26,7 @@ def test_a_queued_call_is_handed_to_a_voice_worker_dialed_answered_and_frees_its
     assert rec.priority == "high" and rec.attempt == 1 and rec.duration > 0
     assert rec.turns and rec.turns[0].kind == "greeting" and rec.turns[0].heard
     assert [ch.uuid for ch in emu.all_channels() if ch.destination == "+15550301"] == [call_id]
-    types = _events(q.client, call_id)
+    types = event_types(q.client, call_id)
     assert types[:2] == ["call.queued", "call.requested"] and types[-1] == "call.ended", types
     assert q.slots.holders() == [] and q.dispatcher.depth() == {"high": 0, "bulk": 0}
     job = Job.fetch(dial_job_id(call_id), connection=q.r)

@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+import sys
 import threading
 import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +21,6 @@ from voiceagent.records.client import CallClient
 TOKEN = "test-api-token-5f1c"
 DATA = Path(__file__).resolve().parents[1] / "data" / "webhooks"
 ROOT = Path(__file__).resolve().parents[2]
-PYTHON = "/work/main/.venv/bin/python"
 
 
 def sample(name):
@@ -112,7 +112,7 @@ def rq_worker(redis_prefix, tmp_path):  # noqa: F811
         e = {**os.environ, "PYTHONPATH": str(ROOT), "REDIS_PREFIX": redis_prefix, "WEBHOOK_SECRET": SECRET,
              "WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_TIMEOUT": "2", **env}
         log = open(tmp_path / f"rq-{len(procs)}.log", "w")
-        p = subprocess.Popen([PYTHON, "-m", "voiceagent.cli", "jobs", "worker", "--queue", "webhooks"],
+        p = subprocess.Popen([sys.executable, "-m", "voiceagent.cli", "jobs", "worker", "--queue", "webhooks"],
                              env=e, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
         procs.append((p, log))
         return p
