@@ -67,12 +67,19 @@ def peak_live(spans: List[Tuple[float, float]]) -> Tuple[int, List[Tuple[float, 
     return worst, curve
 
 
-def reuse_gaps(spans: List[Tuple[float, float]], limit: int) -> List[float]:
-    """ms from the j-th call end to the (limit + j)-th hand-over: that hand-over needed the j-th freed slot, so
-    this is how long the queue took to reuse a slot (negative would mean the limit was exceeded)."""
-    starts = sorted(a for a, _ in spans)
-    ends = sorted(b for _, b in spans)
-    return [(starts[limit + j] - ends[j]) * 1000.0 for j in range(max(0, len(starts) - limit))]
+def reuse_gaps(spans: List[Tuple[float, float, float]], limit: int) -> List[float]:
+    """ms from the j-th call end to the (limit + j)-th hand-over, for (created, handed over, ended) spans: that
+    hand-over needed the j-th freed slot.  Counted only when its call was already queued when the slot was freed
+    (else the wait was for the submitter, not the queue); a negative gap would mean the limit was exceeded."""
+    starts = sorted(spans, key=lambda x: x[1])
+    ends = sorted(b for _, _, b in spans)
+    return [(starts[limit + j][1] - ends[j]) * 1000.0 for j in range(max(0, len(starts) - limit))
+            if starts[limit + j][0] <= ends[j]]
+
+
+def time_at(curve: List[Tuple[float, int]], level: int) -> float:
+    """Seconds the step curve spent at ``level`` or above."""
+    return sum(b[0] - a[0] for a, b in zip(curve, curve[1:], strict=False) if a[1] >= level)
 
 
 def write_greeting(path: str, ms: int) -> None:
@@ -332,9 +339,10 @@ def _report(recs: List[Any], samples: List[Tuple[float, int]], cpu0: Dict[str, f
         "dialing -> answered": span("dialing", "answered"),
         "answered -> ended": [(x.ended_at - _at(x, "answered")) * ms for x in ok if x.ended_at],
     }
-    handed = [(_at(x, "requested"), x.ended_at) for x in recs if _at(x, "requested") and x.ended_at]
-    rows["slot freed -> next hand-over"] = reuse_gaps(handed, limit)  # type: ignore[arg-type]
-    peak_hist, curve = peak_live(handed)  # type: ignore[arg-type]
+    spans = [(x.created, _at(x, "requested"), x.ended_at) for x in recs if _at(x, "requested") and x.ended_at]
+    rows["slot freed -> next hand-over"] = reuse_gaps(spans, limit)  # type: ignore[arg-type]
+    peak_hist, curve = peak_live([(a, b) for _, a, b in spans])  # type: ignore[misc]
+    full = time_at(curve, limit)
     peak_zset = max((c for _, c in samples), default=0)
     dial_rate = len(dialed) / (dialed[-1] - t0) * 60 if dialed else 0.0
     ans_rate = len(answered) / (answered[-1] - t0) * 60 if answered else 0.0
@@ -351,7 +359,7 @@ def _report(recs: List[Any], samples: List[Tuple[float, int]], cpu0: Dict[str, f
     print(f"dialed {len(dialed)}/{n} ({dial_rate:.0f} calls/min), answered {len(ok)}/{n} ({ans_rate:.0f} calls/min), "
           f"wall {wall:.1f} s")
     print(f"most calls live (hand-over -> end): {peak_hist} from the records, {peak_zset} in the slots zset "
-          f"({len(samples)} samples); limit {limit}")
+          f"({len(samples)} samples); limit {limit}, reached for {full:.1f} s of {wall:.1f}")
     print(f"{'process':<34}{'CPU s':>8}{'% of wall':>11}")
     for k, v in cpu.items():
         print(f"{k:<34}{v:>8.1f}{v / wall * 100:>10.0f}%")
@@ -359,7 +367,8 @@ def _report(recs: List[Any], samples: List[Tuple[float, int]], cpu0: Dict[str, f
     sound = (len(ok) == n and peak_hist <= limit and peak_zset <= limit and left == 0 and rq_alive)
     result = {"config": cfg, "wall_s": wall, "submit_s": t_submitted - t0, "dialed": len(dialed),
               "answered": len(ok), "dial_per_min": dial_rate, "answered_per_min": ans_rate,
-              "peak_live_records": peak_hist, "peak_live_slots_zset": peak_zset, "slot_samples": len(samples),
+              "peak_live_records": peak_hist, "peak_live_slots_zset": peak_zset, "at_limit_s": full,
+              "slot_samples": len(samples),
               "cpu_s": cpu, "cpu_pct_of_wall": {k: v / wall * 100 for k, v in cpu.items()},
               "keys_left": left, "rq_workers_alive": rq_alive, "sound": sound, "stages_ms": rows}
     with open(os.path.join(out, "queue.json"), "w") as f:
