@@ -1,16 +1,17 @@
 """``voiceagent bench queue``: outbound calls through the RQ queue and the cluster-wide call limit.
 
-Submits N calls at once with ``Dispatcher.submit`` (the path every outbound call takes) while
+Submits N calls back to back with ``Dispatcher.submit`` (the path every outbound call takes) while
 R ``voiceagent jobs worker`` processes hand them to W voice workers under CALL_CONCURRENCY_LIMIT,
-against the FreeSWITCH emulator answering at once (greeting dialog, a short greeting: short calls).
+against the FreeSWITCH emulator answering at once (greeting dialog, a short greeting: short calls,
+yet long enough that 50 slots cannot keep up with the submitter, so the limit binds).
 Everything is read back from the records (and a sampler of the slots zset): the dial rate, enqueue
 -> dial, the most calls live at once between hand-over and end (must never exceed the limit), and
 the CPU each process used during the run.  Prints a table, writes queue.json and queue.png.
 
 The voice workers run as ``voiceagent voice`` processes by default (``--voice-in-process`` puts
 them in the bench process, as ``bench requests`` does): in one process with the emulator they share
-one core, which ran at ~86 % and slowed claiming and dialing (hand-over -> claimed p50 38 ms instead
-of 4 ms, 3,050 instead of 4,850 calls/min), so the queue would have been measured behind a
+one core, which ran at ~86 % and slowed claiming and dialing (1 s greeting: hand-over -> claimed
+p50 38 ms instead of 4 ms, 3,050 instead of 4,850 calls/min), so the queue would have been measured behind a
 bottleneck of the bench's own making.  RQ workers run ``--without-scheduler --queue high --queue
 bulk``: nothing here is enqueued for later (no retries), and RQ's scheduler is a forked child whose
 CPU would otherwise go uncounted.  CPU is utime + stime from /proc during the run (submit to the

@@ -59,7 +59,7 @@ def register(main: click.Group) -> None:
         sys.exit(_load_bench("requests").run_requests(n, workers, max_calls, ring, speed, out))
 
     @bench.command("queue")
-    @click.option("--calls", default=500, show_default=True, help="Calls submitted at once through Dispatcher.submit.")
+    @click.option("--calls", default=500, show_default=True, help="Calls submitted back to back (Dispatcher.submit).")
     @click.option("--voice-workers", default=2, show_default=True, help="Voice workers.")
     @click.option("--voice-procs/--voice-in-process", default=True, show_default=True,
                   help="Voice workers as `voiceagent voice` processes (in the bench process they share its one "
@@ -67,7 +67,9 @@ def register(main: click.Group) -> None:
     @click.option("--rq-workers", default=3, show_default=True, help="`voiceagent jobs worker` processes.")
     @click.option("--limit", default=50, show_default=True, help="CALL_CONCURRENCY_LIMIT (each voice worker's "
                   "MAX_CALLS is set to it, so the cluster limit is the one that binds).")
-    @click.option("--greeting-ms", default=1000, show_default=True, help="Length of the greeting (= of each call).")
+    @click.option("--greeting-ms", default=3000, show_default=True,
+                  help="Greeting length (the call's; at 8x, 3 s = ~0.6 s calls: short, yet 50 slots cannot keep "
+                       "up with the submitter, so the limit binds).")
     @click.option("--speed", default=8.0, show_default=True,
                   help="Emulator speed (the greeting plays this much faster).")
     @click.option("--priority", type=click.Choice(["high", "bulk"]), default="high", show_default=True)
