@@ -1,4 +1,4 @@
-"""``voiceagent bench latency`` / ``honesty`` / ``requests`` / ``soak``: the benchmarks (code in bench/latency.py, bench/soak.py)."""
+"""``voiceagent bench latency|honesty|requests|queue|soak``: the benchmarks (code in bench/<name>.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -57,6 +57,27 @@ def register(main: click.Group) -> None:
     def requests_cmd(n, workers, max_calls, ring, speed, out) -> None:
         """Outbound requests through Redis: queue wait, claim -> answer, event lag, peak calls per worker."""
         sys.exit(_load_bench("requests").run_requests(n, workers, max_calls, ring, speed, out))
+
+    @bench.command("queue")
+    @click.option("--calls", default=500, show_default=True, help="Calls submitted back to back (Dispatcher.submit).")
+    @click.option("--voice-workers", default=2, show_default=True, help="Voice workers.")
+    @click.option("--voice-procs/--voice-in-process", default=True, show_default=True,
+                  help="Voice workers as `voiceagent voice` processes (in the bench process they share its one "
+                       "core with the emulator, which then slows claiming and dialing).")
+    @click.option("--rq-workers", default=3, show_default=True, help="`voiceagent jobs worker` processes.")
+    @click.option("--limit", default=50, show_default=True, help="CALL_CONCURRENCY_LIMIT (each voice worker's "
+                  "MAX_CALLS is set to it, so the cluster limit is the one that binds).")
+    @click.option("--greeting-ms", default=3000, show_default=True,
+                  help="Greeting length (the call's; at 8x, 3 s = ~0.6 s calls: short, yet 50 slots cannot keep "
+                       "up with the submitter, so the limit binds).")
+    @click.option("--speed", default=8.0, show_default=True,
+                  help="Emulator speed (the greeting plays this much faster).")
+    @click.option("--priority", type=click.Choice(["high", "bulk"]), default="high", show_default=True)
+    @click.option("--out", default="out/bench", show_default=True, help="Directory for queue.json and queue.png.")
+    def queue_cmd(calls, voice_workers, voice_procs, rq_workers, limit, greeting_ms, speed, priority, out) -> None:
+        """Calls through the RQ queue under CALL_CONCURRENCY_LIMIT: dial rate, enqueue -> dial, peak live, CPU."""
+        sys.exit(_load_bench("queue").run_queue(calls, voice_workers, rq_workers, limit, greeting_ms, speed,
+                                                priority, out, voice_procs))
 
     @bench.command("soak")
     @click.option("--minutes", default=10.0, show_default=True, help="How long to place calls.")
