@@ -14,12 +14,26 @@ ESL_PASSWORD = "test-secret"
 
 @pytest.fixture
 def redis_prefix():
+    """A key prefix of the test's own; at its end every key of it goes, and RQ's keys of its queues and jobs."""
     prefix = f"vatest-{uuid.uuid4().hex[:8]}"
     yield prefix
     r = redis.Redis()
-    keys = list(r.scan_iter(f"{prefix}:*"))
+    keys = rq_keys(r, prefix) + list(r.scan_iter(f"{prefix}:*"))
+    for k in list(r.smembers("rq:queues")):
+        if k.decode().startswith(f"rq:queue:{prefix}-"):
+            r.srem("rq:queues", k)
     if keys:
         r.delete(*keys)
+
+
+def rq_keys(r, prefix):
+    """RQ's own keys (``rq:...``) of a prefix: its queues and their registries, the jobs named after the prefix
+    (schedule runs, webhook deliveries) and the dial jobs of its call records (``dial-<call id>``)."""
+    from voiceagent.jobs.dispatch import dial_job_id
+
+    ids = [k.decode().rsplit(":", 1)[1] for k in r.scan_iter(f"{prefix}:record:*")]
+    dial = [f"rq:{kind}:{dial_job_id(i)}" for i in ids for kind in ("job", "results", "executions")]
+    return dial + list(r.scan_iter(f"rq:*{prefix}-*"))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import redis
 from tests.api.conftest import start_api  # noqa: F401 - fixture
 from tests.calls.conftest import make_emulator, make_worker, redis_prefix  # noqa: F401 - fixtures
 from tests.fork_helpers import wait_until
-from voiceagent.jobs.dispatch import Dispatcher, dial_job_id
+from voiceagent.jobs.dispatch import Dispatcher
 from voiceagent.jobs.queues import Queues, queue_name
 from voiceagent.jobs.slots import CallSlots
 from voiceagent.records.client import CallClient
@@ -85,21 +85,6 @@ def procs(redis_prefix):  # noqa: F811
     ps = Procs(redis_prefix)
     yield ps
     ps.stop()
-    _clean_rq(redis_prefix)
-
-
-def _clean_rq(prefix):
-    """RQ keeps its own keys (``rq:...``): remove those of this prefix's queues and jobs."""
-    r = redis.Redis()
-    ids = [k.decode().rsplit(":", 1)[1] for k in r.scan_iter(f"{prefix}:record:*")]
-    keys = [f"rq:job:{dial_job_id(i)}" for i in ids] + [f"rq:results:{dial_job_id(i)}" for i in ids] \
-        + [f"rq:executions:{dial_job_id(i)}" for i in ids]
-    keys += [k for k in r.scan_iter(f"rq:*{prefix}-*")]
-    for k in list(r.smembers("rq:queues")):
-        if prefix.encode() in k:
-            r.srem("rq:queues", k)
-    if keys:
-        r.delete(*keys)
 
 
 @pytest.fixture

@@ -162,3 +162,19 @@ def test_unknown_sources_are_404_and_refused_numbers_422(webhook_api):
     doc = requests.get(app.url + "/openapi.json", headers={"Authorization": "Bearer test-api-token-5f1c"}).json()
     for path in ("/webhooks/grafana/{source}", "/webhooks/alertmanager/{source}", "/webhooks/call/{source}"):
         assert doc["paths"][path]["post"]["security"] == []
+
+
+def test_the_generic_endpoint_takes_the_api_token_and_templates_the_message_from_the_payload(webhook_api):
+    app = webhook_api({})  # POST /webhooks/call needs no WEBHOOKS_FILE entry: the API token authenticates it
+    body = {"to": "+15551230005", "order": {"id": "A-7", "customer": {"name": "Lee"}},
+            "message": "Hello {{ order.customer.name }}, order {{ order.id }} has shipped."}
+    assert requests.post(app.url + "/webhooks/call", json=body).status_code == 401
+    assert requests.post(app.url + "/webhooks/call", json=body, headers=bearer()).status_code == 401  # a source's
+    r = app.api.post(app.url + "/webhooks/call", json=body)
+    assert r.status_code == 202, r.text
+    rec = app.client.get(r.json()["ids"][0])
+    assert (rec.to, rec.request.message, rec.state) == ("+15551230005", "Hello Lee, order A-7 has shipped.", "queued")
+    r = app.api.post(app.url + "/webhooks/call", json={**body, "message": "Hi {{ order.total }}"})
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "order.total", r.text
+    r = app.api.post(app.url + "/webhooks/call", json={"message": "Nobody to call"})
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "to", r.text

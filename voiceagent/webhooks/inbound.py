@@ -26,7 +26,7 @@ from ..records.client import CallClient
 from ..records.dial_policy import DialRefused
 from ..records.models import CallRequest
 from .adapters import PAYLOADS, AlertmanagerPayload, CallPayload, GrafanaPayload, MappingFailed, plan
-from .sources import AuthFailed, Source, SourceError, load_sources
+from .sources import AuthFailed, Source, SourceAuth, SourceError, load_sources
 from .template import MissingField
 
 bp = Blueprint("webhooks", __name__)
@@ -97,14 +97,18 @@ def _requests(src: Source, fields: List[Dict[str, Any]], fingerprint: Optional[s
     return out
 
 
-def receive(kind: str, name: str) -> Tuple[Response, int]:
-    src = _source(kind, name)
+def receive(kind: str, name: str, src: Optional[Source] = None) -> Tuple[Response, int]:
+    """One delivery; ``src`` given = the built-in ``api`` source, already authenticated by the API token."""
     raw = _raw()
-    try:
-        src.auth.check(dict(request.headers), raw)
-    except AuthFailed as exc:
-        raise ApiError(401, str(exc)) from None
+    if src is None:
+        src = _source(kind, name)
+        try:
+            src.auth.check(dict(request.headers), raw)
+        except AuthFailed as exc:
+            raise ApiError(401, str(exc)) from None
     payload, data = _payload(kind, raw)
+    if src is API_SOURCE and isinstance(data.get("message"), str):
+        src = src.model_copy(update={"message": data["message"]})  # the token holder's message is a template
     try:
         p = plan(src, payload, data, _delivery_id())
     except MappingFailed as exc:
@@ -147,6 +151,18 @@ def receive(kind: str, name: str) -> Tuple[Response, int]:
 
 
 _ERRORS = (401, 404)
+
+#: ``POST /webhooks/call``: the generic endpoint for whoever holds API_TOKEN (checked by the app like every
+#: non-public operation), so a script or n8n needs no WEBHOOKS_FILE entry; its ``message`` is a template over
+#: the payload ("{{ order.customer.name }}").  Never validated as a file source (it has no secret of its own).
+API_SOURCE = Source.model_construct(name="api", kind="call", auth=SourceAuth.model_construct(type="bearer"))
+
+
+@bp.post("/webhooks/call")
+@operation("Generic JSON with the API token: whom to call, a message templated from the payload's fields, or a "
+           "tool", body=CallPayload, responses={202: WebhookAccepted, 200: WebhookAccepted}, errors=(401,))
+def call_with_token() -> Tuple[Response, int]:
+    return receive("call", "api", API_SOURCE)
 
 
 @bp.post("/webhooks/grafana/<source>")

@@ -105,9 +105,11 @@ class StatusNotifier:
             body = StatusEvent.model_validate({**fields, "id": did}).model_dump_json(by_alias=True)
             retry = Retry(max=self.retries, interval=retry_intervals(self.retry_base, self.retries)) \
                 if self.retries else None
+            # the job is named after the prefix and delivery id: one job per delivery, findable by prefix
             self.queue.enqueue(deliver, {"id": did, "url": url, "body": body, "prefix": self.client.keys.prefix},
-                               retry=retry, job_timeout=int(self.job_timeout), result_ttl=86400,
-                               failure_ttl=7 * 86400, description=f"webhook {kind} {event.call_id}")
+                               job_id=f"{self.client.keys.prefix}-webhook-{did}", retry=retry,
+                               job_timeout=int(self.job_timeout), result_ttl=86400, failure_ttl=7 * 86400,
+                               description=f"webhook {kind} {event.call_id}")
 
     def targets(self, rec: Optional[CallRecord]) -> List[str]:
         own = rec.request.webhook_url if rec is not None and rec.request is not None else None
