@@ -887,6 +887,21 @@ BREAKAGES += [
             "if False:")),
 ]
 
+# --------------------------------------------------------------------------- honcho: the whole system from one command
+T_HONCHO = "tests/jobs/test_honcho.py"
+EMU_CLI = "voiceagent/emulator/cli.py"
+BREAKAGES += [
+    B("32a", "Procfile.emulator lost the RQ worker (calls stay queued)", (T_HONCHO,),
+      Patch("Procfile.emulator", "worker: voiceagent jobs worker --with-scheduler\n", "")),
+    B("32b", "emulator serve --worker-env ignores ESL_NODES' port (listens on 8021, the worker never connects)",
+      (T_HONCHO,),
+      Patch(EMU_CLI, 'found = {"host": host, "port": port,', 'found = {"host": host, "port": opts["port"],')),
+    B("32c", "the emulator ignores SIGTERM (honcho has to SIGKILL it)", (T_HONCHO,),
+      Patch(EMU_CLI, "gevent.signal_handler(signal.SIGTERM, stop.set)", "gevent.signal_handler(signal.SIGTERM, lambda: None)")),
+    B("32d", ".env.example names a variable nothing reads (ESL_NODE)", (T_HONCHO,),
+      Patch(".env.example", "\nESL_NODES=fs1=127.0.0.1:8021\n", "\nESL_NODE=fs1=127.0.0.1:8021\n")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""
