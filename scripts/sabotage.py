@@ -848,8 +848,8 @@ BREAKAGES += [
       Patch(NODE_LINK, '    def _on_disconnected(self, _conn=None) -> None:\n        self._set_state("reconnecting")',
             "    def _on_disconnected(self, _conn=None) -> None:\n        pass")),
     B("31f", "a body nested past the JSON parser's stack is a 500", (T_API_FUZZ,),
-      Patch(API_INPUTS, "        except RecursionError:  # '[[[[...' within the size limit: the parser's own stack runs out\n"
-                        '            raise ApiError(400, f"the body is nested deeper than {MAX_DEPTH} levels") from None\n',
+      Patch(API_INPUTS, "    except RecursionError:  # '[[[[...' within the size limit: the parser's own stack runs out\n"
+                        '        raise ApiError(400, f"the body is nested deeper than {MAX_DEPTH} levels") from None\n',
             "")),
 ]
 

@@ -37,7 +37,7 @@ def _deeper_than(data: object, limit: int) -> bool:
     return True
 
 
-def _raw() -> bytes:
+def raw_body() -> bytes:
     """The body, or 413 past the limit: werkzeug checks a declared length itself, but a chunked
     body it would cut at the limit silently, so that one is read here with one byte to spare."""
     limit = request.max_content_length
@@ -53,22 +53,28 @@ def _raw() -> bytes:
     raise ApiError(413, f"the body is larger than {limit} bytes")
 
 
+def parse_json(raw: bytes) -> object:
+    """JSON text to data: 400 for text that is not JSON or is nested deeper than MAX_DEPTH."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # '[[[[...' within the size limit: the parser's own stack runs out
+        raise ApiError(400, f"the body is nested deeper than {MAX_DEPTH} levels") from None
+    if _deeper_than(data, MAX_DEPTH):
+        raise ApiError(400, f"the body is nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
 def body(model: Type[M]) -> M:
-    raw = _raw()
+    raw = raw_body()
     if not raw.strip():
         data: object = {}
     else:
         mime = request.mimetype or ""
         if mime != "application/json" and not mime.endswith("+json"):
             raise ApiError(415, f"the body must be application/json, not {mime or 'untyped'}")
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(400, f"the body is not valid JSON: {exc}") from None
-        except RecursionError:  # '[[[[...' within the size limit: the parser's own stack runs out
-            raise ApiError(400, f"the body is nested deeper than {MAX_DEPTH} levels") from None
-        if _deeper_than(data, MAX_DEPTH):
-            raise ApiError(400, f"the body is nested deeper than {MAX_DEPTH} levels")
+        data = parse_json(raw)
     if not isinstance(data, dict):
         raise ApiError(422, "the body must be a JSON object", [{"field": "(body)", "message": "must be an object"}])
     try:

@@ -28,6 +28,9 @@ from zoneinfo import ZoneInfo
 import gevent
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..config.base import config_error
+from .tool_support import HttpClient, ToolReply, ToolSettings
+
 log = logging.getLogger(__name__)
 
 
@@ -72,6 +75,8 @@ class ToolContext:
     profile: Any = None
     clock: Clock = field(default_factory=Clock)
     extra: Dict[str, Any] = field(default_factory=dict)
+    settings: Any = None                # the running tool's own settings (ToolSettings), set by the registry
+    http: HttpClient = field(default_factory=HttpClient)
     on_hangup: Optional[Callable[[str], None]] = None
     on_transfer: Optional[Callable[[str], None]] = None
     hangup_reason: Optional[str] = None
@@ -99,13 +104,14 @@ class PluginError(Exception):
     pass
 
 
-ToolFunc = Callable[[BaseModel, ToolContext], Union[str, dict, list]]
+ToolFunc = Callable[[BaseModel, ToolContext], Union[str, dict, list, ToolReply]]
 
 
 class Tool:
     def __init__(self, name: str, description: str, params: Type[BaseModel], func: ToolFunc, *,
                  slow: bool = False, capability: str = "",
-                 available: Optional[Callable[[Any], bool]] = None) -> None:
+                 available: Optional[Callable[[Any], bool]] = None,
+                 settings: Optional[Type[ToolSettings]] = None) -> None:
         if not name or not name.replace("_", "").replace("-", "").isalnum():
             raise PluginError(f"tool name {name!r} must be letters, digits, '_' or '-'")
         self.name = name
@@ -118,6 +124,17 @@ class Tool:
         self.capability = capability.strip() or self.description.split(".")[0].strip()
         self._available = available
         self.source = ""
+        self.settings_model = settings
+        self.config: Optional[ToolSettings] = None  # its settings, read when registered
+
+    def load_settings(self) -> None:
+        """Read the tool's settings from the environment; raises PluginError naming the variable."""
+        if self.settings_model is None:
+            return
+        try:
+            self.config = self.settings_model()
+        except ValidationError as exc:
+            raise PluginError(f"tool {self.name} skipped: {config_error(exc)}") from None
 
     def available(self, profile: Any) -> bool:
         """Whether the tool can work on a line with this profile (e.g. a transfer needs targets)."""
@@ -147,11 +164,13 @@ class Tool:
 
 def tool(name: Optional[str] = None, description: Optional[str] = None,
          params: Optional[Type[BaseModel]] = None, *, slow: bool = False, capability: str = "",
-         available: Optional[Callable[[Any], bool]] = None) -> Callable[[ToolFunc], Tool]:
+         available: Optional[Callable[[Any], bool]] = None,
+         settings: Optional[Type[ToolSettings]] = None) -> Callable[[ToolFunc], Tool]:
     """Make a function ``(args, ctx)`` a tool.  Parameters come from ``params`` or the annotation of
     the first argument; the description defaults to the docstring.  ``capability`` is how the system
     prompt describes what the tool lets the assistant do (default: the description's first sentence);
-    ``available(profile)`` hides the tool on lines where it cannot work."""
+    ``available(profile)`` hides the tool on lines where it cannot work; ``settings`` is the plugin's own
+    :class:`ToolSettings` (read at registration, given to the tool as ``ctx.settings``)."""
 
     def wrap(func: ToolFunc) -> Tool:
         model = params
@@ -164,7 +183,8 @@ def tool(name: Optional[str] = None, description: Optional[str] = None,
         desc = description or inspect.getdoc(func) or ""
         if not desc:
             raise PluginError(f"tool {name or func.__name__!r} needs a description (docstring)")
-        return Tool(name or func.__name__, desc, model, func, slow=slow, capability=capability, available=available)
+        return Tool(name or func.__name__, desc, model, func, slow=slow, capability=capability, available=available,
+                    settings=settings)
 
     return wrap
 
@@ -175,10 +195,14 @@ class ToolResult:
     ok: bool
     value: Any  # the tool's return value, or {"error": "..."}
     seconds: float = 0.0
+    speak: Optional[str] = None   # a ToolReply's words to say verbatim
+    text: Optional[str] = None    # a ToolReply's text for the LLM
 
     @property
     def content(self) -> str:
         """The ``tool`` message content the LLM receives."""
+        if self.text is not None:
+            return self.text
         if isinstance(self.value, str):
             return self.value
         return json.dumps(self.value, ensure_ascii=False, default=str)
@@ -212,6 +236,7 @@ class ToolRegistry:
         if t.name in self._tools:
             other = self._tools[t.name].source or "code"
             raise PluginError(f"duplicate tool name {t.name!r} in {t.source or 'code'} (already defined in {other})")
+        t.load_settings()
         self._tools[t.name] = t
 
     def load_dirs(self, dirs: Sequence[Union[str, Path]]) -> None:
@@ -248,7 +273,8 @@ class ToolRegistry:
                 try:
                     self.add(value)
                 except PluginError as exc:
-                    self._problem(str(exc) + "; the later one is ignored")
+                    dup = str(exc).startswith("duplicate")
+                    self._problem(str(exc) + ("; the later one is ignored" if dup else ""))
                     continue
                 found.append(value)
         if not defined:
@@ -309,6 +335,7 @@ class ToolRegistry:
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
             return fail(f"invalid arguments for {name}: {problems}")
+        ctx.settings = t.config
         try:
             with gevent.Timeout(self.timeout, ToolError(f"timed out after {self.timeout:g} s")):
                 value = t(args, ctx)
@@ -318,6 +345,9 @@ class ToolRegistry:
             raise
         except Exception as exc:
             return fail(f"{type(exc).__name__}: {exc}", exc)
+        if isinstance(value, ToolReply):
+            return ToolResult(name, True, value.value(), time.monotonic() - started, speak=value.speak,
+                              text=value.text)
         if value is None:
             value = {"ok": True}
         if not isinstance(value, (str, dict, list)):

@@ -18,7 +18,7 @@ from flask.blueprints import BlueprintSetupState
 from pydantic import BaseModel, Field, ValidationError
 
 from ..api.errors import ApiError, invalid
-from ..api.inputs import _raw
+from ..api.inputs import parse_json, raw_body
 from ..api.openapi import operation
 from ..config import ConfigError
 from ..jobs.dispatch import Dispatcher
@@ -63,10 +63,7 @@ def _source(kind: str, name: str) -> Source:
 
 
 def _payload(kind: str, raw: bytes) -> Tuple[BaseModel, Dict[str, Any]]:
-    try:
-        data = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    data = parse_json(raw) if raw.strip() else None
     if not isinstance(data, dict):
         raise ApiError(422, "the body must be a JSON object", [{"field": "(body)", "message": "must be an object"}])
     try:
@@ -99,7 +96,7 @@ def _requests(src: Source, fields: List[Dict[str, Any]], fingerprint: Optional[s
 
 def receive(kind: str, name: str, src: Optional[Source] = None) -> Tuple[Response, int]:
     """One delivery; ``src`` given = the built-in ``api`` source, already authenticated by the API token."""
-    raw = _raw()
+    raw = raw_body()
     if src is None:
         src = _source(kind, name)
         try:
