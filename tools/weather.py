@@ -229,7 +229,7 @@ def report(answer: StationAnswer, settings: TempestSettings, ctx: ToolContext) -
         parts[0] = parts[0][:-1] + f", feeling like {temp(ob.feels_like)}."
 
     if wind < CALM_MPS:
-        parts.append("Wind is calm.")
+        parts.append("The wind is calm.")
     else:
         origin = f" from the {compass(ob.wind_direction)}" if ob.wind_direction is not None else ""
         line = f"Wind{origin} at {speed(wind)} {speed_unit}"

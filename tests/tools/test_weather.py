@@ -6,7 +6,7 @@ import pytest
 def test_the_sample_observation_is_one_natural_sentence_in_the_profile_zone(weather_registry, tempest, ctx):
     res = weather_registry.run("get_weather", {}, ctx)
     assert res.ok, res.value
-    assert res.speak == ("At Storm Lake, as of 9:30 pm, it's 44 degrees with foggy conditions. Wind is calm. "
+    assert res.speak == ("At Storm Lake, as of 9:30 pm, it's 44 degrees with foggy conditions. The wind is calm. "
                          "Yesterday saw half an inch of rain.")
     data = res.value["data"]
     assert data["temperature"] == 44 and data["wind"] == 1 and data["humidity"] == 98 and data["foggy"]
