@@ -902,6 +902,30 @@ BREAKAGES += [
       Patch(".env.example", "\nESL_NODES=fs1=127.0.0.1:8021\n", "\nESL_NODE=fs1=127.0.0.1:8021\n")),
 ]
 
+# --------------------------------------------------------------------------- built-in tools (tools/)
+T_CALC = "tests/tools/test_calculator.py"
+T_WEATHER = "tests/tools/test_weather.py"
+BREAKAGES += [
+    B("35a", "the calculator lost its exponent bound (only the magnitude check stands: 2**-1000 is computed)", (T_CALC,),
+      Patch("tools/calculator.py", "    if abs(exp) > MAX_EXPONENT:", "    if False:")),
+    B("35b", "the calculator evaluates any call by name (no whitelist of functions)", (T_CALC,),
+      Patch("tools/calculator.py", "isinstance(node.func, ast.Name) and node.func.id in _FUNCS",
+            "isinstance(node.func, ast.Name)")),
+    B("35c", "the weather report is in the server's zone (UTC), not the profile's", (T_WEATHER,),
+      Patch("tools/weather.py", "    zone = ZoneInfo(ctx.timezone)\n", '    zone = ZoneInfo("UTC")\n')),
+    B("35d", "a station that answers 500 crashes the weather tool (a failed tool, no sentence)", (T_WEATHER,),
+      Patch("tools/weather.py", "    if r.status_code != 200:\n        raise Unavailable(",
+            "    if r.status_code != 200:\n        r.raise_for_status()\n        raise Unavailable(")),
+    B("35e", "a ToolReply's words are left to the LLM: the conversation never says them",
+      ("tests/tools/test_spoken_replies.py",),
+      Patch("voiceagent/dialog/conversation.py", "                    if result.ok and result.speak:  # said",
+            "                    if False:  # said")),
+    B("35f", "transfer_call dials whatever name the LLM gives (not only the profile's targets)",
+      ("tests/tools/test_small_tools.py",),
+      Patch("tools/transfer.py", "    if name not in targets:\n        raise ToolError(",
+            "    if name not in targets:\n        targets[name] = name\n    if False:\n        raise ToolError(")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

@@ -17,7 +17,8 @@ PLUGINS = Path(__file__).parent / "plugins"
 def test_builtins_are_plugins():
     reg = ToolRegistry()
     reg.load_dirs([builtin_tools_dir()])
-    assert reg.names() == ["get_datetime", "hang_up", "transfer_call"] and not reg.errors
+    assert reg.names() == ["calculate", "get_datetime", "get_weather", "hang_up", "repeat_after_me", "tell_joke",
+                           "transfer_call"] and not reg.errors
 
 
 def test_schema_is_generated_from_the_pydantic_model(registry):
@@ -26,7 +27,9 @@ def test_schema_is_generated_from_the_pydantic_model(registry):
     params = spec["parameters"]
     assert params["type"] == "object" and params["required"] == ["a", "b"]
     assert params["properties"]["a"] == {"description": "first number", "title": "A", "type": "integer"}
-    assert registry.get("get_datetime").spec()["function"]["parameters"]["properties"] == {}
+    assert registry.get("hang_up").spec()["function"]["parameters"]["properties"] == {}
+    dt = registry.get("get_datetime").spec()["function"]["parameters"]
+    assert list(dt["properties"]) == ["timezone"] and "required" not in dt  # optional
 
 
 def test_broken_plugins_are_skipped_and_reported():

@@ -223,6 +223,7 @@ class Conversation:
                         log.info("both sides said goodbye: hanging up after the reply")
                         yield HangupRequested("goodbye")
                     return
+                spoken: List[dict] = []  # a tool's verbatim words, after the round's tool messages
                 for call in calls:
                     timings.tool_calls += 1
                     t = self.tools.get(call.name)
@@ -232,9 +233,18 @@ class Conversation:
                     yield ToolStarted(call.name, call.arguments)
                     result = self.tools.run(call.name, call.arguments, self.ctx, allowed=self.tool_names,
                                             decode_error=call.error)
-                    turn.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": result.content})
+                    content = result.content
+                    if result.ok and result.speak:
+                        content += f"\n(The caller has just heard this, word for word: {result.speak!r}. " \
+                                   "Do not repeat it.)"
+                    turn.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content})
                     log.info("tool %s %s in %.3f s", call.name, "ok" if result.ok else "failed", result.seconds)
                     yield ToolFinished(call.name, result.value, result.ok)
+                    if result.ok and result.speak:  # said as the tool wrote it, not left to the LLM
+                        spoken.append({"role": "assistant", "content": None})
+                        replied = True
+                        yield self._say(spoken[-1], [], result.speak, timings, started)
+                turn.extend(spoken)
                 if self.ctx.hangup_reason or self.ctx.transfer_to:
                     yield from self._act_on_requests(replied)
                     return

@@ -1,7 +1,8 @@
 """A tool's result as words to say on the phone: the API's ``POST /tools/{name}/execute`` with a
 ``call_id`` and the voice worker's tool-at-answer (``CallRequest.tool``) say it the same way.
 
-A string is said as is; a dict with a ``text``, ``summary`` or ``speech`` key says that; anything
+A string is said as is; a dict with a ``speak`` (a ToolReply's words), ``text``, ``summary`` or ``speech``
+key says that; anything
 else becomes a short readable rendering ("date: March 3, 2025. time: 9:30 AM."), never JSON
 punctuation, and never longer than :data:`MAX_CHARS` (one inbox ``say`` command holds 1000).
 """
@@ -13,7 +14,7 @@ from typing import Any, List
 APOLOGY = "Sorry, I could not get that information right now."
 
 #: Keys of a dict result that already hold the sentence to say, in order of preference.
-SPOKEN_KEYS = ("text", "summary", "speech")
+SPOKEN_KEYS = ("speak", "text", "summary", "speech")  # "speak": a ToolReply's verbatim words
 
 MAX_CHARS = 600
 _MAX_ITEMS = 8
