@@ -58,7 +58,7 @@ def register(main: click.Group) -> None:
         from .records.keys import Keys
 
         try:
-            s = load_sections(RedisSettings, ToolsSettings)
+            s: Any = load_sections(RedisSettings, ToolsSettings)
         except ConfigError as exc:
             click.echo(str(exc), err=True)
             sys.exit(2)

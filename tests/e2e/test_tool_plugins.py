@@ -6,10 +6,9 @@ import textwrap
 
 import redis
 
+from tests.api.conftest import start_api  # noqa: F401 - fixture
 from voiceagent.records.client import CallClient
 from voiceagent.testing import llm_server as L
-
-from tests.api.conftest import start_api  # noqa: F401 - fixture
 
 from .conftest import heard_like, place_call, speak, transcribe_heard, wait_for
 

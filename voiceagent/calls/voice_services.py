@@ -30,7 +30,7 @@ class VoiceServices:
         if self.kit.live.settings is None:  # a kit built in code reloads from these settings
             self.kit.live.settings = settings
         self.listeners: List[Callable[[str, Any, Any], None]] = []
-        self.tool_watcher = None
+        self.tool_watcher: Any = None  # a ToolWatcher once watch_tools() ran
 
     def watch_tools(self, client=None):
         """Follow the tools generation in Redis (POST /tools/reload): a started ToolWatcher."""
