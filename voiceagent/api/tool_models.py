@@ -34,8 +34,8 @@ class ToolList(BaseModel):
     tools: List[ToolInfo]
     problems: List[str] = Field(description="Plugin problems: a file that failed to import (with its error), "
                                             "a duplicate name, a missing directory.")
-    generation: Optional[int] = Field(default=None, description="The tools generation (POST /tools/reload) this registry "
-                                                      "reflects; null when unknown (Redis was unavailable).")
+    generation: Optional[int] = Field(default=None, description="The tools generation (POST /tools/reload) this "
+                                                                "registry reflects; null when unknown (no Redis).")
 
 
 class ExecuteTool(_Body):

@@ -2,14 +2,14 @@
 
 The registry is the voice worker's (``ToolRegistry.from_settings``: TOOLS_DIRS, TOOL_TIMEOUT), loaded
 when the app is made and again after ``POST /tools/reload`` (here or in any process: the tools generation
-in Redis, dialog/tool_reload.py).  A tool TOOLS_DISABLED names is listed (``disabled``) but never run.
-``execute`` runs the tool in the API process with a ToolContext that has no call: a tool that asks to hang up or transfer is stopped and answered 409 (there is no call to act
-on), and one that cannot work without a call's profile (``available(None)`` is false) is refused 409
-before it runs.  A tool that raises or times out is a 200 with ``ok: false`` and its error: the
-request was fine, the tool's answer is the data (as the LLM gets it), so a 5xx stays reserved for
-this API's own faults.  ``call`` checks the tool and its arguments (422) before anything is queued,
-then submits a ``CallRequest`` with ``tool=ToolRun(...)`` through the dispatcher; the voice worker
-runs the tool when the call is answered.
+in Redis, dialog/tool_reload.py). A tool TOOLS_DISABLED names is listed (``disabled``) but never run.
+``execute`` runs the tool in the API process with a ToolContext that has no call: a tool that asks to
+hang up or transfer is stopped and answered 409 (there is no call to act on), and one that cannot work
+without a call's profile (``available(None)`` is false) is refused 409 before it runs. A tool that raises
+or times out is a 200 with ``ok: false`` and its error: the request was fine, the tool's answer is the
+data (as the LLM gets it), so a 5xx stays reserved for this API's own faults. ``call`` checks the tool
+and its arguments (422) before anything is queued, then submits a ``CallRequest`` with
+``tool=ToolRun(...)`` through the dispatcher; the voice worker runs the tool when the call is answered.
 """
 from __future__ import annotations
 
