@@ -902,6 +902,27 @@ BREAKAGES += [
       Patch(".env.example", "\nESL_NODES=fs1=127.0.0.1:8021\n", "\nESL_NODE=fs1=127.0.0.1:8021\n")),
 ]
 
+# --------------------------------------------------------------------------- tool plugins: reload, disable, rich replies
+T_RELOAD = "tests/dialog/test_tool_reload.py"
+BREAKAGES += [
+    B("34a", "a reload imports a changed plugin from its cached bytecode (the old code runs on)", (T_RELOAD,),
+      Patch("voiceagent/dialog/tools.py", "spec_from_file_location(mod_name, path, loader=FreshSource(mod_name, str(path)))",
+            "spec_from_file_location(mod_name, path)")),
+    B("34b", "a live conversation keeps the tools it started with (a reload reaches new calls only)", (T_RELOAD,),
+      Patch("voiceagent/dialog/conversation.py", "        self._follow_tools()\n        turn: List[dict]",
+            "        turn: List[dict]")),
+    B("34c", "a ToolReply's speak is never said (the caller hears only the LLM's paraphrase)", (T_RELOAD,),
+      Patch("voiceagent/dialog/conversation.py", "if result.ok and result.speak:", "if False:")),
+    B("34d", "TOOLS_DISABLED is ignored by calls (a disabled tool is still offered to the LLM)", (T_RELOAD,),
+      Patch("voiceagent/dialog/conversation.py", "if n in tools and n not in tools.disabled]", "if n in tools]")),
+    B("34e", "a process adopts a bumped tools generation without reloading", (T_RELOAD, "tests/api/test_tools_reload_api.py"),
+      Patch("voiceagent/dialog/tool_reload.py", "        return self.reload(generation)\n",
+            "        self.generation = generation\n        return None\n")),
+    B("34f", "a plugin file saved with a syntax error takes its tools away instead of keeping the last good version",
+      (T_RELOAD,),
+      Patch("voiceagent/dialog/tool_reload.py", "if failed and old_by_file.get(str(f)):", "if False:")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

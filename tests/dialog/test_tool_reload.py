@@ -1,5 +1,8 @@
 """Reloading plugins (dialog/tool_reload.py), TOOLS_DISABLED and per-profile tools, ToolReply.speak and
 ctx.say in the conversation, against the real scripted LLM server and real Redis."""
+import os
+import sys
+
 import redis
 
 from tests.calls.conftest import redis_prefix  # noqa: F401 - fixture
@@ -29,14 +32,18 @@ def _settings(d, **kw):
     return ToolsSettings(tools_dirs=str(d), **kw)
 
 
-def test_a_reload_picks_up_new_changed_and_removed_files_and_keeps_a_broken_one_s_last_version(tmp_path):
+def test_a_reload_picks_up_new_changed_and_removed_files_and_keeps_a_broken_one_s_last_version(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # a .pyc is cached, as in production
     _write(tmp_path, "a.py", "alpha")
     _write(tmp_path, "b.py", "beta")
     _write(tmp_path, "c.py", "gamma")
     live = ToolSet(load_registry(_settings(tmp_path)), _settings(tmp_path))
     old = live.current
     ctx = ToolContext()
+    first = (tmp_path / "a.py").stat()
     _write(tmp_path, "a.py", "alpha", "'v2'")  # same size, same second: must not run the cached bytecode
+    os.utime(tmp_path / "a.py", ns=(first.st_atime_ns, first.st_mtime_ns))
     (tmp_path / "b.py").unlink()
     (tmp_path / "c.py").write_text("def broken(:\n")
     _write(tmp_path, "d.py", "delta")
