@@ -918,12 +918,34 @@ BREAKAGES += [
             "    if r.status_code != 200:\n        r.raise_for_status()\n        raise Unavailable(")),
     B("35e", "a ToolReply's words are left to the LLM: the conversation never says them",
       ("tests/tools/test_spoken_replies.py",),
-      Patch("voiceagent/dialog/conversation.py", "                    if result.ok and result.speak:  # said",
-            "                    if False:  # said")),
+      Patch("voiceagent/dialog/conversation.py", "                    if result.ok and result.speak:  # a ToolReply",
+            "                    if False:  # a ToolReply")),
     B("35f", "transfer_call dials whatever name the LLM gives (not only the profile's targets)",
       ("tests/tools/test_small_tools.py",),
       Patch("tools/transfer.py", "    if name not in targets:\n        raise ToolError(",
             "    if name not in targets:\n        targets[name] = name\n    if False:\n        raise ToolError(")),
+]
+
+# --------------------------------------------------------------------------- tool plugins: reload, disable, rich replies
+T_RELOAD = "tests/dialog/test_tool_reload.py"
+BREAKAGES += [
+    B("34a", "a reload imports a changed plugin from its cached bytecode (the old code runs on)", (T_RELOAD,),
+      Patch("voiceagent/dialog/tools.py", "spec_from_file_location(mod_name, path, loader=FreshSource(mod_name, str(path)))",
+            "spec_from_file_location(mod_name, path)")),
+    B("34b", "a live conversation keeps the tools it started with (a reload reaches new calls only)", (T_RELOAD,),
+      Patch("voiceagent/dialog/conversation.py", "        self._follow_tools()\n        turn: List[dict]",
+            "        turn: List[dict]")),
+    B("34c", "words a tool says with ctx.say are neither spoken (without a call's on_say) nor kept in the history",
+      (T_RELOAD,),
+      Patch("voiceagent/dialog/conversation.py", "for text in self.ctx.said[said_before:]:", "for text in []:")),
+    B("34d", "TOOLS_DISABLED is ignored by calls (a disabled tool is still offered to the LLM)", (T_RELOAD,),
+      Patch("voiceagent/dialog/conversation.py", "if n in tools and n not in tools.disabled]", "if n in tools]")),
+    B("34e", "a process adopts a bumped tools generation without reloading", (T_RELOAD, "tests/api/test_tools_reload_api.py"),
+      Patch("voiceagent/dialog/tool_reload.py", "        return self.reload(generation)\n",
+            "        self.generation = generation\n        return None\n")),
+    B("34f", "a plugin file saved with a syntax error takes its tools away instead of keeping the last good version",
+      (T_RELOAD,),
+      Patch("voiceagent/dialog/tool_reload.py", "if failed and old_by_file.get(str(f)):", "if False:")),
 ]
 
 # --------------------------------------------------------------------------- machinery

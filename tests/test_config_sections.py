@@ -40,6 +40,7 @@ PLAYBACK_MARGIN_SECONDS PLAYBACK_MAX_AGE_MINUTES PLAYBACK_MODE PROFILES_FILE RED
 SCHEDULE_CLAIM_SECONDS SCHEDULE_HISTORY_RUNS SCHEDULE_MISFIRE_GRACE_SECONDS
 REDIS_POOL_TIMEOUT REDIS_PREFIX REDIS_SOCKET_TIMEOUT REDIS_URL SESSION_REAP_SECONDS START_FORK_ON_PARK
 STT_BEAM_SIZE TAKE_REQUESTS STT_COMPUTE_TYPE STT_DEVICE STT_LANGUAGE STT_MODEL STT_THREADS TOOLS_DIRS TOOL_TIMEOUT TTS_ENGINE
+TOOLS_DISABLED TOOLS_RELOAD_CHECK_SECONDS
 TTS_LENGTH_SCALE TTS_NOISE_SCALE TTS_NOISE_W TTS_THREADS TTS_VOICE VAD_ENGINE VAD_THRESHOLD
 WEBHOOK_ALLOW_PRIVATE WEBHOOK_DEDUP_SECONDS WEBHOOK_RETRIES WEBHOOK_RETRY_BASE_SECONDS WEBHOOK_SECRET WEBHOOK_TIMEOUT WEBHOOK_URL WEBHOOKS_FILE
 WORKER_HEARTBEAT_SECONDS WORKER_HEARTBEAT_TTL WORKER_ID XTTS_MODEL_DIR XTTS_SPEAKER_WAV
@@ -120,10 +121,14 @@ def test_voiceagent_config_prints_every_variable_once_under_its_section_secrets_
             name = line.split("=", 1)[0]
             assert name not in where, f"{name} printed twice"
             where[name] = heading
-    assert sorted(where) == sorted(ENV_VARS)
+    core = [f"# === {section.title} ===" for section in SECTIONS]
+    assert sorted(n for n, h in where.items() if h in core) == sorted(ENV_VARS)
     for section in SECTIONS:
         for name in section.own_fields():
             assert where[name.upper()] == f"# === {section.title} ===", name
     headings = [line for line in out.stdout.splitlines() if line.startswith("# === ")]
-    assert headings == [f"# === {section.title} ===" for section in SECTIONS]
+    assert headings[:len(core)] == core
+    # then each loaded tool plugin's own settings (the built-in weather tool's Tempest station, token masked)
+    assert "# === Weather (WeatherFlow Tempest) ===" in headings[len(core):], headings[len(core):]
+    assert where["TEMPEST_TOKEN"] == "# === Weather (WeatherFlow Tempest) ==="
     assert "ESL_PASSWORD=***" in out.stdout and "REDIS_URL=redis://***@127.0.0.1:6379/0" in out.stdout

@@ -22,6 +22,7 @@ _SUBCOMMANDS = {
     "events": "voiceagent.calls_cli",
     "api": "voiceagent.api_cli",
     "jobs": "voiceagent.jobs.worker_cli",
+    "tools": "voiceagent.tools_cli",
 }
 
 
@@ -71,6 +72,9 @@ def config_cmd() -> None:
             click.echo(f"{name}={value}")
             click.echo(f"    # {fields[name.lower()].description or ''}")
         click.echo("")
+    from .tools_cli import print_plugin_sections
+
+    print_plugin_sections(s)  # each loaded plugin's own settings (ToolSettings), masked the same way
 
 
 if __name__ == "__main__":  # pragma: no cover

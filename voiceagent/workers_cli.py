@@ -33,6 +33,7 @@ def register(main: click.Group) -> None:
 
             services = VoiceServices(settings)
             services.warm()
+            services.watch_tools()  # POST /tools/reload, `voiceagent tools reload`: no restart needed
             factory, admission = services.dialog, services.overloaded
         worker = VoiceWorker(settings, dialog_factory=factory)
         worker.admission_check = admission

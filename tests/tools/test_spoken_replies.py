@@ -49,7 +49,8 @@ def test_two_tools_in_one_round_keep_the_tool_messages_together(server, conv):
     said = [e.text for e in events if isinstance(e, Say)]
     assert said[0] == "Code 4 4 7." and said[-1] == "Done." and len(said) == 3
     roles = [m["role"] for m in server.requests[1]["messages"]][-5:]
-    assert roles == ["assistant", "tool", "tool", "assistant", "assistant"], roles  # calls, results, then words
+    # the calls, their results together, then one message with every word the tools had said
+    assert roles == ["user", "assistant", "tool", "tool", "assistant"], roles
 
 
 def test_a_failed_tool_says_nothing_of_its_own(server, conv):

@@ -12,8 +12,10 @@ import hmac
 import logging
 from typing import Any, Optional
 
+import redis
 from flask import Flask, request
 
+from ..dialog.tool_reload import ToolSet, read_generation
 from ..dialog.tools import ToolRegistry
 from ..jobs.dispatch import Dispatcher
 from ..records.client import CallClient
@@ -33,12 +35,19 @@ def _token(settings: Any) -> bytes:
     return value.encode()
 
 
-def _tools(settings: Any) -> ToolRegistry:
+def _tools(settings: Any, client: CallClient, tools: Optional[ToolRegistry]) -> ToolSet:
     """The voice worker's registry (TOOLS_DIRS, TOOL_TIMEOUT); the built-ins when the settings have no
-    tools section.  A plugin that fails to import is listed by GET /tools, never fatal here."""
+    tools section.  A plugin that fails to import is listed by GET /tools, never fatal here.  It follows
+    the tools generation in Redis (POST /tools/reload in any API process reloads them all)."""
     from ..config import ToolsSettings
 
-    return ToolRegistry.from_settings(settings if hasattr(settings, "tools_dirs") else ToolsSettings())
+    s = settings if hasattr(settings, "tools_dirs") else ToolsSettings()
+    live = ToolSet(tools if tools is not None else ToolRegistry.from_settings(s), s)
+    try:
+        live.generation = read_generation(client.r, client.keys)  # what was just loaded is current
+    except redis.RedisError as exc:  # the first tools request reloads, once Redis answers
+        log.warning("tools generation unknown (%s)", exc)
+    return live
 
 
 def create_app(settings: Any, client: Optional[CallClient] = None, tools: Optional[ToolRegistry] = None) -> Flask:
@@ -48,7 +57,7 @@ def create_app(settings: Any, client: Optional[CallClient] = None, tools: Option
     app.extensions["voiceagent.client"] = client = client or CallClient.from_settings(settings)
     app.extensions["voiceagent.settings"] = settings
     app.extensions["voiceagent.dispatcher"] = Dispatcher.from_settings(settings, client)
-    app.extensions["voiceagent.tools"] = tools if tools is not None else _tools(settings)
+    app.extensions["voiceagent.tools"] = _tools(settings, client, tools)
     expected = _token(settings)
     if not expected:
         log.warning("API_TOKEN is empty: the API accepts requests without a token (loopback only)")

@@ -20,8 +20,10 @@ class ToolInfo(BaseModel):
     name: str
     description: str
     parameters: Dict[str, Any] = Field(description="JSON schema of the tool's arguments (what the LLM sees).")
-    enabled: bool = Field(description="Whether it can run without a call's profile (a transfer needs the "
-                                      "profile's transfer targets, so it is false here).")
+    enabled: bool = Field(description="Whether it can run here: not disabled, and not needing a call's profile "
+                                      "(a transfer needs the profile's transfer targets, so it is false here).")
+    disabled: bool = Field(default=False, description="TOOLS_DISABLED names it: no call is offered it, whatever "
+                                                      "the profiles enable, and execute refuses it.")
     source: str = Field(description="The plugin file it was loaded from ('' for a tool added in code).")
     slow: bool = Field(description="The conversation says a 'thinking' phrase before running it.")
 
@@ -32,6 +34,8 @@ class ToolList(BaseModel):
     tools: List[ToolInfo]
     problems: List[str] = Field(description="Plugin problems: a file that failed to import (with its error), "
                                             "a duplicate name, a missing directory.")
+    generation: Optional[int] = Field(default=None, description="The tools generation (POST /tools/reload) this "
+                                                                "registry reflects; null when unknown (no Redis).")
 
 
 class ExecuteTool(_Body):

@@ -1,25 +1,29 @@
 """The tools resource: list the tool registry, run a tool here, or call someone with its result.
 
 The registry is the voice worker's (``ToolRegistry.from_settings``: TOOLS_DIRS, TOOL_TIMEOUT), loaded
-once when the app is made.  ``execute`` runs the tool in the API process with a ToolContext that has
-no call: a tool that asks to hang up or transfer is stopped and answered 409 (there is no call to act
-on), and one that cannot work without a call's profile (``available(None)`` is false) is refused 409
-before it runs.  A tool that raises or times out is a 200 with ``ok: false`` and its error: the
-request was fine, the tool's answer is the data (as the LLM gets it), so a 5xx stays reserved for
-this API's own faults.  ``call`` checks the tool and its arguments (422) before anything is queued,
-then submits a ``CallRequest`` with ``tool=ToolRun(...)`` through the dispatcher; the voice worker
-runs the tool when the call is answered.
+when the app is made and again after ``POST /tools/reload`` (here or in any process: the tools generation
+in Redis, dialog/tool_reload.py). A tool TOOLS_DISABLED names is listed (``disabled``) but never run.
+``execute`` runs the tool in the API process with a ToolContext that has no call: a tool that asks to
+hang up or transfer is stopped and answered 409 (there is no call to act on), and one that cannot work
+without a call's profile (``available(None)`` is false) is refused 409 before it runs. A tool that raises
+or times out is a 200 with ``ok: false`` and its error: the request was fine, the tool's answer is the
+data (as the LLM gets it), so a 5xx stays reserved for this API's own faults. ``call`` checks the tool
+and its arguments (422) before anything is queued, then submits a ``CallRequest`` with
+``tool=ToolRun(...)`` through the dispatcher; the voice worker runs the tool when the call is answered.
 """
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Dict, List, Tuple
 
+import redis
 from flask import Blueprint, Response, current_app, jsonify
 from pydantic import ValidationError
 
 from ..calls.inbox import CallNotFound, WorkerGone
 from ..calls.inbox_commands import SAY_MAX_CHARS, SayCommand
+from ..dialog.tool_reload import ReloadReport, ToolSet, bump_generation
 from ..dialog.tool_speech import spoken
 from ..dialog.tools import Tool, ToolContext, ToolRegistry
 from ..records.dial_policy import DialRefused
@@ -31,6 +35,7 @@ from .openapi import operation
 from .tool_models import ExecuteTool, ToolCall, ToolExecution, ToolInfo, ToolList
 
 bp = Blueprint("tools", __name__)
+log = logging.getLogger(__name__)
 
 
 class _NeedsCall(BaseException):
@@ -42,14 +47,26 @@ class _NeedsCall(BaseException):
         self.what = what
 
 
+def tool_set() -> ToolSet:
+    live: ToolSet = current_app.extensions["voiceagent.tools"]
+    return live
+
+
 def registry() -> ToolRegistry:
-    r: ToolRegistry = current_app.extensions["voiceagent.tools"]
-    return r
+    """The current registry, reloaded first if another process asked for a reload (a Redis outage
+    serves the one this process has)."""
+    live = tool_set()
+    try:
+        live.follow(client().r, client().keys)
+    except redis.RedisError as exc:
+        log.warning("tools generation unreadable (%s): serving the tools loaded before", exc)
+    return live.current
 
 
-def _info(t: Tool) -> ToolInfo:
+def _info(t: Tool, reg: ToolRegistry) -> ToolInfo:
+    disabled = t.name in reg.disabled
     return ToolInfo(name=t.name, description=t.description, parameters=t.spec()["function"]["parameters"],
-                    enabled=t.available(None), source=t.source, slow=t.slow)
+                    enabled=t.available(None) and not disabled, disabled=disabled, source=t.source, slow=t.slow)
 
 
 def _known(name: str, status: int = 404) -> Tool:
@@ -77,15 +94,28 @@ def _check_arguments(t: Tool, arguments: Dict[str, Any]) -> None:
            responses={200: ToolList})
 def list_tools() -> Response:
     reg = registry()
-    tools: List[ToolInfo] = [_info(t) for n in reg.names() if (t := reg.get(n)) is not None]
-    return jsonify(ToolList(tools=tools, problems=list(reg.errors)).model_dump())
+    tools: List[ToolInfo] = [_info(t, reg) for n in reg.names() if (t := reg.get(n)) is not None]
+    return jsonify(ToolList(tools=tools, problems=list(reg.errors), generation=tool_set().generation).model_dump())
+
+
+@bp.post("/tools/reload")
+@operation("Reload the tool plugins from TOOLS_DIRS in every process (no restart: live calls go on, their next "
+           "LLM turn sees the new tools); 202 with what changed here", responses={202: ReloadReport}, errors=(503,))
+def reload_tools() -> Tuple[Response, int]:
+    live = tool_set()
+    try:
+        generation = bump_generation(client().r, client().keys)
+    except redis.RedisError as exc:
+        raise ApiError(503, f"Redis is unavailable ({exc}): nothing was reloaded") from None
+    report = live.reload(generation)
+    return jsonify(report.model_dump()), 202
 
 
 @bp.get("/tools/<name>")
 @operation("One tool: description, argument schema, whether it can run here, where it was loaded from",
            responses={200: ToolInfo}, errors=(404,))
 def get_tool(name: str) -> Response:
-    return jsonify(_info(_known(name)).model_dump())
+    return jsonify(_info(_known(name), registry()).model_dump())
 
 
 def _live(call_id: str) -> None:
@@ -102,6 +132,8 @@ def execute(name: str) -> Response:
     t = _known(name)
     data = body(ExecuteTool)
     _check_arguments(t, data.arguments)
+    if name in registry().disabled:
+        raise ApiError(409, f"tool {name} is disabled (TOOLS_DISABLED): it was not run")
     if not t.available(None):
         raise ApiError(409, f"tool {name} needs a call's profile (it is only offered on lines where it works): "
                             "it cannot run from the API")
@@ -123,7 +155,7 @@ def execute(name: str) -> Response:
         out.error = str(error)
         return jsonify(out.model_dump())
     out.result = json.loads(json.dumps(result.value, default=str))  # a datetime or an object in it: as its text
-    out.speech = spoken(result.value)
+    out.speech = result.speak or spoken(result.value)  # a ToolReply's words as they are said in a call
     if data.call_id is not None and out.speech:
         _say(data.call_id, out.speech)
         out.said_into = data.call_id
@@ -145,6 +177,8 @@ def _say(call_id: str, text: str) -> None:
            body=ToolCall, responses={202: Accepted}, errors=())
 def call_with(name: str) -> Tuple[Response, int, Dict[str, str]]:
     t = _known(name, status=422)
+    if name in registry().disabled:
+        raise ApiError(422, f"tool {name} is disabled (TOOLS_DISABLED)", [{"field": "name", "message": "disabled"}])
     wanted = body(ToolCall)
     _check_arguments(t, wanted.arguments)
     try:

@@ -39,9 +39,9 @@ def open_with_tool(dialog: "VoiceDialog") -> Optional[Playback]:
         pb = dialog._say_fixed(head, kind="greeting", cache=False)  # plays while the tool runs
     # its own context: a hang-up or transfer the tool asks for here must not linger into the conversation
     ctx = dataclasses.replace(conv.ctx, on_hangup=None, on_transfer=None, hangup_reason=None, transfer_to=None,
-                              extra={**conv.ctx.extra, "at_answer": True})
+                              extra={**conv.ctx.extra, "at_answer": True}, said=[])
     result = dialog.svc.kit.tools.run(run.name, run.arguments, ctx)
-    speech = spoken(result.value) if result.ok else APOLOGY
+    speech = (result.speak or spoken(result.value)) if result.ok else APOLOGY  # a ToolReply's words verbatim
     if ctx.hangup_reason or ctx.transfer_to:
         log.info("tool %s asked to %s at answer: ignored (the call goes on as its request says)", run.name,
                  "hang up" if ctx.hangup_reason else "transfer")

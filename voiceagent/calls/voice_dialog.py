@@ -30,6 +30,7 @@ from .call_state import TurnState
 from .playback import Reply
 from .ports import CallPort
 from .speculation import Speculation
+from .tool_say import say_now
 from .turns import ToolCall, Turn  # noqa: F401 - Turn is public here since the start
 from .voice_services import VoiceServices
 
@@ -83,6 +84,7 @@ class VoiceDialog:
         s = self.s
         self.conv = self.svc.kit.conversation(call_id=call.id, direction=call.direction.value, caller=call.caller,
                                               callee=call.callee, profile_name=call.profile,
+                                              on_say=lambda text: say_now(self, text),  # ctx.say
                                               **self.purpose.conversation_kwargs())
         self.profile = self.conv.profile
         ep = self.svc.endpointer(call.sample_rate)

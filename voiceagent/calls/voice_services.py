@@ -27,7 +27,22 @@ class VoiceServices:
         self.tts = tts or make_tts(settings, self.pool)
         self.phrases = PhraseCache(self.tts)
         self.kit = kit or DialogKit.from_settings(settings)
+        if self.kit.live.settings is None:  # a kit built in code reloads from these settings
+            self.kit.live.settings = settings
         self.listeners: List[Callable[[str, Any, Any], None]] = []
+        self.tool_watcher: Any = None  # a ToolWatcher once watch_tools() ran
+
+    def watch_tools(self, client=None):
+        """Follow the tools generation in Redis (POST /tools/reload): a started ToolWatcher."""
+        from ..dialog.tool_reload import ToolWatcher
+        from ..records.keys import Keys
+        from .inbox import make_redis
+
+        s = self.settings
+        client = client or make_redis(s.redis_url, socket_timeout=s.redis_socket_timeout)
+        self.tool_watcher = ToolWatcher(self.kit.live, client, Keys(s.redis_prefix),
+                                        interval=s.tools_reload_check_seconds).start()
+        return self.tool_watcher
 
     def warm(self) -> Dict[str, Any]:
         """One synthetic turn through every path a call uses (calls/warmup.py), so the first call is

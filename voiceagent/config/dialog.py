@@ -37,3 +37,5 @@ class ToolsSettings(Section):
 
     tool_timeout: float = Field(default=10.0, gt=0, description="Seconds a tool may run before it counts as failed.")
     tools_dirs: str = Field(default="", description="Comma-separated directories of tool plugins (*.py); empty = the built-in tools.")
+    tools_disabled: str = Field(default="", description="Comma-separated tool names no call may use, whatever the profiles enable (GET /tools shows them disabled; POST /tools/{name}/execute refuses them).")
+    tools_reload_check_seconds: float = Field(default=2.0, gt=0, le=300, description="How often a voice worker checks the tools generation in Redis (a reload is also published, which wakes it at once); after POST /tools/reload or `voiceagent tools reload` its registry is reloaded from TOOLS_DIRS.")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Generator, Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Dict, Generator, Iterator, List, Optional, Sequence, Union
 
 from .events import Event, HangupRequested, Say, Timings, ToolFinished, ToolStarted, TransferRequested
 from .llm_types import ChatModel, ChatStream, LlmError, TextDelta, ToolCall
@@ -47,7 +47,8 @@ class _Said:
 class Conversation:
     def __init__(self, profile: Profile, llm: ChatModel, tools: ToolRegistry, ctx: ToolContext,
                  clock: Optional[Clock] = None, *, history_turns: int = 12, max_tool_rounds: int = 3,
-                 max_failures: int = 3, instructions: str = "", opening: Optional[str] = None) -> None:
+                 max_failures: int = 3, instructions: str = "", opening: Optional[str] = None,
+                 tool_source: Optional[Callable[[], ToolRegistry]] = None) -> None:
         self.profile = profile
         self.instructions = instructions  # what an outbound call is for (dialog/purpose.py)
         self.opening = opening            # said instead of the profile's greeting
@@ -62,12 +63,9 @@ class Conversation:
         self.max_failures = max_failures
         self.failures = 0  # consecutive
         self.last_timings: Optional[Timings] = None
-        known = [n for n in profile.tools if n in tools]
-        # a tool that cannot work on this line (a transfer without targets) is neither offered nor promised
-        self.tool_names = [n for n in known if (tool := tools.get(n)) is not None and tool.available(profile)]
-        missing = sorted(set(profile.tools) - set(known))
-        if missing:
-            log.warning("profile %r enables unknown tools %s (loaded: %s)", profile.name, missing, tools.names())
+        self.tool_source = tool_source  # the current registry after a reload (DialogKit.live)
+        self.tool_names: List[str] = []
+        self._enable()
         self._turns: List[List[dict]] = []
         self._greeting: Optional[dict] = None
         self._said: List[_Said] = []
@@ -75,6 +73,26 @@ class Conversation:
         self._cancelled = False
         self._system: Optional[str] = None
         self._context: Optional[str] = None
+
+    def _enable(self) -> None:
+        """The profile's tools that are loaded, not disabled (TOOLS_DISABLED) and can work on this line
+        (a transfer without targets is neither offered nor promised)."""
+        tools, profile = self.tools, self.profile
+        known = [n for n in profile.tools if n in tools and n not in tools.disabled]
+        self.tool_names = [n for n in known if (tool := tools.get(n)) is not None and tool.available(profile)]
+        missing = sorted(set(profile.tools) - set(tools.names()))
+        if missing:
+            log.warning("profile %r enables unknown tools %s (loaded: %s)", profile.name, missing, tools.names())
+
+    def _follow_tools(self) -> None:
+        """After a reload the next LLM turn sees the new tool set, and the prompt its capabilities."""
+        current = self.tool_source() if self.tool_source is not None else self.tools
+        if current is not self.tools:
+            capabilities = self.capabilities()
+            self.tools = current
+            self._enable()
+            if self.capabilities() != capabilities:
+                self._system = None  # re-rendered with the new list (an unchanged one keeps the LLM's cache)
 
     # --- prompt and history --------------------------------------------------------------------
     def system_prompt(self) -> str:
@@ -153,6 +171,7 @@ class Conversation:
     def respond(self, user_text: str) -> Generator[Event, None, None]:
         self._cancelled = False
         self._said = []
+        self._follow_tools()
         turn: List[dict] = [{"role": "user", "content": user_text}]
         self._turns.append(turn)
         del self._turns[:-self.history_turns * 2]  # the window sent is history_turns; keep a little more
@@ -223,7 +242,9 @@ class Conversation:
                         log.info("both sides said goodbye: hanging up after the reply")
                         yield HangupRequested("goodbye")
                     return
-                spoken: List[dict] = []  # a tool's verbatim words, after the round's tool messages
+                # what the tools said (ctx.say, ToolReply.speak): the agent's words, after the tool results
+                after: dict = {"role": "assistant", "content": None}
+                after_said: List[Say] = []
                 for call in calls:
                     timings.tool_calls += 1
                     t = self.tools.get(call.name)
@@ -231,6 +252,7 @@ class Conversation:
                         replied = True
                         yield Say(self.profile.phrases.pick_thinking(), kind="filler")
                     yield ToolStarted(call.name, call.arguments)
+                    said_before = len(self.ctx.said)
                     result = self.tools.run(call.name, call.arguments, self.ctx, allowed=self.tool_names,
                                             decode_error=call.error)
                     content = result.content
@@ -240,11 +262,16 @@ class Conversation:
                     turn.append({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content})
                     log.info("tool %s %s in %.3f s", call.name, "ok" if result.ok else "failed", result.seconds)
                     yield ToolFinished(call.name, result.value, result.ok)
-                    if result.ok and result.speak:  # said as the tool wrote it, not left to the LLM
-                        spoken.append({"role": "assistant", "content": None})
+                    for text in self.ctx.said[said_before:]:  # already spoken by ctx.on_say, unless none
+                        say = self._say(after, after_said, text, timings, started, kind="tool")
                         replied = True
-                        yield self._say(spoken[-1], [], result.speak, timings, started)
-                turn.extend(spoken)
+                        if self.ctx.on_say is None:
+                            yield say
+                    del self.ctx.said[said_before:]
+                    if result.ok and result.speak:  # a ToolReply's words, verbatim
+                        replied = True
+                        yield self._say(after, after_said, result.speak, timings, started, kind="tool")
+                self._keep(turn, after if after_said else None)
                 if self.ctx.hangup_reason or self.ctx.transfer_to:
                     yield from self._act_on_requests(replied)
                     return
@@ -283,8 +310,9 @@ class Conversation:
             yield TransferRequested(dest)
 
     # --- helpers -------------------------------------------------------------------------------
-    def _say(self, message: dict, sentences: List[Say], text: str, timings: Timings, started: float) -> Say:
-        say = Say(text)
+    def _say(self, message: dict, sentences: List[Say], text: str, timings: Timings, started: float,
+             kind: str = "reply") -> Say:
+        say = Say(text, kind=kind)
         sentences.append(say)
         message["content"] = " ".join(s.text for s in sentences)
         self._said.append(_Said(message, say))

@@ -13,6 +13,7 @@ from ..config import RULE_BASED
 from .conversation import Conversation
 from .llm_types import ChatModel
 from .rule_based import RuleBasedLlm
+from .tool_reload import ToolSet
 from .tools import Clock, ToolContext, ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -23,9 +24,10 @@ class DialogKit:
 
     def __init__(self, llm: ChatModel, tools: ToolRegistry, profiles, *, history_turns: int = 12,
                  max_tool_rounds: int = 3, max_failures: int = 3,
-                 demo_server: Optional[RuleBasedLlm] = None) -> None:
+                 demo_server: Optional[RuleBasedLlm] = None, settings=None) -> None:
         self.llm = llm
-        self.tools = tools
+        # the current registry, swapped whole by a reload (dialog/tool_reload.py); ``tools`` reads it
+        self.live = ToolSet(tools, settings)
         self.profiles = profiles
         self.history_turns = history_turns
         self.max_tool_rounds = max_tool_rounds
@@ -52,7 +54,12 @@ class DialogKit:
         else:
             llm = LlmClient.from_settings(s)
         return cls(llm, tools, profiles, history_turns=s.history_turns, max_tool_rounds=s.llm_max_tool_rounds,
-                   max_failures=s.llm_max_failures, demo_server=demo)
+                   max_failures=s.llm_max_failures, demo_server=demo, settings=s)
+
+    @property
+    def tools(self) -> ToolRegistry:
+        """The registry as of now (a reload replaces it; a conversation follows at its next turn)."""
+        return self.live.current
 
     def close(self) -> None:
         """Release what the kit started (nothing today: the rule-based responder runs in process)."""
@@ -61,11 +68,13 @@ class DialogKit:
 
     def conversation(self, *, call_id: str = "", direction: str = "inbound", caller: str = "", callee: str = "",
                      profile_name: Optional[str] = None, clock: Optional[Clock] = None, on_hangup=None,
-                     on_transfer=None, instructions: str = "", opening: Optional[str] = None) -> Conversation:
+                     on_transfer=None, instructions: str = "", opening: Optional[str] = None,
+                     on_say=None) -> Conversation:
+        """``on_say(text)`` speaks a tool's ``ctx.say`` words into the call at once (the voice dialog)."""
         profile = self.profiles.select(callee if direction == "inbound" else None, profile_name)
         ctx = ToolContext(call_id=call_id, caller=caller, callee=callee, direction=direction,
                           timezone=profile.timezone, profile=profile, clock=clock or Clock(),
-                          on_hangup=on_hangup, on_transfer=on_transfer)
+                          on_hangup=on_hangup, on_transfer=on_transfer, on_say=on_say)
         return Conversation(profile, self.llm, self.tools, ctx, history_turns=self.history_turns,
                             max_tool_rounds=self.max_tool_rounds, max_failures=self.max_failures,
-                            instructions=instructions, opening=opening)
+                            instructions=instructions, opening=opening, tool_source=self.live)

@@ -9,9 +9,11 @@
   with a time in it) and structured data kept in the call record.
 - :class:`HttpClient`: ``ctx.http``: requests with a timeout always set (a plugin cannot hang a call
   on a server that never answers) and redirects limited.
+- :class:`FreshSource`: how the registry imports a plugin file (from its source, every time).
 """
 from __future__ import annotations
 
+import importlib.machinery
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
@@ -65,3 +67,11 @@ class HttpClient:
 
     def post(self, url: str, **kw: Any) -> requests.Response:
         return self.request("POST", url, **kw)
+
+
+class FreshSource(importlib.machinery.SourceFileLoader):
+    """Compiles a plugin from its source on every load: a cached ``.pyc`` is trusted by mtime (whole
+    seconds) and size, so a file changed twice within a second would otherwise reload its old code."""
+
+    def get_code(self, fullname: str) -> Any:
+        return compile(self.get_data(self.path), self.path, "exec", dont_inherit=True)

@@ -29,7 +29,7 @@ import gevent
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..config.base import config_error
-from .tool_support import HttpClient, ToolReply, ToolSettings
+from .tool_support import FreshSource, HttpClient, ToolReply, ToolSettings
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,32 @@ class FixedClock(Clock):
 
 @dataclass
 class ToolContext:
-    """What a tool may know about and ask of the call.
+    """What a tool may know about and ask of the call (``ctx``, the second argument of every tool).
 
-    ``hangup()``/``transfer()`` only record a request: the conversation acts on it after the
-    current reply (a goodbye is spoken first).  ``on_hangup``/``on_transfer`` let the session
-    observe requests immediately if it wants to.
+    What it knows:
+
+    - ``call_id``: the call's id (the FreeSWITCH uuid; '' when run from the API without a call);
+    - ``caller``/``callee``: the numbers as the call has them (E.164 when the carrier gives it);
+    - ``direction``: ``inbound``, ``outbound``, or ``api`` (``POST /tools/{name}/execute``);
+    - ``profile``: the line's :class:`~.profiles.Profile` (None from the API); ``timezone``: its zone,
+      ``local_now()`` the time there;
+    - ``clock``: :class:`Clock` (``now()`` aware UTC, ``monotonic()``); tests pass a :class:`FixedClock`;
+    - ``settings``: the running tool's own :class:`~.tool_support.ToolSettings` instance (None without one);
+    - ``http``: :class:`~.tool_support.HttpClient`, requests with a bounded timeout;
+    - ``extra``: free-form facts the caller of the tool adds (``at_answer`` for a tool run at answer).
+
+    What it may ask:
+
+    - ``say(text)``: speak into the call right now, while the tool goes on ("one moment, I am looking
+      that up"); the words are the agent's, recorded in the turn and in the LLM's history.  Without a
+      call (API, tests) the words are only kept in ``said``.  Synthesis counts against TOOL_TIMEOUT.
+    - ``hangup(reason)``/``transfer(destination)``: only record a request: the conversation acts on it
+      after the current reply (a goodbye is spoken first).  ``on_hangup``/``on_transfer`` let the
+      session observe requests immediately if it wants to.
+
+    To say words verbatim *after* the tool (rather than while it runs) return a
+    :class:`~.tool_support.ToolReply` with ``speak``.  (Scheduling capabilities are documented below
+    as they are added.)
     """
 
     call_id: str = ""
@@ -81,6 +102,18 @@ class ToolContext:
     on_transfer: Optional[Callable[[str], None]] = None
     hangup_reason: Optional[str] = None
     transfer_to: Optional[str] = None
+
+    on_say: Optional[Callable[[str], None]] = None   # the call speaks ctx.say's words (voice dialog)
+    said: List[str] = field(default_factory=list)    # what ctx.say asked to speak, in order
+
+    def say(self, text: str) -> None:
+        """Speak ``text`` into the call now (see the class docstring); empty text is ignored."""
+        text = " ".join(str(text or "").split())
+        if not text:
+            return
+        self.said.append(text)
+        if self.on_say:
+            self.on_say(text)
 
     def hangup(self, reason: str = "assistant") -> None:
         self.hangup_reason = reason
@@ -216,19 +249,26 @@ def builtin_tools_dir() -> Path:
     return Path(sysconfig.get_path("data")) / "share" / "voiceagent" / "tools"
 
 
+def tool_dirs(s) -> List[str]:
+    """TOOLS_DIRS as a list; the built-ins when it is empty."""
+    return [d.strip() for d in s.tools_dirs.split(",") if d.strip()] or [str(builtin_tools_dir())]
+
+
 class ToolRegistry:
     def __init__(self, tools: Iterable[Tool] = (), *, timeout: float = 10.0) -> None:
         self._tools: Dict[str, Tool] = {}
         self.errors: List[str] = []  # plugin problems, for `voiceagent check`-style reporting
         self.timeout = timeout
+        self.disabled: frozenset = frozenset()  # TOOLS_DISABLED: loaded, listed, never offered nor run by a call
+        self.digests: Dict[str, str] = {}  # plugin file -> sha1 of the source it was loaded from (reloads)
         for t in tools:
             self.add(t)
 
     @classmethod
     def from_settings(cls, s) -> "ToolRegistry":
         reg = cls(timeout=s.tool_timeout)
-        dirs = [d.strip() for d in s.tools_dirs.split(",") if d.strip()] or [str(builtin_tools_dir())]
-        reg.load_dirs(dirs)
+        reg.disabled = frozenset(n.strip() for n in getattr(s, "tools_disabled", "").split(",") if n.strip())
+        reg.load_dirs(tool_dirs(s))
         return reg
 
     # --- registration -----------------------------------------------------------------------
@@ -255,12 +295,14 @@ class ToolRegistry:
         digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
         mod_name = f"voiceagent_plugins.{path.stem}_{digest}"
         try:
-            spec = importlib.util.spec_from_file_location(mod_name, path)
+            source = path.read_bytes()
+            spec = importlib.util.spec_from_file_location(mod_name, path, loader=FreshSource(mod_name, str(path)))
             if spec is None or spec.loader is None:
                 raise PluginError("not a Python module")
-            module = importlib.util.module_from_spec(spec)
+            module = importlib.util.module_from_spec(spec)  # a fresh module on every load (reload)
             sys.modules[mod_name] = module
             spec.loader.exec_module(module)
+            self.digests[str(path)] = hashlib.sha1(source).hexdigest()
         except (Exception, SystemExit) as exc:
             sys.modules.pop(mod_name, None)
             self._problem(f"tool plugin {path} failed to load, skipped: {type(exc).__name__}: {exc}")

@@ -35,6 +35,12 @@ Schedules (``voiceagent/schedules/``, kept until deleted):
 - ``<p>:schedules``             zset: schedule ids by creation time (the listing index)
 - ``<p>:schedule:<id>:runs``    hash: due (Unix seconds) -> JSON run (:class:`schedules.models.ScheduleRun`)
 - ``<p>:schedule:<id>:claim:<due>``  string (SET NX, expires): the one run job placing that run
+
+Tools (``voiceagent/dialog/tool_reload.py``):
+
+- ``<p>:tools:generation``      string (INCR): bumped by ``POST /tools/reload``/``voiceagent tools reload``; every
+                                process holding a registry reloads it from TOOLS_DIRS when it changes
+- ``<p>:tools:reload``          pub/sub channel: the new generation, published with the bump (wakes the watchers)
 """
 from __future__ import annotations
 
@@ -133,3 +139,12 @@ class Keys:
 
     def schedule_claim(self, schedule_id: str, due: int) -> str:
         return f"{self.prefix}:schedule:{schedule_id}:claim:{due}"
+
+    # tools
+    @property
+    def tools_generation(self) -> str:
+        return f"{self.prefix}:tools:generation"
+
+    @property
+    def tools_reload(self) -> str:
+        return f"{self.prefix}:tools:reload"
