@@ -27,6 +27,9 @@ class VoiceServices:
         self.tts = tts or make_tts(settings, self.pool)
         self.phrases = PhraseCache(self.tts)
         self.kit = kit or DialogKit.from_settings(settings)
+        from ..schedules.caller import SchedulerHook
+
+        self.kit.context_hooks.append(SchedulerHook(settings))  # ctx.scheduler: the caller's timers, callbacks
         self.listeners: List[Callable[[str, Any, Any], None]] = []
 
     def warm(self) -> Dict[str, Any]:

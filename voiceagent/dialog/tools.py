@@ -81,6 +81,9 @@ class ToolContext:
     on_transfer: Optional[Callable[[str], None]] = None
     hangup_reason: Optional[str] = None
     transfer_to: Optional[str] = None
+    # the caller's timers, callbacks and briefings (schedules/caller.py CallerScheduler: timer, callback,
+    # briefing, mine, cancel); set by the voice worker, None where nothing can be scheduled (the API's execute)
+    scheduler: Any = None
 
     def hangup(self, reason: str = "assistant") -> None:
         self.hangup_reason = reason

@@ -18,17 +18,22 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from pydantic import ValidationError
 
+from ..jobs.dispatch import Priority
 from ..records.dial_policy import DialRefused
 from . import timing
 from .models import Schedule, ScheduleRun
 from .service import Schedules, run_key
 from .store import ScheduleGone
+from .timer_fire import say_timer
 
 log = logging.getLogger(__name__)
+
+#: A run's queue priority: a timer or callback a caller asked for is dialed before bulk calls.
+PRIORITY: Dict[str, Priority] = {"timer": "high", "callback": "high"}
 
 _cached: Optional[Schedules] = None
 
@@ -70,9 +75,14 @@ def _place(sv: Schedules, sched: Schedule, due: int, now: float) -> ScheduleRun:
         return ScheduleRun(due=due, fired=now, status="placed", call_id=earlier)
     if now - due > sv.grace:
         return ScheduleRun(due=due, status="missed", error=f"found {now - due:.0f} s late (grace {sv.grace:g} s)")
+    if sched.kind == "timer":  # on the line: said into their call; else the call back below
+        client = sv.dispatcher.client
+        said = say_timer(client.calls, sched, due, now, client.policy.default_region)
+        if said is not None:
+            return said
     request = sched.call.model_copy(update={"idempotency_key": key})
     try:
-        call_id = sv.dispatcher.submit(request, priority="bulk")
+        call_id = sv.dispatcher.submit(request, priority=PRIORITY.get(sched.kind, "bulk"))
     except DialRefused as exc:
         return ScheduleRun(due=due, fired=now, status="refused", error=f"{exc.field}: {exc.message}")
     except ValidationError as exc:
