@@ -30,7 +30,7 @@ def when_words(due: float, now: float, zone: ZoneInfo) -> str:
     """When ``due`` is, as said to someone at ``now``: "in 8 minutes", "at 3 pm", "tomorrow at 9 am"."""
     left = due - now
     if left < 90:
-        return "in " + _count(max(1, round(left)), "second")
+        return "in " + _count(max(1, int(left)), "second")  # due times are rounded up to whole seconds
     if left < 3600:
         return "in " + _count(round(left / 60), "minute")
     at, today = datetime.fromtimestamp(due, zone), datetime.fromtimestamp(now, zone)
