@@ -902,6 +902,32 @@ BREAKAGES += [
       Patch(".env.example", "\nESL_NODES=fs1=127.0.0.1:8021\n", "\nESL_NODE=fs1=127.0.0.1:8021\n")),
 ]
 
+# --------------------------------------------------------------------------- timers: what a caller schedules by voice
+T_OWNED = "tests/tools/test_caller_schedules.py"
+T_TIMER_RUNS = "tests/tools/test_timer_runs.py"
+BREAKAGES += [
+    B("36a", "cancel_scheduled cancels any caller's item by id (the owner is not checked)", (T_OWNED,),
+      Patch("voiceagent/schedules/caller.py", 'if s is None or s.owner != self.owner or s.state == "finished":',
+            'if s is None or s.state == "finished":')),
+    B("36b", "list_scheduled lists every schedule of the deployment, not the caller's own", (T_OWNED,),
+      Patch("voiceagent/schedules/caller.py",
+            'items = [s for s in self.sv.store.owned(self.owner) if s.state != "finished"]',
+            'items = [s for s in map(self.sv.store.get, self.sv.store.ids()) if s and s.state != "finished"]')),
+    B("36c", "owners are not normalised (5551230001 and +15551230001 are two callers)", (T_OWNED,),
+      Patch("voiceagent/schedules/owners.py", "    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)",
+            "    return compact")),
+    B("36d", "a timer's call back waits on the bulk queue", (T_TIMER_RUNS,),
+      Patch("voiceagent/schedules/runner.py", 'PRIORITY: Dict[str, Priority] = {"timer": "high", "callback": "high"}',
+            'PRIORITY: Dict[str, Priority] = {"callback": "high"}')),
+    B("36e", "a timer always calls back, even with the caller on the line", (T_TIMER_RUNS,),
+      Patch("voiceagent/schedules/runner.py", 'if sched.kind == "timer":  # on the line', 'if False:  # on the line')),
+    B("36f", "a timer looks for the caller's other calls by the caller id only (a call back to them is missed)",
+      (T_TIMER_RUNS,),
+      Patch("voiceagent/schedules/owners.py",
+            'return call.get("callee", "") if call.get("direction") == "outbound" else call.get("caller", "")',
+            'return call.get("caller", "")')),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

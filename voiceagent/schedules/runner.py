@@ -10,6 +10,10 @@ repeated after a crash without dialing twice:
 - a process that died before arming the next run leaves a schedule whose run is recorded but
   whose next run has no job: :func:`reconcile` (at worker start-up, after API writes) arms it.
 
+A timer (a caller's, made by voice) is first said into its owner's live call (:mod:`timer_fire`);
+only with the owner off the line is its call placed.  Timers and callbacks go on the ``high``
+queue (a person asked for them), everything else on ``bulk``.
+
 A run found more than the misfire grace late (everything was down) is recorded as missed and
 the series goes on; a failed or unanswered call never ends a series either.
 """
