@@ -837,7 +837,8 @@ BREAKAGES += [
     B("31b", "a tool that hangs up runs from the API as if it had a call (200 instead of 409)", (T_TOOLS_API,),
       Patch(API_TOOLS, 'direction="api", on_hangup=lambda reason: refuse("hang up"),', 'direction="api", on_hangup=None,')),
     B("31c", "a failed tool at answer is read out as its error instead of the apology", (T_TOOL_CALLS,),
-      Patch(ANSWER_TOOL, "speech = spoken(result.value) if result.ok else APOLOGY", "speech = spoken(result.value)")),
+      Patch(ANSWER_TOOL, "speech = (result.speak or spoken(result.value)) if result.ok else APOLOGY",
+            "speech = result.speak or spoken(result.value)")),
     B("31d", "the tool run at answer is not in the call record (no call.tool event either)", (T_TOOL_CALLS,),
       Patch(ANSWER_TOOL, "        turn = dialog.turns[-1]  # reported once its playback is over, so the tool lands in the "
                          "same record turn\n        turn.tool_started(run.name, run.arguments)\n",
@@ -946,6 +947,32 @@ BREAKAGES += [
     B("34f", "a plugin file saved with a syntax error takes its tools away instead of keeping the last good version",
       (T_RELOAD,),
       Patch("voiceagent/dialog/tool_reload.py", "if failed and old_by_file.get(str(f)):", "if False:")),
+]
+
+# --------------------------------------------------------------------------- timers: what a caller schedules by voice
+T_OWNED = "tests/tools/test_caller_schedules.py"
+T_TIMER_RUNS = "tests/tools/test_timer_runs.py"
+BREAKAGES += [
+    B("36a", "cancel_scheduled cancels any caller's item by id (the owner is not checked)", (T_OWNED,),
+      Patch("voiceagent/schedules/caller.py", 'if s is None or s.owner != self.owner or s.state == "finished":',
+            'if s is None or s.state == "finished":')),
+    B("36b", "list_scheduled lists every schedule of the deployment, not the caller's own", (T_OWNED,),
+      Patch("voiceagent/schedules/caller.py",
+            'items = [s for s in self.sv.store.owned(self.owner) if s.state != "finished"]',
+            'items = [s for s in map(self.sv.store.get, self.sv.store.ids()) if s and s.state != "finished"]')),
+    B("36c", "owners are not normalised (5551230001 and +15551230001 are two callers)", (T_OWNED,),
+      Patch("voiceagent/schedules/owners.py", "    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)",
+            "    return compact")),
+    B("36d", "a timer's call back waits on the bulk queue", (T_TIMER_RUNS,),
+      Patch("voiceagent/schedules/runner.py", 'PRIORITY: Dict[str, Priority] = {"timer": "high", "callback": "high"}',
+            'PRIORITY: Dict[str, Priority] = {"callback": "high"}')),
+    B("36e", "a timer always calls back, even with the caller on the line", (T_TIMER_RUNS,),
+      Patch("voiceagent/schedules/runner.py", 'if sched.kind == "timer":  # on the line', 'if False:  # on the line')),
+    B("36f", "a timer looks for the caller's other calls by the caller id only (a call back to them is missed)",
+      (T_TIMER_RUNS,),
+      Patch("voiceagent/schedules/owners.py",
+            'return call.get("callee", "") if call.get("direction") == "outbound" else call.get("caller", "")',
+            'return call.get("caller", "")')),
 ]
 
 # --------------------------------------------------------------------------- machinery

@@ -13,8 +13,9 @@ def reg(make_registry):
 
 
 def test_every_builtin_is_registered_with_a_capability(reg):
-    assert reg.names() == ["calculate", "get_datetime", "get_weather", "hang_up", "repeat_after_me", "tell_joke",
-                           "transfer_call"] and not reg.errors
+    assert reg.names() == ["calculate", "cancel_scheduled", "get_datetime", "get_weather", "hang_up",
+                           "list_scheduled", "repeat_after_me", "schedule_briefing", "schedule_callback", "set_timer",
+                           "tell_joke", "transfer_call"] and not reg.errors
     for name in reg.names():
         cap = reg.get(name).capability
         assert cap and cap[0].islower() and not cap.endswith("."), (name, cap)

@@ -29,6 +29,9 @@ class VoiceServices:
         self.kit = kit or DialogKit.from_settings(settings)
         if self.kit.live.settings is None:  # a kit built in code reloads from these settings
             self.kit.live.settings = settings
+        from ..schedules.caller import SchedulerHook
+
+        self.kit.context_hooks.append(SchedulerHook(settings))  # ctx.scheduler: the caller's timers, callbacks
         self.listeners: List[Callable[[str, Any, Any], None]] = []
         self.tool_watcher: Any = None  # a ToolWatcher once watch_tools() ran
 

@@ -31,6 +31,8 @@ class ScheduleSettings(Section):
     schedule_misfire_grace_seconds: float = Field(default=300.0, ge=0, le=7 * 86400, description="A run found due later than this (everything was down) is recorded as missed and skipped instead of dialed late.")
     schedule_claim_seconds: int = Field(default=300, ge=10, le=86400, description="How long one run job holds its (schedule, due) claim; a job that died holding it is retried after this.")
     schedule_history_runs: int = Field(default=100, ge=1, le=10000, description="Runs kept in each schedule's history (older ones are dropped).")
+    timer_min_seconds: int = Field(default=5, ge=1, le=3600, description="Shortest timer or callback delay a caller may ask for by voice (the timer tools' lower bound; the longest timer is 24 hours).")
+    caller_schedules_max: int = Field(default=20, ge=1, le=1000, description="Most timers, callbacks and briefings one caller may have at once (made by voice through the tools).")
 
 
 class WebhookSettings(Section):

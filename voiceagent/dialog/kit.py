@@ -7,7 +7,7 @@ rule-based responder (:mod:`.rule_based`); the runtime never reaches into ``voic
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Callable, List, Optional
 
 from ..config import RULE_BASED
 from .conversation import Conversation
@@ -34,6 +34,9 @@ class DialogKit:
         self.max_failures = max_failures
         # the rule-based responder when no LLM is configured (then also ``llm``); None with a real LLM
         self.demo_server = demo_server
+        # called with each call's new ToolContext to add what the process offers its tools (the voice
+        # worker's scheduler: calls/voice_services.py); a failing hook is logged, the call goes on
+        self.context_hooks: List[Callable[[ToolContext], None]] = []
 
     @classmethod
     def from_settings(cls, s) -> "DialogKit":
@@ -75,6 +78,11 @@ class DialogKit:
         ctx = ToolContext(call_id=call_id, caller=caller, callee=callee, direction=direction,
                           timezone=profile.timezone, profile=profile, clock=clock or Clock(),
                           on_hangup=on_hangup, on_transfer=on_transfer, on_say=on_say)
+        for hook in self.context_hooks:
+            try:
+                hook(ctx)
+            except Exception:  # noqa: BLE001 - a tool without its port fails alone, the call does not
+                log.exception("tool context hook %r failed", hook)
         return Conversation(profile, self.llm, self.tools, ctx, history_turns=self.history_turns,
                             max_tool_rounds=self.max_tool_rounds, max_failures=self.max_failures,
                             instructions=instructions, opening=opening, tool_source=self.live)

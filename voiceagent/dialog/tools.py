@@ -102,6 +102,9 @@ class ToolContext:
     on_transfer: Optional[Callable[[str], None]] = None
     hangup_reason: Optional[str] = None
     transfer_to: Optional[str] = None
+    # the caller's timers, callbacks and briefings (schedules/caller.py CallerScheduler: timer, callback,
+    # briefing, mine, cancel); set by the voice worker, None where nothing can be scheduled (the API's execute)
+    scheduler: Any = None
 
     on_say: Optional[Callable[[str], None]] = None   # the call speaks ctx.say's words (voice dialog)
     said: List[str] = field(default_factory=list)    # what ctx.say asked to speak, in order

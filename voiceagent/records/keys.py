@@ -35,6 +35,8 @@ Schedules (``voiceagent/schedules/``, kept until deleted):
 - ``<p>:schedules``             zset: schedule ids by creation time (the listing index)
 - ``<p>:schedule:<id>:runs``    hash: due (Unix seconds) -> JSON run (:class:`schedules.models.ScheduleRun`)
 - ``<p>:schedule:<id>:claim:<due>``  string (SET NX, expires): the one run job placing that run
+- ``<p>:schedules:owner:<number>``  zset: the ids of the schedules a caller made by voice (timers, callbacks,
+                                briefings; ``Schedule.owner``, normalised), by creation time
 
 Tools (``voiceagent/dialog/tool_reload.py``):
 
@@ -139,6 +141,9 @@ class Keys:
 
     def schedule_claim(self, schedule_id: str, due: int) -> str:
         return f"{self.prefix}:schedule:{schedule_id}:claim:{due}"
+
+    def schedules_owned(self, owner: str) -> str:
+        return f"{self.prefix}:schedules:owner:{owner}"
 
     # tools
     @property

@@ -123,8 +123,14 @@ class ScheduleSpec(_Strict):
         return ZoneInfo(self.timezone or "UTC")
 
 
+#: What a schedule is for: ``schedule`` (made through the API), or made by a caller's voice through a tool:
+#: a ``timer`` (said into the caller's live call, else a call back), a ``callback``, a recurring ``briefing``.
+ScheduleKind = Literal["schedule", "timer", "callback", "briefing"]
+
+
 class Schedule(ScheduleSpec):
-    """A stored schedule: the spec plus where its series stands."""
+    """A stored schedule: the spec plus where its series stands (and, for one a caller made by voice,
+    whose it is: tools list and cancel only the caller's own)."""
 
     id: str = Field(description="The schedule's id.")
     created: float = Field(description="Wall-clock seconds it was created.")
@@ -135,9 +141,17 @@ class Schedule(ScheduleSpec):
     next_due: Optional[int] = Field(default=None, description="Due time (Unix seconds) of the next run; null "
                                     "when the series has ended.")
     state: Literal["active", "paused", "finished"] = Field(default="active", description="finished: no run left.")
+    owner: Optional[str] = Field(default=None, max_length=64, description="The caller's number (normalised) "
+                                 "for a schedule made by voice through a tool; null for one made through the API.")
+    kind: ScheduleKind = Field(default="schedule", description="schedule (API), or timer, callback, briefing "
+                               "(made by a caller through a tool).")
+    origin_call: Optional[str] = Field(default=None, max_length=64, description="The call a timer was set in: "
+                                       "it is said there if that call is still live when it fires.")
+    notice: Optional[str] = Field(default=None, max_length=1000, description="What a timer says into the owner's "
+                                  "live call when it fires (else `call` calls them back with its message).")
 
 
-RunStatus = Literal["placed", "refused", "failed", "missed"]
+RunStatus = Literal["placed", "said", "refused", "failed", "missed"]
 
 
 class ScheduleRun(_Strict):
@@ -145,7 +159,8 @@ class ScheduleRun(_Strict):
 
     due: int = Field(description="Unix seconds the run was due.")
     fired: Optional[float] = Field(default=None, description="Wall-clock seconds the call was submitted.")
-    status: RunStatus = Field(description="placed: a call was submitted; refused: the dial policy refused it; "
+    status: RunStatus = Field(description="placed: a call was submitted; said: a timer was said into the "
+                              "owner's live call (call_id); refused: the dial policy refused it; "
                               "failed: it could not be submitted; missed: found too late (everything was down).")
     call_id: Optional[str] = Field(default=None, description="The call it placed (GET /calls/{id}).")
     error: str = Field(default="", description="Why it was refused, failed or missed.")

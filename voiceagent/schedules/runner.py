@@ -10,6 +10,10 @@ repeated after a crash without dialing twice:
 - a process that died before arming the next run leaves a schedule whose run is recorded but
   whose next run has no job: :func:`reconcile` (at worker start-up, after API writes) arms it.
 
+A timer (a caller's, made by voice) is first said into its owner's live call (:mod:`timer_fire`);
+only with the owner off the line is its call placed.  Timers and callbacks go on the ``high``
+queue (a person asked for them), everything else on ``bulk``.
+
 A run found more than the misfire grace late (everything was down) is recorded as missed and
 the series goes on; a failed or unanswered call never ends a series either.
 """
@@ -18,17 +22,22 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from pydantic import ValidationError
 
+from ..jobs.dispatch import Priority
 from ..records.dial_policy import DialRefused
 from . import timing
 from .models import Schedule, ScheduleRun
 from .service import Schedules, run_key
 from .store import ScheduleGone
+from .timer_fire import say_timer
 
 log = logging.getLogger(__name__)
+
+#: A run's queue priority: a timer or callback a caller asked for is dialed before bulk calls.
+PRIORITY: Dict[str, Priority] = {"timer": "high", "callback": "high"}
 
 _cached: Optional[Schedules] = None
 
@@ -70,9 +79,14 @@ def _place(sv: Schedules, sched: Schedule, due: int, now: float) -> ScheduleRun:
         return ScheduleRun(due=due, fired=now, status="placed", call_id=earlier)
     if now - due > sv.grace:
         return ScheduleRun(due=due, status="missed", error=f"found {now - due:.0f} s late (grace {sv.grace:g} s)")
+    if sched.kind == "timer":  # on the line: said into their call; else the call back below
+        client = sv.dispatcher.client
+        said = say_timer(client.calls, sched, due, now, client.policy.default_region)
+        if said is not None:
+            return said
     request = sched.call.model_copy(update={"idempotency_key": key})
     try:
-        call_id = sv.dispatcher.submit(request, priority="bulk")
+        call_id = sv.dispatcher.submit(request, priority=PRIORITY.get(sched.kind, "bulk"))
     except DialRefused as exc:
         return ScheduleRun(due=due, fired=now, status="refused", error=f"{exc.field}: {exc.message}")
     except ValidationError as exc:

@@ -17,7 +17,7 @@ from ..jobs.queues import Queues
 from ..records.keys import Keys
 from . import timing
 from .arming import Armer
-from .models import Schedule, ScheduleEdit, ScheduleRun, ScheduleSpec, ScheduleView
+from .models import Schedule, ScheduleEdit, ScheduleKind, ScheduleRun, ScheduleSpec, ScheduleView
 from .store import Position, ScheduleGone, ScheduleStore
 
 log = logging.getLogger(__name__)
@@ -58,13 +58,17 @@ class Schedules:
                    claim_seconds=int(setting(s, "schedule_claim_seconds")))
 
     # ------------------------------------------------------------------ writing
-    def create(self, spec: ScheduleSpec, now: float) -> Schedule:
-        """Raises DialRefused, timing.TimingError (both name the field)."""
+    def create(self, spec: ScheduleSpec, now: float, *, owner: Optional[str] = None, kind: ScheduleKind = "schedule",
+               origin_call: Optional[str] = None, notice: Optional[str] = None) -> Schedule:
+        """Raises DialRefused, timing.TimingError (both name the field).  ``owner``, ``kind``, ``origin_call``
+        and ``notice`` mark one a caller made by voice (schedules/caller.py)."""
         self.dispatcher.client.policy.check(spec.call)
         first = timing.first_due(spec, anchor=now, now=now)
         sched = Schedule.model_validate({**spec.model_dump(), "id": uuid.uuid4().hex, "created": now,
                                          "updated": now, "anchor": now, "next_due": first,
-                                         "state": "paused" if spec.paused else "active"})
+                                         "state": "paused" if spec.paused else "active",
+                                         "owner": owner, "kind": kind, "origin_call": origin_call,
+                                         "notice": notice})
         self.store.create(sched)
         if not sched.paused:
             self.armer.arm(sched.id, first)

@@ -36,6 +36,8 @@ class ScheduleStore:
         with self.r.pipeline() as p:
             p.set(self.keys.schedule(sched.id), sched.model_dump_json())
             p.zadd(self.keys.schedules, {sched.id: sched.created})
+            if sched.owner:
+                p.zadd(self.keys.schedules_owned(sched.owner), {sched.id: sched.created})
             p.execute()
 
     def get(self, schedule_id: str) -> Optional[Schedule]:
@@ -65,14 +67,22 @@ class ScheduleStore:
                     continue
 
     def delete(self, schedule_id: str) -> bool:
+        sched = self.get(schedule_id)
         with self.r.pipeline() as p:
             p.delete(self.keys.schedule(schedule_id), self.keys.schedule_runs(schedule_id))
             p.zrem(self.keys.schedules, schedule_id)
-            deleted, _ = p.execute()
+            if sched is not None and sched.owner:
+                p.zrem(self.keys.schedules_owned(sched.owner), schedule_id)
+            deleted = p.execute()[0]
         return bool(deleted)
 
     def ids(self) -> List[str]:
         return [_text(i) for i in self.r.zrange(self.keys.schedules, 0, -1)]
+
+    def owned(self, owner: str) -> List[Schedule]:
+        """The schedules ``owner`` made by voice, oldest first (only those whose record names them)."""
+        ids = [_text(i) for i in self.r.zrange(self.keys.schedules_owned(owner), 0, -1)]
+        return [s for s in (self.get(i) for i in ids) if s is not None and s.owner == owner]
 
     def page(self, after: Optional[Position], limit: int) -> Tuple[List[Schedule], Optional[Position]]:
         """Schedules oldest first after the cursor position (created, id); the next position or None."""
