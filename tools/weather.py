@@ -53,6 +53,10 @@ class TempestSettings(ToolSettings):
                                        "instead of the station's public name.")
     tempest_timeout: float = Field(default=4.0, gt=0, le=10, description="Seconds to wait for the station's answer.")
 
+    def ready(self) -> bool:
+        """Without a station and a token the tool is not offered (the assistant says it cannot tell the weather)."""
+        return bool(self.tempest_station_id and self.tempest_token.get_secret_value())
+
     @field_validator("tempest_station_id")
     @classmethod
     def _digits(cls, v: str) -> str:

@@ -266,7 +266,7 @@ def test_sigint_during_fork_handshakes_exits_promptly(make_emulator, redis_prefi
     wid = f"sigint-{uuid.uuid4().hex[:6]}"
     env = dict(os.environ, ESL_NODES=f"fs1=127.0.0.1:{emu.port}", ESL_PASSWORD=ESL_PASSWORD, FORK_PORT=str(port),
                REDIS_PREFIX=redis_prefix, WORKER_ID=wid, DIALOG="greeting", PLAYBACK_DIR=str(tmp_path / "pb"),
-               FORK_GRACE_SECONDS="10")
+               FORK_GRACE_SECONDS="60")
     log = open(tmp_path / "worker.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "voiceagent.cli", "voice"], env=env, stdout=log, stderr=log)
     socks = []
@@ -286,13 +286,14 @@ def test_sigint_during_fork_handshakes_exits_promptly(make_emulator, redis_prefi
             t0 = time.monotonic()
             proc.send_signal(signal.SIGINT)
             try:
-                rc = proc.wait(20)
+                rc = proc.wait(50)
             except subprocess.TimeoutExpired:
                 rc = None
             took = time.monotonic() - t0
         assert rc == 0, (tmp_path / "worker.log").read_text()[-3000:]
         print(f"\nSIGINT with 3 forks mid-handshake: exit after {took:.2f}s")
-        assert took < 5, f"SIGINT took {took:.1f}s with fork handshakes in progress"
+        # what matters: the handshakes' 60 s grace was not waited out (a loaded machine may take a few seconds)
+        assert took < 30, f"SIGINT took {took:.1f}s with fork handshakes in progress"
     finally:
         for s in socks:
             s.close()

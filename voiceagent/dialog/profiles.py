@@ -97,6 +97,12 @@ _DEFAULT_CONTEXT = "It is {local_time} on {weekday}, {date} ({timezone}). The ca
 PLACEHOLDERS = ("local_time", "date", "weekday", "timezone", "caller", "callee", "profile", "capabilities")
 
 
+#: What a profile offers unless it lists its own ``tools``: every built-in (tools/).  One that cannot work on
+#: a line (a transfer without targets, the weather without a station) is neither offered nor promised.
+DEFAULT_TOOLS = ("get_datetime", "get_weather", "calculate", "set_timer", "schedule_callback", "schedule_briefing",
+                 "list_scheduled", "cancel_scheduled", "tell_joke", "repeat_after_me", "hang_up", "transfer_call")
+
+
 class Profile(_Strict):
     name: str = Field(min_length=1)
     prompt: str = Field(default=_DEFAULT_PROMPT, min_length=1,
@@ -108,7 +114,7 @@ class Profile(_Strict):
     voice: str = Field(default="", description="TTS voice name (empty = the worker's default voice).")
     language: str = "en"
     timezone: str = "UTC"
-    tools: List[str] = Field(default_factory=lambda: ["get_datetime", "hang_up", "transfer_call"])
+    tools: List[str] = Field(default_factory=lambda: list(DEFAULT_TOOLS))
     transfer_targets: Dict[str, str] = Field(default_factory=dict, description="Name → destination (extension or "
                                                                              "dial string); the first is the default.")
     dtmf: Dict[str, DtmfAction] = Field(default_factory=dict)

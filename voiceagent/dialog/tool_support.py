@@ -32,6 +32,11 @@ class ToolSettings(Section):
 
     title: ClassVar[str] = ""
 
+    def ready(self) -> bool:
+        """Whether these settings let the tool work at all (a weather station named, a token given); a tool
+        whose settings are not ready is neither offered to the LLM nor promised in the prompt."""
+        return True
+
 
 @dataclass
 class ToolReply:

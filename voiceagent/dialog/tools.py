@@ -174,6 +174,8 @@ class Tool:
 
     def available(self, profile: Any) -> bool:
         """Whether the tool can work on a line with this profile (e.g. a transfer needs targets)."""
+        if self.config is not None and not self.config.ready():
+            return False
         if self._available is None:
             return True
         try:
