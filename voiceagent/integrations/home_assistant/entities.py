@@ -65,7 +65,9 @@ def find(states: Iterable[State], name: str, area: str = "", domains: Optional[F
         return Match(found=exact[0])
     if area.strip():
         where = set(words(area))
-        pool = [s for s in pool if where and where <= (set(words(s.area_name)) | set(words(s.area_id)))]
+        # the entity's area, or for one without an area its name ("Basement Leak" in the basement)
+        pool = [s for s in pool if where and where <= (set(words(s.area_name)) | set(words(s.area_id))
+                                                      or (set() if s.area_id else set(words(s.name))))]
     said = set(words(name)) - (set(words(area)) if area else set())
     if not said:
         return Match(choices=pool) if len(pool) != 1 else Match(found=pool[0])
