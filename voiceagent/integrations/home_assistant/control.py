@@ -21,7 +21,7 @@ from voiceagent.dialog.tool_support import ToolReply
 
 from .actions import ACTIONS, Action, capitalized, words_for
 from .client import HaClient, State, Unavailable
-from .entities import Match, find, spoken_name, state_words
+from .entities import Match, find, spoken_name
 from .settings import HomeAssistantSettings
 
 log = logging.getLogger(__name__)
