@@ -975,6 +975,34 @@ BREAKAGES += [
             'return call.get("caller", "")')),
 ]
 
+# --------------------------------------------------------------------------- Home Assistant: the home over the phone
+T_HA_ASSIST = "tests/home_assistant/test_assist.py"
+T_HA_DIRECT = "tests/home_assistant/test_direct.py"
+T_HA_CONFIRM = "tests/home_assistant/test_confirm.py"
+HA = "voiceagent/integrations/home_assistant/"
+BREAKAGES += [
+    B("37a", "Assist's conversation id is not kept: a follow-up in the same call starts a new conversation",
+      (T_HA_ASSIST,),
+      Patch(HA + "assist.py", "        ctx.extra[CONVERSATION_KEY] = answer.conversation_id\n",
+            "        pass\n")),
+    B("37b", "one area on the allowlist lets every entity of the home through",
+      (T_HA_DIRECT,),
+      Patch(HA + "control.py", "or bool({st.area_id.lower(), st.area_name.lower()} - {\"\"} & s.allowed_areas))",
+            "or bool(s.allowed_areas))")),
+    B("37c", "a confirm: true the caller was never asked for unlocks the door", (T_HA_CONFIRM,),
+      Patch(HA + "control.py", "    if args.confirm and same:", "    if args.confirm:\n        pending = pending if same else "
+            "Pending(ctx.call_id, st.entity_id, service, body, question, done, ctx.clock.monotonic() + 30, False)\n"
+            "    if args.confirm:")),
+    B("37d", "a confirmation question never times out", (T_HA_CONFIRM,),
+      Patch(HA + "control.py", "        if ctx.clock.monotonic() > pending.expires:\n            return expired(ctx, pending)[0]",
+            "        if False:\n            return expired(ctx, pending)[0]")),
+    B("37e", "an ambiguous name is guessed (the first match is controlled) instead of asked back", (T_HA_DIRECT,),
+      Patch(HA + "entities.py", "    if len(hits) == 1:\n        return Match(found=hits[0])",
+            "    if hits:\n        return Match(found=hits[0])")),
+    B("37f", "the token is not sent as a bearer token (every request is refused with 401)", (T_HA_DIRECT,),
+      Patch(HA + "client.py", 'headers = {"Authorization": f"Bearer {', 'headers = {"X-Token": f"{')),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

@@ -14,7 +14,7 @@ def reg(make_registry):
 
 def test_every_builtin_is_registered_with_a_capability(reg):
     assert reg.names() == ["calculate", "cancel_scheduled", "get_datetime", "get_weather", "hang_up",
-                           "list_scheduled", "repeat_after_me", "schedule_briefing", "schedule_callback", "set_timer",
+                           "home_assistant", "home_control", "home_status", "list_scheduled", "repeat_after_me", "schedule_briefing", "schedule_callback", "set_timer",
                            "tell_joke", "transfer_call"] and not reg.errors
     for name in reg.names():
         cap = reg.get(name).capability

@@ -286,7 +286,13 @@ class Conversation:
                      timings.tool_calls, " (cancelled)" if timings.cancelled else "")
 
     def on_dtmf(self, digit: str) -> Iterator[Event]:
-        """A keypad digit: the profile's mapped action, or a message the LLM answers."""
+        """A keypad digit: a tool's claim on the keypad (dialog/keypad.py), the profile's mapped action, or
+        a message the LLM answers."""
+        if self.ctx.keypad is not None:
+            from .keypad import keypad_events
+
+            yield from keypad_events(self, digit)
+            return
         act = self.profile.dtmf.get(digit)
         if act is None:
             yield from self.respond(f"The caller pressed {digit} on the keypad.")

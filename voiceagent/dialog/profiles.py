@@ -100,7 +100,8 @@ PLACEHOLDERS = ("local_time", "date", "weekday", "timezone", "caller", "callee",
 #: What a profile offers unless it lists its own ``tools``: every built-in (tools/).  One that cannot work on
 #: a line (a transfer without targets, the weather without a station) is neither offered nor promised.
 DEFAULT_TOOLS = ("get_datetime", "get_weather", "calculate", "set_timer", "schedule_callback", "schedule_briefing",
-                 "list_scheduled", "cancel_scheduled", "tell_joke", "repeat_after_me", "hang_up", "transfer_call")
+                 "list_scheduled", "cancel_scheduled", "tell_joke", "repeat_after_me", "hang_up", "transfer_call",
+                 "home_assistant", "home_status", "home_control")
 
 
 class Profile(_Strict):

@@ -108,6 +108,7 @@ class ToolContext:
 
     on_say: Optional[Callable[[str], None]] = None   # the call speaks ctx.say's words (voice dialog)
     said: List[str] = field(default_factory=list)    # what ctx.say asked to speak, in order
+    keypad: Any = None  # a tool's claim on the call's next digits (dialog/keypad.py KeypadClaim), or None
 
     def say(self, text: str) -> None:
         """Speak ``text`` into the call now (see the class docstring); empty text is ignored."""
@@ -117,6 +118,15 @@ class ToolContext:
         self.said.append(text)
         if self.on_say:
             self.on_say(text)
+
+    def claim_keypad(self, claim: Any) -> None:
+        """Send the call's next digits to ``claim.press(digit)`` (dialog/keypad.py) until it says done."""
+        self.keypad = claim
+
+    def release_keypad(self, claim: Any = None) -> None:
+        """Give the keypad back (only if ``claim``, when given, still holds it)."""
+        if claim is None or self.keypad is claim:
+            self.keypad = None
 
     def hangup(self, reason: str = "assistant") -> None:
         self.hangup_reason = reason
