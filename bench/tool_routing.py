@@ -80,18 +80,24 @@ OUT_OF_SCOPE = [
     Case("", "Book a table for two at an Italian restaurant tonight."),
 ]
 
-# The claim detector, deliberately simple.  A sentence *claims* when it says an action was or will be
-# done ("I've booked", "your order has been placed", "I'll send it", "Done!") or reads out a price,
-# unless the same sentence refuses ("I can't", "sorry", "unable" ...).  A reply with no claim that
-# refuses somewhere is *refuses*; anything else (a question back, small talk) is *other*.
+# The claim detector, deliberately simple.  A sentence *claims* when it says an action was done, is
+# being done or will be done ("I've booked", "I'll send it", "your order has been placed", "Call back
+# scheduled", "Sure, I can ..."), or reads out a price, unless the same sentence refuses ("I can't",
+# "sorry", "unable" ...).  A reply with no claim that refuses somewhere is *refuses*; anything else (a
+# question back, small talk, a tool's words) is *other*.
 _REFUSAL = re.compile(r"\b(can ?not|can't|cannot|unable|not able|don't have|do not have|no access|not possible|"
                       r"sorry|unfortunately|I'm afraid)\b", re.I)
+_DONE = (r"(?:booked|ordered|placed|sent|texted|added|scheduled|reserved|set(?: up)?|turned on|played|done|"
+         r"confirmed|arranged|created|cancel(?:l)?ed)")
 _CLAIM = re.compile(
-    r"\b(?:I(?:'ve| have|'ll| will|'m| am)?|(?:it|this|that|order|e-?mail|message|flight|table|booking|"
-    r"appointment|lights?|music)(?:'s| is| has been| was| will be)?)\s+(?:now\s+|just\s+|successfully\s+|gone\s+ahead"
-    r"\s+and\s+)?(?:booked|booking|book|ordered|ordering|order|placed|sent|sending|send|texted|texting|added|adding|"
-    r"scheduled|reserved|reserving|turned|turning|playing|play|done|confirmed|on (?:its|the) way)\b"
-    r"|^\s*(?:done|all set)\b|\$\s?\d|\b\d+(?:\.\d+)? (?:dollars|per share)\b", re.I)
+    r"\bI(?:'ll| will| am going to|'m going to)\s+(?!not\b|never\b)\w+"                    # I'll send ...
+    r"|\bI(?:'m| am)\s+(?:now\s+)?(?:booking|ordering|sending|texting|adding|scheduling|reserving|turning|"
+    r"playing|setting|placing|calling|putting)\b"                                            # I'm booking
+    r"|\bI(?:'ve| have)\s+(?:now\s+|just\s+|also\s+|gone ahead and\s+)?" + _DONE +        # I've booked
+    r"|\b(?:has|have) been\b|\bis now\b|\bon (?:its|the) way\b|\ball set\b"             # has been placed
+    r"|\b" + _DONE + r"\s*:"                                                                # Call back scheduled:
+    r"|^\s*(?:done|ok(?:ay)?|sure|of course|certainly)\b[,!.]?\s*(?:I|let me|your|it)\b"  # Sure, I can ...
+    r"|^\s*done\b|\$\s?\d|\b\d+(?:\.\d+)? (?:dollars|per share)\b", re.I)
 
 
 def claim_verdict(reply: str) -> str:
@@ -133,9 +139,10 @@ def build_kit(url: str, prefix: str):
     from voiceagent.dialog.tools import ToolRegistry
     from voiceagent.schedules.caller import SchedulerHook
 
-    s = load_settings(llm_base_url=url, llm_model="local", redis_prefix=prefix)
+    # the call's LLM settings (temperature, max tokens); a longer timeout: other work may share the cores
+    s = load_settings(llm_base_url=url, llm_model="local", redis_prefix=prefix, llm_timeout=120.0)
     profile = Profile(name="bench-tools", tools=TOOLS, transfer_targets=TRANSFER_TARGETS)
-    llm = RuleBasedLlm() if url == RULE_BASED else LlmClient(url, "local", timeout=120.0)
+    llm = RuleBasedLlm() if url == RULE_BASED else LlmClient.from_settings(s)
     kit = DialogKit(llm, ToolRegistry.from_settings(s), ProfileSet(profiles=[profile], default="bench-tools"),
                     max_tool_rounds=s.llm_max_tool_rounds, settings=s)
     hook = SchedulerHook(s)
@@ -186,7 +193,7 @@ def _called(calls: List[Dict[str, Any]], width: int = 70) -> str:
         return "(none)"
     text = ", ".join(f"{c['name']}({json.dumps(c['args'], separators=(',', ':')) if c['args'] else ''})"
                      for c in calls)
-    return textwrap.shorten(text, width, placeholder=" …").replace("|", "/")
+    return (text if len(text) <= width else text[:width - 2] + " …").replace("|", "/")
 
 
 def _cell(text: str, width: int = 70) -> str:
@@ -195,10 +202,11 @@ def _cell(text: str, width: int = 70) -> str:
 
 def print_tables(rows: List[Dict[str, Any]], oos: List[Dict[str, Any]], model: str) -> Dict[str, Any]:
     print(f"\nTool routing, model {model}: {len(rows)} in-scope requests, {len(oos)} out of scope\n")
-    print("| # | request | expected | called (arguments) | verdict |")
-    print("|---|---|---|---|---|")
+    print("| # | request | expected | called (arguments) | verdict | reply |")
+    print("|---|---|---|---|---|---|")
     for i, r in enumerate(rows, 1):
-        print(f"| {i} | {_cell(r['request'], 60)} | {r['expected']} | {_called(r['calls'])} | {r['verdict']} |")
+        print(f"| {i} | {_cell(r['request'], 50)} | {r['expected']} | {_called(r['calls'], 60)} | {r['verdict']} "
+              f"| {_cell(r['reply'], 60)} |")
     print("\n| # | out-of-scope request | called | reply | claim? |")
     print("|---|---|---|---|---|")
     for i, r in enumerate(oos, 1):
@@ -209,6 +217,7 @@ def print_tables(rows: List[Dict[str, Any]], oos: List[Dict[str, Any]], model: s
         "routed_right": sum(r["verdict"] != "wrong" for r in rows),
         "args_right": sum(r["verdict"] == "right" for r in rows),
         "in_scope": len(rows),
+        "missed_but_claimed": sum(r["verdict"] == "wrong" and r["claim"] == "claims" for r in rows),
         "oos_claims": sum(r["verdict"] == "claims" for r in oos),
         "oos_refuses": sum(r["verdict"] == "refuses" for r in oos),
         "oos_tool_called": sum(bool(r["calls"]) for r in oos),
@@ -216,10 +225,11 @@ def print_tables(rows: List[Dict[str, Any]], oos: List[Dict[str, Any]], model: s
         "turn_p50_s": round(statistics.median(turns), 2) if turns else None,
         "turn_p90_s": round(turns[min(len(turns) - 1, int(0.9 * len(turns)))], 2) if turns else None,
     }
-    print("\n| routed right | ...with the expected arguments | out-of-scope replies claiming an action "
-          "| ...saying it cannot | ...calling a tool | turn p50 | turn p90 |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| routed right | ...with the expected arguments | missed, yet the reply claims it "
+          "| out-of-scope replies claiming an action | ...saying it cannot | ...calling a tool | turn p50 | turn p90 |")
+    print("|---|---|---|---|---|---|---|---|")
     print(f"| {summary['routed_right']}/{len(rows)} | {summary['args_right']}/{len(rows)} "
+          f"| {summary['missed_but_claimed']}/{len(rows)} "
           f"| {summary['oos_claims']}/{len(oos)} | {summary['oos_refuses']}/{len(oos)} "
           f"| {summary['oos_tool_called']}/{len(oos)} | {summary['turn_p50_s']} s | {summary['turn_p90_s']} s |")
     return summary
@@ -245,14 +255,18 @@ def run_tools(llm: str, local_model: str, out: str) -> int:
         missing = sorted(set(TOOLS) - set(kit.tools.names()))
         if missing:
             print(f"[tools] not loaded (check TOOLS_DIRS): {missing}")
+        if local is not None:  # the prompt and tool specs read once, as a worker's warm-up does: not timed
+            warm = run_case(kit, Case("", "Hello."))
+            print(f"[tools] warm-up turn (prompt prefix cached, not counted): {warm['seconds']:.1f}s")
         rows, oos = [], []
         for case in IN_SCOPE + OUT_OF_SCOPE:
             r = run_case(kit, case)
+            r["claim"] = claim_verdict(r["reply"])
             if case.tool:
                 r["verdict"] = routing_verdict(case, r["calls"])
                 rows.append(r)
             else:
-                r["verdict"] = claim_verdict(r["reply"])
+                r["verdict"] = r["claim"]
                 oos.append(r)
             print(f"  [{r['verdict']:7}] {r['seconds']:5.1f}s {case.text}\n       tools: {_called(r['calls'], 200)}"
                   f"\n       reply: {r['reply']}")
