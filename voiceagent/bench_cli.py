@@ -1,4 +1,4 @@
-"""``voiceagent bench latency|honesty|requests|queue|soak``: the benchmarks (code in bench/<name>.py)."""
+"""``voiceagent bench latency|honesty|tools|requests|queue|soak``: the benchmarks (code in bench/<name>.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -46,6 +46,16 @@ def register(main: click.Group) -> None:
     def honesty_cmd(llm, prompt, local_model, repeats, out) -> None:
         """Out-of-scope requests (weather, timers, e-mail, bookings): count replies that claim or invent."""
         sys.exit(_load_bench("honesty").run_honesty(llm, prompt, local_model, out, repeats))
+
+    @bench.command("tools")
+    @click.option("--llm", default="local", show_default=True,
+                  help="local (the embedded llama.cpp, started as the demo starts it), scripted (the rule-based "
+                       "stand-in), or the base URL of any OpenAI-compatible server.")
+    @click.option("--local-model", default="qwen2.5-coder-1.5b", show_default=True)
+    @click.option("--out", default="out/bench", show_default=True, help="Directory for tool-routing.json and .png.")
+    def tools_cmd(llm, local_model, out) -> None:
+        """Tool routing: 20 requests for the built-in tools, 10 out of scope; right tool and arguments, claims."""
+        sys.exit(_load_bench("tool_routing").run_tools(llm, local_model, out))
 
     @bench.command("requests")
     @click.option("--requests", "n", default=60, show_default=True, help="Requests placed at once.")
