@@ -391,7 +391,10 @@ class ToolRegistry:
             args = t.params.model_validate(arguments or {})
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
-            return fail(f"invalid arguments for {name}: {problems}")
+            # small models read this back verbatim ("Sorry, I can't schedule_callback with arguments: Value
+            # error ..."): tell it what to do with it instead
+            return fail(f"invalid arguments for {name}: {problems}. Nothing was done. Ask the caller in plain "
+                        "words for what is missing or unclear; never read this message or a tool's name aloud.")
         ctx.settings = t.config
         try:
             with gevent.Timeout(self.timeout, ToolError(f"timed out after {self.timeout:g} s")):
