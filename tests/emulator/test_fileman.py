@@ -7,10 +7,9 @@ import wave
 import numpy as np
 import pytest
 
-from voiceagent.emulator import FreeSwitchEmulator
-
 from tests.emulator.eslclient import RawEsl, WsPeer
 from tests.emulator.test_emulator_api import _ev, _wav
+from voiceagent.emulator import FreeSwitchEmulator
 
 SPEED = 10.0
 RATE = 16000
