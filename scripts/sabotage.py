@@ -1001,6 +1001,23 @@ BREAKAGES += [
             "    if hits:\n        return Match(found=hits[0])")),
     B("37f", "the token is not sent as a bearer token (every request is refused with 401)", (T_HA_DIRECT,),
       Patch(HA + "client.py", 'headers = {"Authorization": f"Bearer {', 'headers = {"X-Token": f"{')),
+    # ---- 38: barge-in that pauses at once and resumes after a false alarm (issue 12)
+    B("38a", "the emulator resumes a paused file from its beginning (FreeSWITCH resumes where it stopped)",
+      ("tests/emulator/test_fileman.py",),
+      Patch("voiceagent/emulator/channel_apps.py", "            pos = min(len(pcm), pos + n)\n", "")),
+    B("38b", "uuid_fileman with nothing playing says +OK instead of -ERR No file handle!",
+      ("tests/emulator/test_fileman.py",),
+      Patch("voiceagent/emulator/api_commands.py", '        if ch.playing is None:\n            return "-ERR No file handle!\\n"\n',
+            "")),
+    B("38c", "a backchannel is taken for words: 'mm-hm' stops the agent instead of resuming it",
+      ("tests/e2e/test_barge_in_pause.py",),
+      Patch("voiceagent/calls/barge_in.py", "    return not said or bool(matcher.match(said))", "    return not said")),
+    B("38d", "the false alarm is never resumed (the agent stays paused until the watchdog)",
+      ("tests/e2e/test_barge_in_pause.py",),
+      Patch("voiceagent/calls/barge_in.py", "        if self.paused_ok and resume is not None:", "        if False:")),
+    B("38e", "a stop decision leaves the paused agent unbroken (no uuid_break, no barge-in reported)",
+      ("tests/e2e/test_barge_in_pause.py",),
+      Patch("voiceagent/calls/barge_in.py", "            d._barge_in(ep, onset_t=self.onset_t, extra=report)\n", "")),
 ]
 
 # --------------------------------------------------------------------------- machinery

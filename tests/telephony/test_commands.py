@@ -150,6 +150,7 @@ def test_not_found_replies_raise_command_error(fs):
     cases = [
         (lambda: fs.kill(MISSING), "No such channel"),
         (lambda: fs.break_playback(MISSING), "No such channel"),
+        (lambda: fs.pause_playback(MISSING), "No such channel"),
         (lambda: fs.transfer(MISSING, "agent_esl"), "No such channel"),
         (lambda: fs.getvar(MISSING, "x"), "No such channel"),
         (lambda: fs.setvar(MISSING, "x", "1"), "No such channel"),
@@ -264,3 +265,17 @@ def test_originate_outcomes_and_loopback(fs, emu):
     assert res.ok and res.uuid == uuid and fs.uuid_exists(uuid)
     fs.kill(uuid)
     assert emu.wait_no_channels(5)
+
+
+def test_pause_playback_toggles_without_events_and_needs_a_file(fs, call):
+    with pytest.raises(CommandError, match="No file handle"):
+        fs.pause_playback(call.uuid)  # nothing plays
+    fs.broadcast(call.uuid, "tone_stream://%(4000,0,440)")
+    wait_for(call.q, lambda e: isinstance(e, events.PlaybackStart))
+    fs.pause_playback(call.uuid)
+    assert call.paused
+    fs.pause_playback(call.uuid)  # the same command resumes
+    assert not call.paused
+    stop = wait_for(call.q, lambda e: isinstance(e, (events.PlaybackStop, events.PlaybackStart)))
+    assert isinstance(stop, events.PlaybackStop) and stop.status == "done"  # no event of its own, played on
+    assert len(call.segments) == 1 and len(call.segments[0]["pauses"]) == 1, call.segments

@@ -56,6 +56,8 @@ class Playback:
     handed_at: Optional[float] = None
     started_at: Optional[float] = None
     ended_at: Optional[float] = None
+    paused_s: float = 0.0        # time spent paused (uuid_fileman pause): its end moves that much later
+    paused_since: Optional[float] = None
     started: Flag = field(default_factory=Flag, repr=False)
     finished: Flag = field(default_factory=Flag, repr=False)
 
@@ -106,7 +108,7 @@ def expire(playbacks: List[Playback], uploads: Deque[Playback], now: float, marg
             continue
         since = p.handed_at if p.handed_at is not None else p.requested_at
         length = p.duration if p.duration > 0 else UNKNOWN_PLAYBACK_SECONDS
-        if now < since + length + margin:
+        if p.paused_since is not None or now < since + length + p.paused_s + margin:
             continue
         if p in uploads:
             uploads.remove(p)

@@ -95,8 +95,48 @@ class Playout:
             except Exception as exc:
                 log.debug("killAudio not sent: %s", exc)
         for p in active:
+            p.paused_since = None  # uuid_break ends a paused file too
             if p.status in (P.PENDING, P.HANDED):
                 p._finish(P.CANCELLED)
+        return True
+
+    def pause(self) -> bool:
+        """Barge-in onset: pause the file now playing (``uuid_fileman pause``, both playback modes: an
+        uploaded file is broadcast too).  Blocks for FreeSWITCH's reply, so call it from its own
+        greenlet; False when nothing was paused (no file playing yet, or FreeSWITCH said no)."""
+        from ..telephony.esl_errors import EslError
+
+        playing = [p for p in self.playbacks if p.status == P.PLAYING and not p.done]
+        if not playing:
+            return False
+        try:
+            self.sess.node.fs.pause_playback(self.sess.id)
+        except (EslError, OSError, ValueError) as exc:  # between two files, or the line is down
+            log.info("pause not done: %s", exc)
+            return False
+        now = time.monotonic()
+        for p in playing:
+            p.paused_since = now
+        return True
+
+    def resume(self) -> bool:
+        """A false alarm: the second ``uuid_fileman pause`` resumes the paused file where it stopped."""
+        from ..telephony.esl_errors import EslError
+
+        paused = [p for p in self.playbacks if p.paused_since is not None]
+        if not paused:
+            return False
+        now = time.monotonic()
+        for p in paused:
+            p.paused_s += now - (p.paused_since or now)
+            p.paused_since = None
+        if all(p.done for p in paused):
+            return False  # it was broken or hung up meanwhile: nothing to resume (and a toggle would pause the next)
+        try:
+            self.sess.node.fs.pause_playback(self.sess.id)
+        except (EslError, OSError, ValueError) as exc:
+            log.info("resume not done: %s", exc)
+            return False
         return True
 
     def _broadcast(self, pb: Playback, path: str) -> None:

@@ -137,6 +137,14 @@ class CallSession(ForkSide):
         """Barge-in: stop what plays, drop what is queued. Returns whether anything was stopped."""
         return self.playout.stop()
 
+    def pause_playback(self) -> bool:
+        """Barge-in onset: pause what plays (blocks for FreeSWITCH's reply). Whether it paused."""
+        return self.playout.pause()
+
+    def resume_playback(self) -> bool:
+        """After a false alarm: resume the paused file where it stopped."""
+        return self.playout.resume()
+
     def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
         if self.ended.is_set() or self._hangup_sent:
             return

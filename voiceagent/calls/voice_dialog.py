@@ -25,6 +25,7 @@ import gevent.event
 import gevent.queue
 
 from .answer_tool import hang_up_when_heard, open_with_tool
+from .barge_in import BargeIn
 from .call_purpose import PurposeTurns
 from .call_state import TurnState
 from .playback import Reply
@@ -58,6 +59,7 @@ class VoiceDialog:
         self._speech_onset: Optional[float] = None  # audio-clock onset of the caller's current turn
         self._current: Optional[Tuple[Turn, Reply]] = None  # the turn being answered, and its reply
         self.purpose = PurposeTurns(call.request)  # what an outbound call was placed for (if anything)
+        self.barge = BargeIn(self)
 
     @property
     def turn_state(self) -> TurnState:
@@ -81,7 +83,6 @@ class VoiceDialog:
     def run(self, call: CallPort) -> None:
         from ..speech.vad import EndOfTurn, Pause, Resume, SpeechStart
 
-        s = self.s
         self.conv = self.svc.kit.conversation(call_id=call.id, direction=call.direction.value, caller=call.caller,
                                               callee=call.callee, profile_name=call.profile,
                                               on_say=lambda text: say_now(self, text),  # ctx.say
@@ -123,11 +124,9 @@ class VoiceDialog:
                     overlapped = barged = False  # no turn in progress (a click the endpointer dropped, say)
                 events = ep.feed(value)
                 self._arrivals.append((ep.t, time.monotonic()))
-                if self._agent_talking() and ep.speaking:
-                    overlapped = True
-                    if ep.speech_ms >= s.barge_in_min_ms and not barged:
-                        barged = True
-                        self._barge_in(ep)
+                talking = self._agent_talking()
+                overlapped = overlapped or (talking and ep.speaking)
+                barged = self.barge.feed(ep, value, talking) or barged  # pause / stop / resume (calls/barge_in.py)
                 for ev in events:
                     if isinstance(ev, SpeechStart):
                         self._speech_onset = ev.t  # audio clock; barge-in latency is measured from here
@@ -144,12 +143,10 @@ class VoiceDialog:
                         if spec is not None and use is None:
                             spec.stale = True
                         spec = None
-                        if overlapped and ev.speech_ms < s.barge_in_min_ms:
-                            # 'mm-hm', 'yeah', a cough over the agent's voice: too short to barge in,
-                            # so it must not become a turn that interrupts the answer either
-                            log.info("ignored %.0f ms of speech over the agent (< BARGE_IN_MIN_MS)", ev.speech_ms)
-                        else:
+                        if self.barge.is_turn(ep, ev.speech_ms, overlapped, barged):
                             self._end_of_turn(ev, use)
+                        else:  # 'mm-hm', a cough over the agent's voice: it must not interrupt the answer
+                            log.info("ignored %.0f ms of speech over the agent (a false alarm)", ev.speech_ms)
                         overlapped = barged = False
         finally:
             forward.kill()
@@ -356,7 +353,7 @@ class VoiceDialog:
             self._current = None
         log.info("agent interrupted (%s)", turn_reason)
 
-    def _barge_in(self, ep) -> None:
+    def _barge_in(self, ep, onset_t: Optional[float] = None, extra: Optional[dict] = None) -> None:
         breaks = self.call.barge_ins  # monotonic times uuid_break was sent
         n_breaks = len(breaks)
         decided = time.monotonic()
@@ -368,10 +365,10 @@ class VoiceDialog:
         # short pause, so "Wait, wait, can I..." would otherwise be timed from "can I"
         burst = max(0.0, ep.t - ep.speech_ms / 1000.0)
         start = self._speech_onset if ep.in_turn and self._speech_onset is not None else burst
-        onset = self._wall_of_audio_time(min(start, burst))
+        onset = self._wall_of_audio_time(min(start, burst) if onset_t is None else onset_t)
         if onset is not None:
             self.svc.emit(self.call, "barge_in", {"onset_to_break_ms": (t - onset) * 1000,
-                                                  "decided_to_break_ms": (t - decided) * 1000})
+                                                  "decided_to_break_ms": (t - decided) * 1000, **(extra or {})})
 
     def _say_fixed(self, speech: str, kind: str, text: Optional[str] = None, cache: bool = True):
         """Greeting and other unprompted speech; the profile's phrases are synthesized once per worker and

@@ -34,6 +34,12 @@ class SpeechSettings(Section):
     max_utterance_s: float = Field(default=30.0, gt=0, description="A turn is cut after this much audio even if the caller keeps talking, s.")
     ack_after_ms: int = Field(default=1500, ge=0, le=10000, description="If no answer is playing this long after the caller's last word, say a short acknowledgement (the profile's 'thinking' phrase, e.g. 'One moment.') so the caller is not left in silence; 0 = never.")
     barge_in_min_ms: int = Field(default=400, ge=0, description="Caller speech needed to interrupt the agent's playback, ms ('mm-hm' and coughs do not).")
+    barge_in_mode: Literal["pause", "stop"] = Field(default="pause", description="'pause': caller speech over the agent pauses the playback at once (uuid_fileman pause) and a transcript decides: words stop it, a cough or backchannel resumes it where it paused. 'stop': the old rule, BARGE_IN_MIN_MS of speech stops it.")
+    barge_in_pause_ms: int = Field(default=200, ge=20, le=2000, description="Speech accumulated within BARGE_IN_WINDOW_MS (short pauses do not reset it) that pauses the agent's playback, ms (BARGE_IN_MODE=pause).")
+    barge_in_window_ms: int = Field(default=1000, ge=100, le=5000, description="Window over which caller speech is accumulated for BARGE_IN_PAUSE_MS and BARGE_IN_STOP_MS, ms.")
+    barge_in_confirm_ms: int = Field(default=1200, ge=100, le=10000, description="Longest the playback stays paused before what the caller said so far is transcribed and decides (words: stop; backchannel/noise: resume), ms; earlier when the caller falls silent.")
+    barge_in_stop_ms: int = Field(default=900, ge=100, le=10000, description="Speech accumulated since the onset that stops the paused agent without waiting for the transcript (no backchannel is that long), ms.")
+    barge_in_backchannels: str = Field(default="mm,mmm,mm-hm,mm-hmm,mhm,hm,hmm,uh-huh,uh huh,yeah,yep,okay,ok,right,i see,sure", description="Comma-separated backchannels: a paused agent resumes when the caller said only these (or nothing Whisper keeps: a cough, noise).")
     inference_threads: int = Field(default=0, ge=0, description="Native threads that run model inference (0 = cores // STT_THREADS, at least 1).")
     model_cache_dir: Path = Field(default=Path("~/.cache/voiceagent").expanduser(), description="Where packaged models are assembled once (Whisper base is shipped split in two).")
 

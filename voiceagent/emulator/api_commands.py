@@ -123,6 +123,23 @@ class ApiCommands:
         ch.break_playback(all_=len(parts) > 1 and parts[1].lower() == "all")
         return "+OK\n"
 
+    def api_uuid_fileman(self, args: str) -> str:
+        """``uuid_fileman <uuid> <cmd>[:<val>]`` on the file now playing.  Only ``pause`` (a toggle: the
+        position stops, the next pause resumes where it stopped) changes anything here; FreeSWITCH says
+        +OK to any other cmd too.  Pausing and resuming fire no events."""
+        parts = args.split(" ", 1)
+        if len(parts) < 2 or not parts[0] or not parts[1].strip():
+            return "-USAGE: <uuid> <cmd>:<val>\n"
+        ch = self.emu.live_channel(parts[0])
+        if ch is None:
+            return "-ERR No such channel!\n"
+        if ch.playing is None:
+            return "-ERR No file handle!\n"
+        cmd = parts[1].strip().partition(":")[0].lower()
+        if cmd == "pause":
+            ch.fileman_pause()
+        return "+OK\n"
+
     def api_uuid_broadcast(self, args: str) -> str:
         parts = args.split()
         if len(parts) < 2:

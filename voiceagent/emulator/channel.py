@@ -80,6 +80,10 @@ class Channel(ChannelApps, ForkControl):
         self.hangup_requested = Event()  # set by do_hangup (CHANNEL_HANGUP); hangup_event once destroyed
         self._break_evt = Event()
         self._playing: Optional[str] = None
+        self._pause_evt = Event()  # uuid_fileman pause toggled: wakes the playback
+        self._paused_since: Optional[float] = None  # monotonic, while the file now playing is paused
+        self._pauses: List[Tuple[float, float]] = []  # (paused, resumed) of the file now playing
+        self._play_deadline = 0.0
         self._parked = False
         self._transfer: Optional[Tuple[str, str]] = None
         self._app_response: Optional[str] = None
@@ -108,6 +112,11 @@ class Channel(ChannelApps, ForkControl):
     def playing(self) -> Optional[str]:
         """The file being played to the caller right now, None between files."""
         return self._playing
+
+    @property
+    def paused(self) -> bool:
+        """The file now playing is paused (``uuid_fileman <uuid> pause``)."""
+        return self._paused_since is not None
 
     def call_time(self) -> float:
         """Seconds of call time since creation (real time × speed)."""

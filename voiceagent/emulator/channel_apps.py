@@ -101,25 +101,66 @@ class ChannelApps:
         self.fire("PLAYBACK_START", {"Playback-File-Type": ftype, "Playback-File-Path": path})
         self._break_evt.clear()
         self._playing = path
+        self._paused_since = None
+        self._pauses = []
         start_call = self.call_time()
         started = time.monotonic()
         duration = len(pcm) / media.HEARD_RATE
         # gevent times from the loop's cached clock, which lags on a busy machine: a single wait can end
         # early, and a real FreeSWITCH never stops a file before its end, so wait out what is left
-        deadline = started + duration / self.emu.speed
+        self._play_deadline = started + duration / self.emu.speed
+        stops = [self._break_evt, self.hangup_requested, self._pause_evt]
         while not self._break_evt.is_set() and not self.hangup_requested.is_set():
-            remaining = deadline - time.monotonic()
+            self._pause_evt.clear()
+            if self._paused_since is not None:  # uuid_fileman pause: the position stops until the next one
+                gevent.wait(stops, count=1)
+                continue
+            remaining = self._play_deadline - time.monotonic()
             if remaining <= 0:
                 break
-            gevent.wait([self._break_evt, self.hangup_requested], timeout=remaining, count=1)
-        played = min(duration, (time.monotonic() - started) * self.emu.speed)
+            gevent.wait(stops, timeout=remaining, count=1)
+        if self._paused_since is not None:  # broken (or hung up) while paused
+            self._pauses.append((self._paused_since, time.monotonic()))
+            self._paused_since = None
         status = "break" if self._break_evt.is_set() and not self.hangup_cause else "done"
-        if status == "done" and not self.hangup_cause:
-            played = duration
+        done = status == "done" and not self.hangup_cause
+        self._heard_pieces(pcm, start_call, started, done)
+        pauses = [[self._call_time_at(p), self._call_time_at(r)] for p, r in self._pauses]
+        full = start_call + duration + sum(r - p for p, r in pauses)
+        self.segments.append({"start": start_call, "end": full if done else min(full, self.call_time()),
+                              "path": path, "status": status, "pauses": pauses})
         self._playing = None
         self._break_evt.clear()
-        self._heard.append((start_call, pcm[: int(played * media.HEARD_RATE)]))
-        self.segments.append({"start": start_call, "end": start_call + played, "path": path, "status": status})
         self.fire("PLAYBACK_STOP", {"Playback-File-Type": ftype, "Playback-File-Path": path, "Playback-Status": status})
         self._app_response = "FILE PLAYED"
         self.variables["current_application_response"] = "FILE PLAYED"
+
+    def _call_time_at(self, mono: float) -> float:
+        return (mono - self.t0) * self.emu.speed
+
+    def _heard_pieces(self, pcm, start_call: float, started: float, to_the_end: bool) -> None:
+        """What the caller heard of one file: a piece before each pause, the rest after it (FreeSWITCH
+        resumes a paused file where it stopped, nothing lost)."""
+        rate, speed = media.HEARD_RATE, self.emu.speed
+        pos, at, wall = 0, start_call, started
+        for paused, resumed in self._pauses:
+            n = int(max(0.0, paused - wall) * speed * rate)
+            self._heard.append((at, pcm[pos:pos + n]))
+            pos = min(len(pcm), pos + n)
+            at, wall = self._call_time_at(resumed), resumed
+        end = len(pcm) if to_the_end else min(len(pcm), pos + int(max(0.0, time.monotonic() - wall) * speed * rate))
+        self._heard.append((at, pcm[pos:end]))
+
+    def fileman_pause(self) -> bool:
+        """``uuid_fileman <uuid> pause``: toggle pause of the file now playing; False if none plays."""
+        if self._playing is None:
+            return False
+        now = time.monotonic()
+        if self._paused_since is None:
+            self._paused_since = now
+        else:
+            self._pauses.append((self._paused_since, now))
+            self._play_deadline += now - self._paused_since
+            self._paused_since = None
+        self._pause_evt.set()
+        return True

@@ -209,6 +209,11 @@ class FreeSwitch:
     def break_playback(self, uuid: str, all: bool = True) -> None:  # noqa: A002 - FreeSWITCH's word
         self.api(f"uuid_break {_uuid(uuid)}" + (" all" if all else ""))
 
+    def pause_playback(self, uuid: str) -> None:
+        """``uuid_fileman <uuid> pause``: toggles pause of the file now playing (the same call again resumes
+        it where it stopped; no events either way). CommandError ``-ERR No file handle!`` when none plays."""
+        self.api(f"uuid_fileman {_uuid(uuid)} pause")
+
     def kill(self, uuid: str, cause: str = "NORMAL_CLEARING") -> None:
         if not _CAUSE_RE.match(cause or ""):
             raise ValueError(f"not a hangup cause: {cause!r}")
