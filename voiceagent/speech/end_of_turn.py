@@ -4,9 +4,11 @@ Without it a turn ends after a fixed END_OF_TURN_MS of silence: too slow for "Wh
 too quick for "I'd like to book... um... a table for two".  With it, at each pause (PAUSE_MS of
 silence, when the speculative transcription starts) the model hears the turn and:
 
+* the speculative transcript is awaited (the reply needs it anyway: no voice-to-voice cost);
 * complete (p >= SMART_TURN_THRESHOLD) -> end after SMART_TURN_COMPLETE_MS of silence, unless the
-  words heard end on a filler/conjunction ("and", "um", "because") or an ellipsis: then wait;
-* incomplete -> wait for the speculative transcript: a question ("...?") ends after
+  words end on a filler/conjunction ("and", "um", "because"), an article or preposition, or an
+  ellipsis: then wait;
+* incomplete -> a question ("...?") ends after
   SMART_TURN_COMPLETE_MS (a flat-intoned question is still a question); anything else waits
   SMART_TURN_MAX_WAIT_MS: a full stop is not trusted, because Whisper puts one after fragments
   too ("I'd like to book."), and a trailing filler or function word ("so", "to", "the") says the
@@ -34,6 +36,7 @@ and or but so because um uh er erm hmm mm like that which who if then than when 
 the a an my your our their his her its this these those some any to of for with at in on from by about
 into onto as is are was were i'd i'll i'm we're you're it's let's can could would should will
 """.split())
+FILLERS = frozenset("um uh er erm hmm mm".split())
 _WORDS = re.compile(r"[a-z']+")
 
 
@@ -43,10 +46,10 @@ def text_cue(text: Optional[str]) -> Optional[str]:
     words = _WORDS.findall(t)
     if not words:
         return None
+    if t.endswith("?") and words[-1] not in FILLERS:  # "What's the weather like?" is a question
+        return "question"
     if t.endswith(("...", "\u2026", ",", "-", "\u2014")) or words[-1] in TRAILING:
         return "continuing"
-    if t.endswith("?"):
-        return "question"
     if t.endswith((".", "!")):
         return "sentence"
     return None
@@ -73,10 +76,6 @@ class EndOfTurnPolicy(BaseModel):
     def from_settings(cls, s: Any) -> "EndOfTurnPolicy":
         return cls(threshold=s.smart_turn_threshold, complete_ms=s.smart_turn_complete_ms,
                    max_wait_ms=s.smart_turn_max_wait_ms)
-
-    def needs_text(self, probability: float) -> bool:
-        """Whether the model alone cannot end the turn early (so the transcript decides)."""
-        return probability < self.threshold
 
     def decide(self, probability: Optional[float], text: Optional[str] = None) -> Decision:
         cue = text_cue(text)
@@ -131,9 +130,9 @@ class TurnEnder:
         if p is None:
             decision = Decision(hold_ms=self.fallback_ms, verdict="incomplete", reason="error")
         else:
-            # incomplete: wait for the words; complete: use them only if they are already there
-            wait = self.policy.needs_text(p) or (spec is not None and spec.greenlet.ready())
-            text = self._transcript(index, spec) if wait else None
+            # the words are awaited whatever the model said: the reply needs them anyway, so this
+            # costs no voice-to-voice time, and it catches "I'd like to book a" said with a falling tone
+            text = self._transcript(index, spec)
             decision = self.policy.decide(p, text)
         if self.ep.pause_index != index or not self.ep.paused:
             return  # the caller carried on (or the turn already ended): this decision is moot
