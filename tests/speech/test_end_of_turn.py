@@ -102,6 +102,7 @@ def run_call(ep, ender, audio, decided):
                 n = len(decided)
                 ender.pause(ev.audio, lambda: None)
                 assert wait_until(lambda n=n: len(decided) > n, 10), "no decision"
+                assert decided[-1].applied
     return events
 
 
@@ -146,4 +147,4 @@ def test_a_decision_for_a_pause_the_caller_talked_through_is_dropped(turn_model,
     assert ep.pause_index == 1 and not ep.paused
     g = gevent.spawn(ender._decide, ep.pause_index, gevent.spawn(ender._probability, pause.audio), None)
     g.join(10)
-    assert ep.hold_ms is None and decided == []
+    assert ep.hold_ms is None and [d.applied for d in decided] == [False]

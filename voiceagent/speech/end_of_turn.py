@@ -63,6 +63,8 @@ class Decision(BaseModel):
     reason: str = Field(description="model | question | continuing | no_words | error")
     probability: Optional[float] = Field(default=None, description="smart-turn P(complete)")
     text: Optional[str] = Field(default=None, description="the speculative transcript consulted, if any")
+    applied: bool = Field(default=True, description="false when it came too late: the caller carried on, or "
+                                                    "SMART_TURN_MAX_WAIT_MS had already ended the turn")
 
 
 class EndOfTurnPolicy(BaseModel):
@@ -135,9 +137,10 @@ class TurnEnder:
             text = self._transcript(index, spec)
             decision = self.policy.decide(p, text)
         if self.ep.pause_index != index or not self.ep.paused:
-            return  # the caller carried on (or the turn already ended): this decision is moot
-        self.ep.hold_ms = decision.hold_ms
-        self.last = decision
+            decision.applied = False  # the caller carried on (or the turn already ended): moot
+        else:
+            self.ep.hold_ms = decision.hold_ms
+            self.last = decision
         self._emit(decision)
 
     def _transcript(self, index: int, spec: Any) -> Optional[str]:
