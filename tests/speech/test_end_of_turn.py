@@ -9,7 +9,7 @@ from voiceagent.speech.audio import float_to_pcm16, pcm16_to_float
 from voiceagent.speech.end_of_turn import EndOfTurnPolicy, TurnEnder, text_cue
 from voiceagent.speech.models import ModelNotAvailable
 from voiceagent.speech.turn_model import TurnModel, features, smart_turn_path
-from voiceagent.speech.vad import EndOfTurn, Endpointer, Pause
+from voiceagent.speech.vad import EndOfTurn, Endpointer, Pause, Resume
 
 POLICY = EndOfTurnPolicy(threshold=0.5, complete_ms=250, max_wait_ms=1200)
 
@@ -98,6 +98,8 @@ def run_call(ep, ender, audio, decided):
     for i in range(0, len(pcm), 640):
         for ev in ep.feed(pcm[i:i + 640]):
             events.append(ev)
+            if isinstance(ev, Resume):
+                assert ep.hold_ms is None, "the hold of a pause the caller talked through was kept"
             if isinstance(ev, Pause):
                 n = len(decided)
                 ender.pause(ev.audio, lambda: None)
