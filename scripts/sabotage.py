@@ -1020,6 +1020,24 @@ BREAKAGES += [
       Patch("voiceagent/calls/barge_in.py", "            d._barge_in(ep, onset_t=self.onset_t, extra=report)\n", "")),
 ]
 
+# --------------------------------------------------------------------------- semantic end-of-turn (smart-turn v3)
+T_EOT = "tests/speech/test_end_of_turn.py"
+BREAKAGES += [
+    B("39b", "a trailing conjunction or filler no longer keeps the turn open when the model says complete", (T_EOT,),
+      Patch("voiceagent/speech/end_of_turn.py", '        if cue == "continuing":\n            return d(',
+            '        if cue == "never":\n            return d(')),
+    B("39c", "a decision for a pause the caller talked through still shortens the turn", (T_EOT,),
+      Patch("voiceagent/speech/end_of_turn.py", "if self.ep.pause_index != index or not self.ep.paused:",
+            "if False:")),
+    B("39d", "the endpointer keeps an old pause's hold after the caller resumes (the next pause ends at once)",
+      (T_EOT,),
+      Patch("voiceagent/speech/vad.py", "                self.hold_ms = None  # the decision was for the pause",
+            "                pass  # the decision was for the pause")),
+    B("39e", "the cap is ignored: a complete decision's short wait is not bounded by SMART_TURN_MAX_WAIT_MS", (T_EOT,),
+      Patch("voiceagent/speech/end_of_turn.py", "return Decision(hold_ms=min(hold, self.max_wait_ms),",
+            "return Decision(hold_ms=hold,")),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

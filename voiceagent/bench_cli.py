@@ -1,4 +1,4 @@
-"""``voiceagent bench latency|honesty|tools|requests|queue|soak``: the benchmarks (code in bench/<name>.py)."""
+"""``voiceagent bench latency|turns|honesty|tools|requests|queue|soak``: the benchmarks (code in bench/<name>.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -35,6 +35,14 @@ def register(main: click.Group) -> None:
     def latency_cmd(turns, llm, out, barge_ins, local_model) -> None:
         """Voice-to-voice, per-stage and barge-in latency through the emulator; p50/p90 vs targets."""
         sys.exit(_load_bench("latency").run_latency(turns, llm, out, barge_ins, local_model))
+
+    @bench.command("turns")
+    @click.option("--end-of-turn-ms", default=600, show_default=True, help="The fixed policy's END_OF_TURN_MS.")
+    @click.option("--complete-ms", default=250, show_default=True, help="SMART_TURN_COMPLETE_MS.")
+    @click.option("--max-wait-ms", default=1200, show_default=True, help="SMART_TURN_MAX_WAIT_MS.")
+    def turns_cmd(end_of_turn_ms, complete_ms, max_wait_ms) -> None:
+        """End-of-turn waits and mid-sentence cuts: silence alone vs smart-turn (SMART_TURN)."""
+        sys.exit(_load_bench("turns").run_turns(end_of_turn_ms, complete_ms, max_wait_ms))
 
     @bench.command("honesty")
     @click.option("--llm", default="local", show_default=True, help="local (the embedded llama.cpp) or a base URL.")

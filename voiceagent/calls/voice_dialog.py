@@ -89,6 +89,7 @@ class VoiceDialog:
                                               **self.purpose.conversation_kwargs())
         self.profile = self.conv.profile
         ep = self.svc.endpointer(call.sample_rate)
+        ender = self.svc.turn_ender(ep, call)  # semantic end-of-turn (speech/end_of_turn.py), or None
         call.set_audio_sink(lambda pcm, rate: self.inq.put(("audio", pcm)))
         forward = self.spawn(self._forward_events)
         try:
@@ -133,7 +134,8 @@ class VoiceDialog:
                     elif isinstance(ev, Pause):
                         if spec is not None:
                             spec.stale = True
-                        spec = Speculation(self, ev.audio)
+                        start = lambda a=ev.audio: Speculation(self, a)  # noqa: E731
+                        spec = ender.pause(ev.audio, start) if ender is not None else start()
                     elif isinstance(ev, Resume):
                         if spec is not None:
                             spec.stale = True  # the caller carried on: that transcript is stale
@@ -179,7 +181,7 @@ class VoiceDialog:
     def _end_of_turn(self, ev, spec: Optional["Speculation"]) -> None:
         turn = Turn(index=len(self.turns) + 1)
         eot_wall = time.monotonic()
-        last_speech_t = ev.t - self.s.end_of_turn_ms / 1000.0
+        last_speech_t = ev.t - (ev.silence_ms or self.s.end_of_turn_ms) / 1000.0
         last_speech_wall = self._wall_of_audio_time(last_speech_t) or eot_wall
         turn.timings["endpoint_wait_ms"] = (eot_wall - last_speech_wall) * 1000
         t0 = time.monotonic()

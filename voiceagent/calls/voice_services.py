@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 class VoiceServices:
     """Shared, loaded-once parts of the voice pipeline."""
 
-    def __init__(self, settings, *, kit=None, transcriber=None, tts=None, pool=None) -> None:
+    def __init__(self, settings, *, kit=None, transcriber=None, tts=None, pool=None, turn_model=None) -> None:
         from ..dialog.conversation import DialogKit
         from ..speech.inference import InferencePool
         from ..speech.stt import Transcriber
@@ -26,6 +26,7 @@ class VoiceServices:
                                                       pool=self.pool)
         self.tts = tts or make_tts(settings, self.pool)
         self.phrases = PhraseCache(self.tts)
+        self.turn_model = turn_model if turn_model is not None or not self.smart_turn else self._load_turn_model()
         self.kit = kit or DialogKit.from_settings(settings)
         if self.kit.live.settings is None:  # a kit built in code reloads from these settings
             self.kit.live.settings = settings
@@ -54,12 +55,35 @@ class VoiceServices:
 
         return warm_up(self)
 
+    @property
+    def smart_turn(self) -> bool:
+        """Semantic end-of-turn is on (SMART_TURN, and PAUSE_MS gives it a pause to decide at)."""
+        return bool(self.settings.smart_turn and self.settings.pause_ms)
+
+    def _load_turn_model(self):
+        """The smart-turn model, at start-up: a missing file is a clear error now, not at the first pause."""
+        from ..speech.turn_model import TurnModel, smart_turn_path
+
+        return TurnModel(smart_turn_path(self.settings.smart_turn_model), pool=self.pool)
+
+    def turn_ender(self, endpointer, call):
+        """One call's end-of-turn decisions (speech/end_of_turn.py), or None when SMART_TURN is off."""
+        if not self.smart_turn or self.turn_model is None:
+            return None
+        from ..speech.end_of_turn import EndOfTurnPolicy, TurnEnder
+
+        s = self.settings
+        return TurnEnder(EndOfTurnPolicy.from_settings(s), self.turn_model, endpointer, call.spawn,
+                         emit=lambda decision: self.emit(call, "end_of_turn", decision), fallback_ms=s.end_of_turn_ms)
+
     def endpointer(self, sample_rate: int):
-        """Turn detection for one call's audio, as the settings say (calls and the warm start)."""
+        """Turn detection for one call's audio, as the settings say (calls and the warm start).  With
+        smart-turn on, SMART_TURN_MAX_WAIT_MS is the silence that ends a turn no decision shortened."""
         from ..speech.vad import Endpointer
 
         s = self.settings
-        return Endpointer(sample_rate, end_of_turn_ms=s.end_of_turn_ms, min_speech_ms=s.min_speech_ms,
+        eot = max(s.end_of_turn_ms, s.smart_turn_max_wait_ms) if self.smart_turn else s.end_of_turn_ms
+        return Endpointer(sample_rate, end_of_turn_ms=eot, min_speech_ms=s.min_speech_ms,
                           max_utterance_s=s.max_utterance_s, pause_ms=s.pause_ms, threshold=s.vad_threshold,
                           engine=s.vad_engine)
 

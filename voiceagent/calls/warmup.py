@@ -32,7 +32,6 @@ def warm_up(svc: "VoiceServices") -> Dict[str, Union[float, str]]:
     from ..speech.vad import EndOfTurn
     from ..telephony import forkwire
 
-    s = svc.settings
     report: Dict[str, Union[float, str]] = {}  # stage -> ms; then turn_found, heard and said
     clock = [time.perf_counter()]
 
@@ -54,7 +53,7 @@ def warm_up(svc: "VoiceServices") -> Dict[str, Union[float, str]]:
     for call_rate in PHONE_RATES:
         at_rate = resample_pcm16(pcm, rate, call_rate)
         ep = svc.endpointer(call_rate)
-        silence = b"\x00\x00" * int(call_rate * (s.end_of_turn_ms + 200) / 1000)
+        silence = b"\x00\x00" * int(call_rate * (ep.end_of_turn_ms + 200) / 1000)  # SMART_TURN: its cap
         frame = call_rate // 50 * 2  # 20 ms, as mod_audio_fork sends it
         stream = at_rate + silence
         for i in range(0, len(stream), frame):
@@ -68,6 +67,9 @@ def warm_up(svc: "VoiceServices") -> Dict[str, Union[float, str]]:
         turn_audio = np.concatenate([pcm16_to_float(resample_pcm16(pcm, rate, 16000)), np.zeros(8000, np.float32)])
     heard = svc.transcriber.transcribe(turn_audio).text
     lap("stt")
+    if getattr(svc, "turn_model", None) is not None:
+        svc.turn_model.probability(turn_audio)  # the smart-turn session's first run is the slow one
+        lap("turn_model")
     said = ""
     if svc.warms_llm_prefix or svc.kit.demo_server is not None:
         # A real turn, stopped after its first sentence (free: the server is on this machine).  A remote,

@@ -145,6 +145,7 @@ class EndOfTurn:
     start: float = 0.0
     speech_ms: float = 0.0
     reason: str = "silence"  # "silence" | "max_length" | "flush"
+    silence_ms: float = 0.0  # the silence after the last word that ended it (hold_ms or end_of_turn_ms)
 
 
 Event = Union[SpeechStart, Pause, Resume, EndOfTurn]
@@ -192,6 +193,7 @@ class Endpointer:
         self._odd = b""
         self.samples = 0  # 16 kHz samples run through the VAD: the audio clock
         self.last_prob = 0.0
+        self.pause_index = 0  # counts Pause events: a decision for an earlier pause is stale
         self._reset_turn()
 
     # --- public ---------------------------------------------------------------------
@@ -250,6 +252,7 @@ class Endpointer:
         self._turn_speech_ms = 0.0
         self.speech_ms = 0.0  # speech in the current burst (reset by a silence of pause_ms)
         self._paused = False
+        self.hold_ms: Optional[float] = None  # this pause's end-of-turn silence (speech/end_of_turn.py)
         self._last_speech_len = 0  # buffer length (samples) at the end of the last speech frame
 
     def _step(self, frame: np.ndarray, events: List[Event]) -> None:
@@ -278,6 +281,7 @@ class Endpointer:
             if self._paused:
                 events.append(Resume(now - fms / 1000.0))
                 self._paused = False
+                self.hold_ms = None  # the decision was for the pause the caller talked through
             self._silence_ms = 0.0
             self._turn_speech_ms += fms
             self.speech_ms += fms
@@ -295,8 +299,9 @@ class Endpointer:
                 return
             if self.pause_ms and not self._paused and self._silence_ms >= self.pause_ms:
                 self._paused = True
+                self.pause_index += 1
                 events.append(Pause(now, self._turn_audio()))
-            if self._silence_ms >= self.end_of_turn_ms:
+            if self._silence_ms >= (self.end_of_turn_ms if self.hold_ms is None else self.hold_ms):
                 events.append(self._end("silence"))
                 self._reset_turn()
                 return
@@ -323,5 +328,11 @@ class Endpointer:
         end = min(len(audio), self._last_speech_len + int(self.tail_ms * RATE / 1000))
         return audio[:end]
 
+    @property
+    def paused(self) -> bool:
+        """In a pause of the current turn (a Pause was emitted and no Resume since)."""
+        return self._state == _SPEECH and self._paused
+
     def _end(self, reason: str) -> EndOfTurn:
-        return EndOfTurn(self.samples / RATE, self._turn_audio(), self._onset, self._turn_speech_ms, reason)
+        return EndOfTurn(self.samples / RATE, self._turn_audio(), self._onset, self._turn_speech_ms, reason,
+                         self._silence_ms if reason == "silence" else 0.0)
