@@ -31,6 +31,7 @@ class SpeechSettings(Section):
     end_of_turn_ms: int = Field(default=600, ge=100, le=5000, description="Silence after speech that ends the caller's turn, ms.")
     pause_ms: int = Field(default=120, ge=0, le=5000, description="Silence after speech that starts speculative transcription, ms (0 = off; must be < END_OF_TURN_MS). 120 leaves Whisper base 480 ms of the 600 ms end-of-turn window to finish in (bench/RESULTS.md).")
     min_speech_ms: int = Field(default=250, ge=0, description="Shortest speech that can make a turn; shorter bursts (clicks, coughs) are ignored, ms.")
+    speech_preroll_ms: int = Field(default=600, ge=0, le=2000, description="Audio kept from before the detected speech onset and sent to Whisper with the turn, ms: a soft first word ('Is the restaurant open...') starts before the VAD is sure, and 200 ms lost it.")
     max_utterance_s: float = Field(default=30.0, gt=0, description="A turn is cut after this much audio even if the caller keeps talking, s.")
     ack_after_ms: int = Field(default=1500, ge=0, le=10000, description="If no answer is playing this long after the caller's last word, say a short acknowledgement (the profile's 'thinking' phrase, e.g. 'One moment.') so the caller is not left in silence; 0 = never.")
     barge_in_min_ms: int = Field(default=400, ge=0, description="Caller speech needed to interrupt the agent's playback, ms ('mm-hm' and coughs do not).")
