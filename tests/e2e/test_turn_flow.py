@@ -46,7 +46,7 @@ def test_a_preemptive_answer_is_cancelled_when_the_caller_carries_on(make_stack,
         said = user_messages(body)[-1].lower()
         if "sunday" in said:
             return L.text("On Sunday we open at ten.")
-        return L.text("We open at nine.", stall_after=0, stall_seconds=30)  # still being written when cancelled
+        return L.text("We open at nine.", stall_after=0, stall_seconds=90)  # still being written when cancelled
 
     llm.handler = answer
     voice = make_voice(**EARLY)
@@ -60,6 +60,25 @@ def test_a_preemptive_answer_is_cancelled_when_the_caller_carries_on(make_stack,
     assert "sunday" in user_messages(llm.requests[-1])[-1].lower()
     assert voice.turns[-1].said == ["On Sunday we open at ten."]
     assert len(voice.turns) == 1  # one turn: the fragment was never answered
+    ch.hangup()
+
+
+def test_a_tool_the_preemptive_stream_asks_for_is_never_run_when_the_caller_carries_on(
+        make_stack, make_voice, llm, models):
+    def answer(body):
+        said = user_messages(body)[-1].lower()
+        if "sunday" in said:
+            return L.text("On Sunday we open at ten.")
+        return L.tool_call("get_datetime", {})  # the fragment's answer wants a tool: held, never run
+
+    llm.handler = answer
+    voice = make_voice(**EARLY)
+    ch, _ = place_call(make_stack, voice, speed=1.0)
+    ch.say(joined(speak(models, "When do you open?"), 1.4, speak(models, "On Sunday, I mean.")))
+    assert wait_for(lambda: voice.turns and voice.turns[-1].said, 30), "no answer"
+    assert len(llm.requests) >= 2 and "sunday" not in user_messages(llm.requests[0])[-1].lower()
+    assert voice.turns[-1].tools == [] and voice.turns[-1].said == ["On Sunday we open at ten."]
+    assert not any(m["role"] == "tool" for b in llm.requests for m in b["messages"])  # no tool result ever sent
     ch.hangup()
 
 
