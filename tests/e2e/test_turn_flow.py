@@ -10,7 +10,7 @@ from .conftest import place_call, segment_texts, silence, speak, wait_for
 
 # a long end-of-turn window at real speed, so the speculative transcript of the first pause is always
 # ready (and the LLM asked) before the turn ends, however busy the machine is
-EARLY = dict(end_of_turn_ms=2500, pause_ms=120)
+EARLY = dict(end_of_turn_ms=4000, pause_ms=120)
 
 
 def user_messages(body):
@@ -51,7 +51,7 @@ def test_a_preemptive_answer_is_cancelled_when_the_caller_carries_on(make_stack,
     llm.handler = answer
     voice = make_voice(**EARLY)
     ch, sess = place_call(make_stack, voice, speed=1.0)
-    ch.say(joined(speak(models, "When do you open?"), 1.4,
+    ch.say(joined(speak(models, "When do you open?"), 2.5,
                   speak(models, "On Sunday, I mean.")))
     assert llm.cancelled_event.wait(30), "the preemptive stream was never closed"
     assert wait_for(lambda: voice.turns and voice.turns[-1].said, 30), "no answer"
@@ -74,7 +74,7 @@ def test_a_tool_the_preemptive_stream_asks_for_is_never_run_when_the_caller_carr
     llm.handler = answer
     voice = make_voice(**EARLY)
     ch, _ = place_call(make_stack, voice, speed=1.0)
-    ch.say(joined(speak(models, "When do you open?"), 1.4, speak(models, "On Sunday, I mean.")))
+    ch.say(joined(speak(models, "When do you open?"), 2.5, speak(models, "On Sunday, I mean.")))
     assert wait_for(lambda: voice.turns and voice.turns[-1].said, 30), "no answer"
     assert len(llm.requests) >= 2 and "sunday" not in user_messages(llm.requests[0])[-1].lower()
     assert voice.turns[-1].tools == [] and voice.turns[-1].said == ["On Sunday we open at ten."]
