@@ -46,6 +46,7 @@ def make_voice(models, llm):
         overrides.setdefault("llm_timeout", 3.0)
         overrides.setdefault("llm_warm_prefix", "off")  # the scripted LLM counts every request
         overrides.setdefault("ack_after_ms", 0)  # "One moment." would depend on how busy the machine is
+        overrides.setdefault("idle_reprompt_s", 0)  # "Are you still there?" while a test waits (test_turn_flow.py)
         s = load_settings(llm_base_url=llm.base_url, **overrides)
         kit = DialogKit(LlmClient(llm.base_url, "test", timeout=s.llm_timeout), ToolRegistry.from_settings(s),
                         load_profiles(s), max_tool_rounds=3, max_failures=3)

@@ -21,11 +21,14 @@ class Speculation:
         self.samples = len(audio)
         self._stt = dialog.svc.transcriber
         self._pool = dialog.svc.pool
+        self._early = getattr(dialog, "early", None)  # a VoiceDialog's Preemptive
         self.greenlet = dialog.spawn(self._run, audio)
 
     def _run(self, audio):
         t0 = time.monotonic()
         tr = self._pool.run(self._job, audio, kind="stt")
+        if tr is not None and not self.stale and self._early is not None:
+            self._early.start(tr.text)  # the LLM asked now (calls/preemptive.py)
         return None if tr is None else (tr, (time.monotonic() - t0) * 1000)
 
     def _job(self, audio):  # runs in a native pool thread

@@ -46,6 +46,7 @@ class Turn:
     kind: str = "speech"                  # speech | dtmf | greeting | command | choice
     ack: str = ""                         # the acknowledgement said because the answer was late
     choice: Any = None                    # records.models.ChoiceAnswer once a choice question is settled
+    preemptive: Optional[bool] = None     # the reply came from the LLM stream started at the first pause
 
     def tool_started(self, name: str, arguments: Any) -> None:
         self.tools.append(ToolCall(name, arguments))

@@ -28,8 +28,10 @@ from .answer_tool import hang_up_when_heard, open_with_tool
 from .barge_in import BargeIn
 from .call_purpose import PurposeTurns
 from .call_state import TurnState
+from .idle import IdleReprompt
 from .playback import Reply
 from .ports import CallPort
+from .preemptive import Preemptive
 from .speculation import Speculation
 from .tool_say import say_now
 from .turns import ToolCall, Turn  # noqa: F401 - Turn is public here since the start
@@ -60,6 +62,7 @@ class VoiceDialog:
         self._current: Optional[Tuple[Turn, Reply]] = None  # the turn being answered, and its reply
         self.purpose = PurposeTurns(call.request)  # what an outbound call was placed for (if anything)
         self.barge = BargeIn(self)
+        self.early = Preemptive(self)  # the LLM asked at the first pause (calls/preemptive.py)
 
     @property
     def turn_state(self) -> TurnState:
@@ -92,6 +95,7 @@ class VoiceDialog:
         ender = self.svc.turn_ender(ep, call)  # semantic end-of-turn (speech/end_of_turn.py), or None
         call.set_audio_sink(lambda pcm, rate: self.inq.put(("audio", pcm)))
         forward = self.spawn(self._forward_events)
+        idle = IdleReprompt(self)
         try:
             purpose = self.purpose.purpose
             with_tool = purpose is not None and purpose.request.tool is not None
@@ -125,6 +129,7 @@ class VoiceDialog:
                     overlapped = barged = False  # no turn in progress (a click the endpointer dropped, say)
                 events = ep.feed(value)
                 self._arrivals.append((ep.t, time.monotonic()))
+                idle.tick(ep)
                 talking = self._agent_talking()
                 overlapped = overlapped or (talking and ep.speaking)
                 barged = self.barge.feed(ep, value, talking) or barged  # pause / stop / resume (calls/barge_in.py)
@@ -152,6 +157,7 @@ class VoiceDialog:
                         overlapped = barged = False
         finally:
             forward.kill()
+            self.early.cancel("the call ended")
             call.set_audio_sink(None)
             if self.reply is not None and not self.reply.dead:
                 if self._hangup_requested:
@@ -196,8 +202,9 @@ class VoiceDialog:
         turn.timings["stt_ms"] = stt_ms
         turn.timings["stt_wait_ms"] = (time.monotonic() - t0) * 1000  # what STT added after end of turn
         turn.heard, turn.raw = tr.text, tr.raw_text
-        if not tr.text:
-            log.info("turn dropped: nothing said (raw %r)", tr.raw_text)
+        text = self.early.settle(tr.text, turn)  # '' for a backchannel (calls/backchannel.py)
+        if not text:
+            log.info("turn dropped: nothing to answer in %r", tr.raw_text)
             return
         log.info("caller said: %s", tr.text)
         self.turns.append(turn)
@@ -205,7 +212,7 @@ class VoiceDialog:
         if self.purpose.asking:
             self._start_reply(turn, lambda: self.purpose.answer(turn, said=tr.text))
         else:
-            self._start_reply(turn, lambda: self._conversation().respond(tr.text))
+            self._start_reply(turn, lambda: self._conversation().respond(text))
 
     def _on_dtmf(self, digit: str) -> None:
         turn = Turn(index=len(self.turns) + 1, heard=f"[DTMF {digit}]", kind="dtmf")
@@ -244,7 +251,7 @@ class VoiceDialog:
                     if ev.kind in ("apology", "goodbye", "filler", "transfer"):
                         pcm, rate = self.svc.phrases.get(ev.speech)  # fixed phrases: synthesized once
                     else:
-                        pcm, rate = self.svc.tts.synthesize(ev.speech)
+                        pcm, rate = self.early.synthesize(ev.speech)  # the first may be ready
                     if "llm_first_sentence_ms" not in turn.timings:  # the answer's first sentence (after any ack)
                         turn.timings["tts_first_ms"] = (time.monotonic() - t0) * 1000
                         turn.timings["llm_first_sentence_ms"] = (t0 - t_start) * 1000

@@ -85,7 +85,7 @@ class VoiceServices:
         eot = max(s.end_of_turn_ms, s.smart_turn_max_wait_ms) if self.smart_turn else s.end_of_turn_ms
         return Endpointer(sample_rate, end_of_turn_ms=eot, min_speech_ms=s.min_speech_ms,
                           max_utterance_s=s.max_utterance_s, pause_ms=s.pause_ms, threshold=s.vad_threshold,
-                          engine=s.vad_engine)
+                          engine=s.vad_engine, preroll_ms=s.speech_preroll_ms)
 
     @property
     def warms_llm_prefix(self) -> bool:

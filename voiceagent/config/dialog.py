@@ -39,3 +39,12 @@ class ToolsSettings(Section):
     tools_dirs: str = Field(default="", description="Comma-separated directories of tool plugins (*.py); empty = the built-in tools.")
     tools_disabled: str = Field(default="", description="Comma-separated tool names no call may use, whatever the profiles enable (GET /tools shows them disabled; POST /tools/{name}/execute refuses them).")
     tools_reload_check_seconds: float = Field(default=2.0, gt=0, le=300, description="How often a voice worker checks the tools generation in Redis (a reload is also published, which wakes it at once); after POST /tools/reload or `voiceagent tools reload` its registry is reloaded from TOOLS_DIRS.")
+
+
+class TurnFlowSettings(Section):
+    title = "turn flow: answers started early, backchannels, idle reprompts (calls/preemptive.py, calls/idle.py)"
+
+    preemptive_llm: bool = Field(default=True, description="Start the LLM on the speculative transcript at the caller's first pause; the turn uses that stream when its final transcript is the same (normalised), else it is cancelled (the HTTP stream closed). Tools are only ever run once the turn is confirmed. Off = one LLM request per turn, started at the end of the turn.")
+    backchannel_words: str = Field(default="mm-hm,mm-hmm,mhm,mhmm,mm,hm,hmm,uh-huh,yeah,yep,yes,okay,ok,right,sure,i see,got it,alright", description="Comma-separated phrases that, alone in a turn, are a backchannel: not answered while the agent talks or after a statement; answered after a question (calls/backchannel.py).")
+    idle_reprompt_s: float = Field(default=8.0, ge=0, le=300, description="Seconds of silence on both sides after which the agent says the profile's 'still there' phrase; 0 = never.")
+    idle_reprompts: int = Field(default=2, ge=0, le=10, description="Idle reprompts said in a row without an answer before the agent says goodbye and hangs up.")

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, ValidationError
 
 from .base import Section, config_error, is_loopback_host
 from .calls import CallSettings, DialSettings, LoggingSettings, OutboundSettings, RecordsSettings, RedisSettings
-from .dialog import LlmSettings, ToolsSettings
+from .dialog import LlmSettings, ToolsSettings, TurnFlowSettings
 from .jobs import JobsSettings, ScheduleSettings, WebhookSettings
 from .speech import SpeechSettings
 from .telephony import EslSettings, ForkSettings, PlaybackSettings
@@ -42,7 +42,7 @@ def api_bind_problem(s: ApiSettings) -> Optional[Tuple[str, str]]:
 
 
 class Settings(EslSettings, ForkSettings, PlaybackSettings, CallSettings, OutboundSettings, DialSettings,
-               RedisSettings, RecordsSettings, LlmSettings, ToolsSettings, SpeechSettings, LoggingSettings, ApiSettings, JobsSettings,
+               RedisSettings, RecordsSettings, LlmSettings, ToolsSettings, TurnFlowSettings, SpeechSettings, LoggingSettings, ApiSettings, JobsSettings,
                ScheduleSettings, WebhookSettings):
     """Every section: what the voice worker and ``voiceagent config`` read."""
 

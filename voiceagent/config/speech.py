@@ -36,6 +36,7 @@ class SpeechSettings(Section):
     smart_turn_complete_ms: int = Field(default=250, ge=0, le=5000, description="Silence that ends a turn judged complete (by the model, or a question in the transcript), ms.")
     smart_turn_max_wait_ms: int = Field(default=1200, ge=100, le=10000, description="Longest silence before a turn judged incomplete ends anyway (a flat-intoned complete question never waits longer), ms.")
     min_speech_ms: int = Field(default=250, ge=0, description="Shortest speech that can make a turn; shorter bursts (clicks, coughs) are ignored, ms.")
+    speech_preroll_ms: int = Field(default=600, ge=0, le=2000, description="Audio kept from before the detected speech onset and sent to Whisper with the turn, ms: a soft first word ('Is the restaurant open...') starts before the VAD is sure, and 200 ms lost it.")
     max_utterance_s: float = Field(default=30.0, gt=0, description="A turn is cut after this much audio even if the caller keeps talking, s.")
     ack_after_ms: int = Field(default=1500, ge=0, le=10000, description="If no answer is playing this long after the caller's last word, say a short acknowledgement (the profile's 'thinking' phrase, e.g. 'One moment.') so the caller is not left in silence; 0 = never.")
     barge_in_min_ms: int = Field(default=400, ge=0, description="Caller speech needed to interrupt the agent's playback, ms ('mm-hm' and coughs do not).")

@@ -39,6 +39,7 @@ class Phrases(_Strict):
     failure_goodbye: str = Field(default="I'm sorry, I can't help right now. Please call again later. Goodbye.",
                                  description="Said before hanging up after repeated failures.")
     transfer: str = Field(default="Please hold while I transfer your call.", description="Said before a transfer.")
+    still_there: str = Field(default="Are you still there?", description="Said after IDLE_REPROMPT_S of silence.")
 
     def pick_thinking(self, rng: Optional[random.Random] = None) -> str:
         """One of the thinking phrases (from ``rng`` when given, else the ``random`` module's)."""
