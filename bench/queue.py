@@ -33,16 +33,14 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import gevent
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ is not a package: its siblings
+from bench_stats import nearest_rank  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _pct(xs: List[float], q: float) -> float:
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = min(len(xs) - 1, max(0, int(round(q * (len(xs) - 1)))))
-    return xs[k]
+_pct = nearest_rank
 
 
 def _at(rec: Any, state: str) -> Optional[float]:

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Any, Dict, List
 
 import gevent
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ is not a package: its siblings
+from bench_stats import nearest_rank  # noqa: E402
 
-def _pct(xs: List[float], q: float) -> float:
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = min(len(xs) - 1, max(0, int(round(q * (len(xs) - 1)))))
-    return xs[k]
+_pct = nearest_rank
 
 
 def _at(rec: Any, state: str) -> float:
