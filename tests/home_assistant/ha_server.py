@@ -11,8 +11,7 @@ import json
 from typing import Any, Dict, List, Optional
 from urllib.parse import parse_qs
 
-from gevent.event import Event
-from gevent.pywsgi import WSGIServer
+from tests.http_standin import HttpStandIn
 
 TOKEN = "ha-test-token-0123456789"
 
@@ -53,29 +52,19 @@ def assist(response_type: str, speech: str = "", code: Optional[str] = None, **d
             "speech": {"plain": {"speech": speech, "extra_data": None}} if speech else {}}
 
 
-class HomeAssistantStandIn:
+class HomeAssistantStandIn(HttpStandIn):
     def __init__(self) -> None:
+        super().__init__()
         self.states = {s["entity_id"]: copy.deepcopy(s) for s in STATES}
         self.areas = copy.deepcopy(AREAS)
         self.token = TOKEN
-        self.hang = False
         self.assist_answers: List[Dict[str, Any]] = []   # responses in order (then a no_intent_match error)
         self.requests: List[Dict[str, Any]] = []
         self._conversations = 0
-        self._released = Event()
-        self._server = WSGIServer(("127.0.0.1", 0), self._app, log=None, error_log=None)
-
-    def start(self) -> "HomeAssistantStandIn":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._released.set()
-        self._server.stop(timeout=1)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return self.origin
 
     def service_calls(self) -> List[Dict[str, Any]]:
         return [r for r in self.requests if r["path"].startswith("/api/services/")]
@@ -91,7 +80,7 @@ class HomeAssistantStandIn:
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         self.requests.append({"method": method, "path": path, "query": query, "body": body})
         if self.hang:
-            self._released.wait(30)
+            self.hold()
             return self._send(start_response, 503, {"message": "gone"})
         if environ.get("HTTP_AUTHORIZATION") != f"Bearer {self.token}":
             start_response("401 Unauthorized", [("Content-Type", "text/plain")])

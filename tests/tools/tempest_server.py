@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 from urllib.parse import parse_qs
 
-from gevent.event import Event
-from gevent.pywsgi import WSGIServer
+from tests.http_standin import HttpStandIn
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tempest"
 
@@ -18,27 +17,16 @@ def sample(name: str = "observations_foggy.json") -> Dict[str, Any]:
     return json.loads((DATA / name).read_text())
 
 
-class TempestStandIn:
+class TempestStandIn(HttpStandIn):
     def __init__(self, body: Optional[Dict[str, Any]] = None) -> None:
+        super().__init__()
         self.body: Any = body if body is not None else sample()
         self.status = 200
         self.raw: Optional[bytes] = None   # served as is instead of the JSON body (junk)
-        self.hang = False                  # never answer (until stopped): the client's timeout must end it
         self.requests: List[Dict[str, Any]] = []
-        self._released = Event()
-        self._server = WSGIServer(("127.0.0.1", 0), self._app, log=None, error_log=None)
-
-    def start(self) -> "TempestStandIn":
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._released.set()
-        self._server.stop(timeout=1)
-
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/swd/rest"
+        return f"{self.origin}/swd/rest"
 
     def obs(self, **changes: Any) -> None:
         """Change fields of the served ``obs[0]``."""
@@ -49,7 +37,7 @@ class TempestStandIn:
     def _app(self, environ, start_response):
         self.requests.append({"path": environ["PATH_INFO"], "query": parse_qs(environ.get("QUERY_STRING", ""))})
         if self.hang:
-            self._released.wait(30)
+            self.hold()
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"gone"]
         if self.status != 200:
