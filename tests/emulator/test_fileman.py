@@ -7,8 +7,7 @@ import wave
 import numpy as np
 import pytest
 
-from tests.emulator.eslclient import RawEsl, WsPeer
-from tests.emulator.test_emulator_api import _ev, _wav
+from tests.emulator.test_emulator_api import _esl, _ev, _wav, peer  # noqa: F401 - peer is a fixture
 from voiceagent.emulator import FreeSwitchEmulator
 
 SPEED = 10.0
@@ -16,26 +15,12 @@ RATE = 16000
 
 
 @pytest.fixture
-def peer():
-    p = WsPeer()
-    yield p
-    p.close()
-
-
-@pytest.fixture
-def emu(tmp_path, peer):
+def emu(tmp_path, peer):  # noqa: F811 - the imported fixture
     e = FreeSwitchEmulator(speed=SPEED, temp_dir=str(tmp_path),
                            variables={"voiceagent_fork_url": f"ws://127.0.0.1:{peer.port}"})
     e.start()
     yield e
     e.stop()
-
-
-def _esl(emu):
-    esl = RawEsl(emu.port)
-    assert esl.command("auth ClueCon").get("Reply-Text") == "+OK accepted"
-    esl.command("event plain ALL")
-    return esl
 
 
 def _parked(emu, esl):
