@@ -38,7 +38,6 @@ if __name__ == "__main__":  # before anything imports socket/threading
 
 import json
 import os
-import random
 import shlex
 import socket
 import subprocess
@@ -50,11 +49,9 @@ from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # its siblings (last: bench/queue.py is no stdlib)
+from load_callers import Callers, caller_speech  # noqa: E402
 from load_report import header, plot, row  # noqa: E402
 
-SENTENCES = ["Hello, I would like to know your opening hours.", "Can you tell me where the nearest pharmacy is?",
-             "Is the restaurant open on Sunday evening?", "How much does a monthly subscription cost?",
-             "Do you have parking near the building?", "What time is it?"]
 ESL_PASSWORD = "load-password"
 FRAME_S = 0.020  # mod_audio_fork's frame
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -92,11 +89,11 @@ def rss_mib(pid: int) -> float:
 class WorkerProcess:
     """``bench/load_worker.py`` as a child process; a thread reads its JSON lines (one a second)."""
 
-    def __init__(self, env: Dict[str, str], models: str, log_path: str) -> None:
+    def __init__(self, env: Dict[str, str], models: str, log_path: str, profile: str = "") -> None:
         self.log = open(log_path, "wb")
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "load_worker.py")
-        self.proc = subprocess.Popen([sys.executable, script, "--models", models], env=env, stdout=subprocess.PIPE,
-                                     stderr=self.log)
+        self.proc = subprocess.Popen([sys.executable, script, "--models", models, "--profile", profile], env=env,
+                                     stdout=subprocess.PIPE, stderr=self.log)
         self.lines: List[Dict[str, Any]] = []
         self.ready: Optional[Dict[str, Any]] = None
         self._lock = threading.Lock()
@@ -137,78 +134,6 @@ class WorkerProcess:
         self.log.close()
 
 
-class Callers:
-    """The emulated callers: channels placed through the emulator's dialplan, talking or silent."""
-
-    def __init__(self, emu, speech: Optional[List[Any]], seed: int = 1) -> None:
-        self.emu = emu
-        self.speech = speech
-        self.rnd = random.Random(seed)
-        self.channels: List[Any] = []
-        self.said = 0
-
-    def place(self, n: int, rate: float) -> None:
-        import gevent
-
-        from voiceagent.emulator.stack import AGENT_NUMBER
-
-        t0 = time.monotonic()
-        for k in range(n):
-            gevent.sleep(max(0.0, t0 + k / rate - time.monotonic()))
-            ch = self.emu.place_call(destination=AGENT_NUMBER, caller=f"+1555{len(self.channels):07d}")
-            self.channels.append(ch)
-            if self.speech:
-                gevent.spawn(self._talk, ch)
-
-    def _talk(self, ch) -> None:
-        import gevent
-
-        if not ch.wait_answered(60):
-            return
-        gevent.sleep(self.rnd.uniform(2.0, 8.0))
-        while not ch.hangup_cause:
-            pcm, seconds = self.rnd.choice(self.speech)
-            ch.say(pcm)
-            self.said += 1
-            gevent.sleep(seconds + self.rnd.uniform(6.0, 10.0))
-
-    def settled(self) -> bool:
-        """Every call answered (or over) and its fork streaming."""
-        return all(ch.hangup_cause or (ch.answered and ch.fork is not None and ch.fork.connected)
-                   for ch in self.channels)
-
-    def live(self) -> int:
-        return sum(1 for ch in self.channels if not ch.hangup_cause)
-
-    def failed(self) -> int:
-        return sum(1 for ch in self.channels if ch.hangup_cause)
-
-    def frames_sent(self) -> int:
-        return sum(ch.fork.frames_sent for ch in self.channels if ch.fork is not None)
-
-    def hangup_all(self) -> None:
-        for ch in self.channels:
-            if not ch.hangup_cause:
-                ch.hangup()
-        for ch in self.channels:
-            ch.wait_hangup(10)
-
-
-def _speech() -> List[Any]:
-    from voiceagent.config import load_settings
-    from voiceagent.speech.audio import float_to_pcm16, pcm16_to_float, resample
-    from voiceagent.speech.inference import InferencePool
-    from voiceagent.speech.tts import make_tts
-
-    tts = make_tts(load_settings(tts_noise_scale=0, tts_noise_w=0), InferencePool(1, model_threads=1))
-    out = []
-    for text in SENTENCES:
-        pcm, rate = tts.synthesize(text)
-        pcm16 = float_to_pcm16(resample(pcm16_to_float(pcm), rate, 16000))
-        out.append(((pcm16, 16000), len(pcm16) / 2 / 16000))
-    return out
-
-
 def _at(lines: List[Dict[str, Any]], key: str, t: float) -> float:
     """The worker's counter ``key`` at time ``t`` (its lines are stamped on the same monotonic clock as
     ours: Linux has one), interpolated between the lines around it."""
@@ -218,39 +143,58 @@ def _at(lines: List[Dict[str, Any]], key: str, t: float) -> float:
     return float(lines[0][key] if t < lines[0]["t"] else lines[-1][key])
 
 
-def measure(worker: WorkerProcess, callers: Callers, window: float) -> Dict[str, Any]:
-    """One window at the current level: what the worker and this process did in it."""
+def measure(workers: List[WorkerProcess], callers: Callers, window: float) -> Dict[str, Any]:
+    """One window at the current level: what the workers and this process did in it (CPU and RSS
+    summed over the workers, the loop thread of the busiest, lag over all their samples)."""
     import gevent
     from bench_stats import nearest_rank
 
-    pid = worker.proc.pid
+    pids = [w.proc.pid for w in workers]
+
+    def cpu():
+        return [cpu_seconds(p) for p in pids], [cpu_seconds(p, p) for p in pids], cpu_seconds(os.getpid())
+
     sent0, t0 = callers.frames_sent(), time.monotonic()
-    cpu0, main0, me0 = cpu_seconds(pid), cpu_seconds(pid, pid), cpu_seconds(os.getpid())
+    all0, loop0, me0 = cpu()
     said0 = callers.said
     gevent.sleep(window)
     sent1, t1 = callers.frames_sent(), time.monotonic()
-    cpu1, main1, me1 = cpu_seconds(pid), cpu_seconds(pid, pid), cpu_seconds(os.getpid())
-    deadline = time.monotonic() + 5
-    while not worker.since(t1) and time.monotonic() < deadline:  # the worker's line after the window
-        gevent.sleep(0.1)
-    lines = worker.since(t0 - 2.0)
-    if len(lines) < 2:
-        raise RuntimeError("the worker stopped reporting (its loop is stuck, or it died)")
-    inside = [m for m in lines if t0 < m["t"] <= t1 + 1.0]  # each line holds the lag since the one before
-    lag = sorted(v for m in inside for v in m["lag_ms"])
+    all1, loop1, me1 = cpu()
     elapsed = t1 - t0
-    recv = (_at(lines, "samples", t1) - _at(lines, "samples", t0)) / (16000 * FRAME_S)
-    last = lines[-1]
+    deadline = time.monotonic() + 5
+    while not all(w.since(t1) for w in workers) and time.monotonic() < deadline:  # each one's line after it
+        gevent.sleep(0.1)
+    lag: List[float] = []
+    recv = turns = refused = 0.0
+    vads, pools, per_worker = [], [], []
+    for w in workers:
+        lines = w.since(t0 - 2.0)
+        if len(lines) < 2:
+            raise RuntimeError(f"worker {w.proc.pid} stopped reporting (its loop is stuck, or it died)")
+        lag += [v for m in lines if t0 < m["t"] <= t1 + 1.0 for v in m["lag_ms"]]  # lag since the line before
+        recv += (_at(lines, "samples", t1) - _at(lines, "samples", t0)) / (16000 * FRAME_S)
+        turns += _at(lines, "turns", t1) - _at(lines, "turns", t0)
+        refused += lines[-1]["refused"]
+        per_worker.append(lines[-1]["calls"])
+        vads.append(lines[-1].get("vad"))
+        pools.append(lines[-1].get("pool"))
+    lag.sort()
     live = callers.live()
-    return {"calls": live, "failed": callers.failed(), "refused": last["refused"],
+    vad = None
+    if all(vads):
+        runs, rows = sum(v["runs"] for v in vads), sum(v["rows"] for v in vads)
+        vad = {"runs": runs, "rows": rows, "rows_per_run": round(rows / runs, 1) if runs else 0.0,
+               "max_rows": max(v["max_rows"] for v in vads), "failures": sum(v["failures"] for v in vads)}
+    return {"calls": live, "failed": callers.failed(), "refused": refused, "workers": len(workers),
+            "calls_per_worker": per_worker,
             "sent_fps": (sent1 - sent0) / elapsed, "recv_fps": recv / elapsed, "expected_fps": live / FRAME_S,
             "lag_p50_ms": nearest_rank(lag, 0.5), "lag_p99_ms": nearest_rank(lag, 0.99),
             "lag_max_ms": lag[-1] if lag else float("nan"), "lag_samples": len(lag),
-            "cpu_worker": 100 * (cpu1 - cpu0) / elapsed, "cpu_loop": 100 * (main1 - main0) / elapsed,
-            "cpu_bench": 100 * (me1 - me0) / elapsed, "rss_mib": rss_mib(pid),
-            "turns": round(_at(lines, "turns", t1) - _at(lines, "turns", t0)), "said": callers.said - said0,
-            "vad": last.get("vad"), "pool": last.get("pool"), "load_avg": round(os.getloadavg()[0], 2),
-            "window_s": round(elapsed, 1)}
+            "cpu_worker": 100 * (sum(all1) - sum(all0)) / elapsed,
+            "cpu_loop": 100 * max(b - a for a, b in zip(loop0, loop1, strict=True)) / elapsed,
+            "cpu_bench": 100 * (me1 - me0) / elapsed, "rss_mib": sum(rss_mib(p) for p in pids),
+            "turns": round(turns), "said": callers.said - said0, "vad": vad, "pool": pools,
+            "load_avg": round(os.getloadavg()[0], 2), "window_s": round(elapsed, 1)}
 
 
 def verdict(r: Dict[str, Any], level: int, max_lag_ms: float) -> str:
@@ -269,7 +213,9 @@ def verdict(r: Dict[str, Any], level: int, max_lag_ms: float) -> str:
 
 def run_load(levels: List[int], models: str = "stub", vad: str = "batched", callers_mode: str = "silent",
              window: float = 15.0, ramp: float = 20.0, max_lag_ms: float = 20.0, out: str = "out/bench",
-             stt_model: str = "base", settle: float = 3.0, argv: Optional[List[str]] = None) -> int:
+             stt_model: str = "base", settle: float = 3.0, profile: bool = False, workers: int = 1,
+             keep_going: bool = False,
+             argv: Optional[List[str]] = None) -> int:
     import gevent
     import redis
 
@@ -277,13 +223,13 @@ def run_load(levels: List[int], models: str = "stub", vad: str = "batched", call
     from voiceagent.observability.logs import setup_logging
     from voiceagent.records.keys import Keys
 
-    label = f"{models}-{vad}-{callers_mode}"
+    label = f"{models}-{vad}-{callers_mode}" + (f"-{workers}w" if workers > 1 else "")
     cmd = "voiceagent bench load " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     _say(f"command: {cmd}")
     _say(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start")
     setup_logging("WARNING", "text")
     os.makedirs(out, exist_ok=True)
-    speech = _speech() if callers_mode == "talking" else None
+    speech = caller_speech() if callers_mode == "talking" else None
     port = _free_port()
     emu = start_emulator(ESL_PASSWORD, speed=1.0, fork_url=f"ws://127.0.0.1:{port}")
     pid = os.getpid()
@@ -296,21 +242,29 @@ def run_load(levels: List[int], models: str = "stub", vad: str = "batched", call
                WORKER_HEARTBEAT_SECONDS="2", STT_MODEL=stt_model, **VADS[vad])
     if models == "stub":
         env["SMART_TURN"] = "false"  # its model is one of the models stubbed out
-    worker = WorkerProcess(env, models, os.path.join(out, f"load-{label}-worker.log"))
-    worker.start_reader()
+    if workers > 1:
+        env["FORK_REUSE_PORT"] = "true"  # one fork port, the kernel spreads the forks over the workers
+    procs = []
+    for k in range(workers):
+        wenv = dict(env, WORKER_ID=f"load-{pid}-{k + 1}")
+        procs.append(WorkerProcess(wenv, models, os.path.join(out, f"load-{label}-worker{k + 1}.log"),
+                                   os.path.abspath(os.path.join(out, f"load-{label}-{k + 1}.prof")) if profile else ""))
+        procs[-1].start_reader()
     callers = Callers(emu, speech)
     results: List[Dict[str, Any]] = []
     rc = 0
     try:
         t0 = time.monotonic()
-        while worker.ready is None:
-            if worker.proc.poll() is not None or time.monotonic() - t0 > 240:
-                raise RuntimeError(f"the worker did not start (see {worker.log.name})")
-            gevent.sleep(0.2)
-        if "error" in worker.ready:
-            raise RuntimeError(f"the worker failed: {worker.ready['error']}")
-        _say(f"worker pid {worker.proc.pid} ready in {worker.ready['start_s']} s; models {models}, VAD {vad}, "
-             f"callers {callers_mode}, window {window:g} s, ramp {ramp:g} calls/s")
+        for w in procs:
+            while w.ready is None:
+                if w.proc.poll() is not None or time.monotonic() - t0 > 240:
+                    raise RuntimeError(f"a worker did not start (see {w.log.name})")
+                gevent.sleep(0.2)
+            if "error" in w.ready:
+                raise RuntimeError(f"a worker failed: {w.ready['error']}")
+        _say(f"{workers} worker process(es) (pid {', '.join(str(w.proc.pid) for w in procs)}) ready in "
+             f"{time.monotonic() - t0:.1f} s; models {models}, VAD {vad}, callers {callers_mode}, window {window:g} s, "
+             f"ramp {ramp:g} calls/s")
         _say(header())
         for level in levels:
             callers.place(level - len(callers.channels), ramp)
@@ -318,14 +272,15 @@ def run_load(levels: List[int], models: str = "stub", vad: str = "batched", call
             while not callers.settled() and time.monotonic() < deadline:
                 gevent.sleep(0.2)
             gevent.sleep(settle)
-            r = measure(worker, callers, window)
+            r = measure(procs, callers, window)
             r["level"] = level
             r["why"] = verdict(r, level, max_lag_ms)
             results.append(r)
             _say(row(r))
-            if worker.proc.poll() is not None:
-                raise RuntimeError(f"the worker died with {worker.proc.returncode} (see {worker.log.name})")
-            if r["why"]:
+            dead = [w for w in procs if w.proc.poll() is not None]
+            if dead:
+                raise RuntimeError(f"a worker died with {dead[0].proc.returncode} (see {dead[0].log.name})")
+            if r["why"] and (not keep_going or r["failed"] > level // 2):
                 _say(f"stopped at {level} calls: {r['why']}")
                 break
     except RuntimeError as exc:
@@ -333,17 +288,19 @@ def run_load(levels: List[int], models: str = "stub", vad: str = "batched", call
         rc = 1
     finally:
         callers.hangup_all()
-        worker.stop()
+        for w in procs:
+            w.stop()
         emu.stop()
         r = redis.Redis()
         for key in r.scan_iter(Keys(prefix).everything):
             r.delete(key)
     if results:
         held = [x["level"] for x in results if not x["why"]]
+        held = [lv for lv in held if all(not x["why"] for x in results if x["level"] <= lv)]  # up to the first miss
         _say(f"held: {max(held) if held else 0} calls ({label}); load average at the end "
              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         doc = {"command": cmd, "label": label, "models": models, "vad": vad, "callers": callers_mode,
-               "window_s": window, "ramp": ramp, "max_lag_ms": max_lag_ms, "stt_model": stt_model,
+               "workers": workers, "window_s": window, "ramp": ramp, "max_lag_ms": max_lag_ms, "stt_model": stt_model,
                "cores": os.cpu_count(), "results": results}
         with open(os.path.join(out, f"load-{label}.json"), "w") as f:
             json.dump(doc, f, indent=1)
@@ -374,10 +331,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--max-lag-ms", type=float, default=20.0)
     p.add_argument("--stt-model", default="base", help="Whisper model with --models real")
     p.add_argument("--settle", type=float, default=3.0, help="seconds between a level's last answer and its window")
+    p.add_argument("--profile", action="store_true", help="cProfile the worker's loop thread (<out>/load-<label>.prof)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="measure every level (verdicts still shown); stop only when most calls failed")
+    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the fork port (FORK_REUSE_PORT)")
     p.add_argument("--out", default="out/bench")
     a = p.parse_args(argv)
+    if a.workers < 1:
+        p.error("--workers must be at least 1")
     return run_load(parse_levels(a.levels), a.models, a.vad, a.callers, a.window, a.ramp, a.max_lag_ms, a.out,
-                    a.stt_model, a.settle, argv=argv)
+                    a.stt_model, a.settle, a.profile, a.workers, a.keep_going, argv=argv)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     p = argparse.ArgumentParser(description="the voice worker bench/load.py measures")
     p.add_argument("--models", choices=["stub", "real"], default="stub")
+    p.add_argument("--profile", default="", help="write cProfile stats of the loop thread here at exit")
     a = p.parse_args(argv)
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format)
@@ -146,8 +147,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     gevent.spawn(probe.sample_lag)
     print(json.dumps({"ready": True, "pid": os.getpid(), "start_s": round(time.monotonic() - t0, 1),
                       "warm_turn_found": bool(warm.get("turn_found"))}), flush=True)
+    profiler = None
+    if a.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     while not worker.stopped.wait(1.0):
         print(json.dumps(probe.snapshot()), flush=True)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(a.profile)
     return 0
 
 
