@@ -41,15 +41,15 @@ def plot(results: List[Dict[str, Any]], path: str, title: str, max_lag_ms: float
     x = [r["level"] for r in results]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     ax = axes[0][0]
-    ax.plot(x, [r["lag_p50_ms"] for r in results], marker="o", label="p50")
-    ax.plot(x, [r["lag_p99_ms"] for r in results], marker="o", label="p99")
+    ax.plot(x, [max(0.1, r["lag_p50_ms"]) for r in results], marker="o", label="p50")
+    ax.plot(x, [max(0.1, r["lag_p99_ms"]) for r in results], marker="o", label="p99")
     ax.axhline(max_lag_ms, color="tab:red", linestyle="--", label=f"limit {max_lag_ms:g} ms")
     ax.set_ylabel("event-loop lag (ms)")
-    ax.set_yscale("symlog", linthresh=1)
+    ax.set_yscale("log")
     ax.legend()
     ax = axes[0][1]
-    ax.plot(x, [r["cpu_worker"] for r in results], marker="o", label="worker, all threads")
-    ax.plot(x, [r["cpu_loop"] for r in results], marker="o", label="worker loop thread")
+    ax.plot(x, [r["cpu_worker"] for r in results], marker="o", label="worker(s), all threads")
+    ax.plot(x, [r["cpu_loop"] for r in results], marker="o", label="loop thread (the busiest worker's)")
     ax.plot(x, [r["cpu_bench"] for r in results], marker=".", color="tab:gray", label="emulator + callers")
     ax.axhline(100, color="tab:red", linestyle="--")
     ax.set_ylabel("CPU (% of one core)")
@@ -62,7 +62,7 @@ def plot(results: List[Dict[str, Any]], path: str, title: str, max_lag_ms: float
     ax.legend()
     ax = axes[1][1]
     ax.plot(x, [r["rss_mib"] for r in results], marker="o")
-    ax.set_ylabel("worker RSS (MiB)")
+    ax.set_ylabel("worker RSS (MiB, all workers)")
     for a in axes.flat:
         a.set_xlabel("concurrent calls")
         a.grid(alpha=0.3)

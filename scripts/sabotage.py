@@ -1062,6 +1062,33 @@ BREAKAGES += [
       Patch("voiceagent/calls/idle.py", "if self.reprompts < self.max_reprompts:", "if self.reprompts <= self.max_reprompts:")),
 ]
 
+# --------------------------------------------------------------------------- batched VAD, the load benchmark
+T_VADB = "tests/speech/test_vad_batch.py"
+VADB = "voiceagent/speech/vad_batch.py"
+BREAKAGES += [
+    B("45a", "the batched graph hands the LSTM the calls as time steps: one call's state flows into the next",
+      (T_VADB + "::test_many_concurrent_calls_share_runs_without_cross_talk",),
+      Patch(VADB, '["vb_by_call"], ["vb_by_step"], perm=[1, 0, 2])', '["vb_by_call"], ["vb_by_step"], perm=[0, 1, 2])')),
+    B("45b", "seq_lens is not wired: a call with fewer chunks than the longest gets the padded steps' state",
+      (T_VADB + "::test_many_concurrent_calls_share_runs_without_cross_talk",),
+      Patch(VADB, 'lstm.input[4] = "seq_lens"', 'lstm.input[4] = ""')),
+    B("45c", "every call of a run gets the first call's next LSTM state",
+      (T_VADB + "::test_many_concurrent_calls_share_runs_without_cross_talk",),
+      Patch(VADB, "out[i] = (probs[k, :lens[k]].copy(), hn[0, k].copy(), cn[0, k].copy())",
+            "out[i] = (probs[k, :lens[k]].copy(), hn[0, 0].copy(), cn[0, 0].copy())")),
+    B("45d", "a call's next chunk does not get the last 64 samples of its previous one as context",
+      (T_VADB + "::test_one_call_gets_the_same_probabilities_and_decisions_as_the_per_call_model",),
+      Patch(VADB, "        self._ctx = ctx\n", "")),
+    B("45e", "VAD_BATCH is ignored: every call runs its own Silero on the event loop",
+      (T_VADB + "::test_vad_batch_chooses_the_calls_vad",),
+      Patch("voiceagent/calls/voice_services.py", "if not (s.vad_batch and s.vad_engine == \"silero\"):",
+            "if True:")),
+    B("45f", "the load probe forgets the live calls' audio: frames received are not counted",
+      ("tests/bench/test_load_bench.py",),
+      Patch("bench/load_worker.py", '"samples": self.ended_samples + sum(s.samples_received for s in live),',
+            '"samples": self.ended_samples,')),
+]
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""
