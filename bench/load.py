@@ -1,7 +1,8 @@
-"""Concurrency benchmark: how many calls one voice worker holds (not a test).
+"""Concurrency benchmark: how many calls voice worker processes hold (not a test).
 
     voiceagent bench load [--models stub|real] [--vad batched|inline|webrtc] [--callers silent|talking]
-                          [--levels 25,50,100,200,300,400] [--window 15] [--out out/bench]
+                          [--workers N] [--levels 25,50,100,200,300,400] [--window 15] [--keep-going]
+                          [--out out/bench]
     python bench/load.py ...                                    (same code)
 
 The voice worker is its own process (``bench/load_worker.py``: the real worker and conversation
@@ -22,7 +23,9 @@ monotonic clock: Linux has one), so the two cover the same seconds.
 6-10 s, so turns run end to end (VAD, STT, the LLM, TTS, playback); ``silent`` callers send silence
 (VAD on every frame, no turn).  ``--vad``: ``batched`` (VAD_BATCH=on, the default), ``inline``
 (VAD_BATCH=off: each call's chunk in its own greenlet) or ``webrtc`` (VAD_ENGINE=webrtc).
-Table on stdout, ``<out>/load-<label>.json`` and ``.png``; the exact command line is printed first.
+``--workers N``: N worker processes behind one fork port (FORK_REUSE_PORT=true: the kernel spreads the
+forks), CPU and RSS summed, the busiest loop thread shown.  Table on stdout, ``<out>/load-<label>.json``
+and ``.png``; the exact command line is printed first.
 """
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ from typing import Any, Dict, List, Optional
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # its siblings (last: bench/queue.py is no stdlib)
 from load_callers import Callers, caller_speech  # noqa: E402
-from load_report import header, plot, row  # noqa: E402
+from load_report import header, markdown, plot, row  # noqa: E402
 
 ESL_PASSWORD = "load-password"
 FRAME_S = 0.020  # mod_audio_fork's frame
@@ -306,7 +309,9 @@ def run_load(levels: List[int], models: str = "stub", vad: str = "batched", call
             json.dump(doc, f, indent=1)
         plot(results, os.path.join(out, f"load-{label}.png"), f"{label}  ({cmd})", max_lag_ms)
         base = os.path.join(out, f"load-{label}")
-        _say(f"raw numbers: {base}.json\nplot:        {base}.png")
+        with open(f"{base}.md", "w") as f:
+            f.write(f"`{cmd}`\n\n{markdown(results)}\n")
+        _say(f"raw numbers: {base}.json\nplot:        {base}.png\nREADME table: {base}.md")
     return rc
 
 

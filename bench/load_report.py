@@ -23,12 +23,13 @@ def row(r: Dict[str, Any]) -> str:
 
 def markdown(results: List[Dict[str, Any]]) -> str:
     """The same rows as a Markdown table (README)."""
-    out = ["| calls | frames sent/s | received/s | lag p50 ms | lag p99 ms | worker CPU | its loop thread | RSS MiB "
-           "| turns | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| calls | answered | frames sent/s | received/s | lag p50 / p99 ms | workers' CPU | busiest loop | "
+           "emulator CPU | RSS MiB | turns | load avg | verdict |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        out.append(f"| {r['level']} | {r['sent_fps']:.0f} | {r['recv_fps']:.0f} | {r['lag_p50_ms']:.1f} | "
-                   f"{r['lag_p99_ms']:.1f} | {r['cpu_worker']:.0f} % | {r['cpu_loop']:.0f} % | {r['rss_mib']:.0f} | "
-                   f"{r['turns']} | {r['why'] or 'ok'} |")
+        out.append(f"| {r['level']} | {r['calls']} | {r['sent_fps']:,.0f} | {r['recv_fps']:,.0f} | "
+                   f"{r['lag_p50_ms']:.1f} / {r['lag_p99_ms']:.0f} | {r['cpu_worker']:.0f} % | {r['cpu_loop']:.0f} % | "
+                   f"{r['cpu_bench']:.0f} % | {r['rss_mib']:.0f} | {r['turns']} | {r['load_avg']:.1f} | "
+                   f"{r['why'] or 'ok'} |")
     return "\n".join(out)
 
 
