@@ -56,3 +56,20 @@ def test_without_record_calls_there_is_no_recording_and_a_clear_404(make_emulato
     r = api.http.get(f"{api.url}/calls/{ch.uuid}/recording")
     assert r.status_code == 404 and "RECORD_CALLS" in r.json()["error"]["message"]
     assert not (tmp_path / "rec").exists()
+
+
+def test_recordings_older_than_the_records_are_deleted_and_nothing_else(tmp_path):
+    import os
+    import time
+
+    from voiceagent.calls.recording import expire_recordings
+
+    old, new = "0b7e0000-0000-4000-8000-000000000001.wav", "0b7e0000-0000-4000-8000-000000000002.wav"
+    for name in (old, new, "notes.wav", "0b7e0000-0000-4000-8000-000000000003.wav.bak"):
+        (tmp_path / name).write_bytes(b"RIFF")
+    ancient = time.time() - 3 * 86400
+    for name in (old, "notes.wav", "0b7e0000-0000-4000-8000-000000000003.wav.bak"):
+        os.utime(tmp_path / name, (ancient, ancient))
+    assert expire_recordings(str(tmp_path), retention_days=2) == 1
+    assert sorted(os.listdir(tmp_path)) == sorted([new, "notes.wav", "0b7e0000-0000-4000-8000-000000000003.wav.bak"])
+    assert expire_recordings(str(tmp_path / "missing"), retention_days=2) == 0

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
+import re
+import time
+from typing import TYPE_CHECKING, Optional
 
+from ..telephony.call_ids import UUID_PATTERN
 from .call_state import CallState
 from .ports import CallInfo
 from .turns import Turn
@@ -20,6 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .worker import VoiceWorker
 
 log = logging.getLogger(__name__)
+
+RECORDING_RE = re.compile(rf"^{UUID_PATTERN}\.wav$")  # the only files expire_recordings deletes
 
 
 def recording_name(call_id: str) -> str:
@@ -66,3 +71,28 @@ class CallRecorder:
     def call_ended(self, call: CallInfo, *, cause: str, outcome: str, ended_by: str, at: float,
                    refused: str = "") -> None:
         pass  # FreeSWITCH closes the file when the channel hangs up
+
+
+def expire_recordings(directory: str, retention_days: float, now: Optional[float] = None) -> int:
+    """Delete recordings older than the records (CALL_RETENTION_DAYS): a call page never outlives its
+    record, and a recording should not outlive the call page.  Only ``<uuid>.wav`` files are touched."""
+    cutoff = (time.time() if now is None else now) - retention_days * 86400
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if not RECORDING_RE.match(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            continue  # another worker sharing the directory was first
+        except OSError as exc:
+            log.warning("could not remove expired recording %s: %s", entry.path, exc)
+    if removed:
+        log.info("removed %d recordings older than %.1f days from %s", removed, retention_days, directory)
+    return removed
