@@ -7,8 +7,8 @@ import wave
 import numpy as np
 import pytest
 
-from tests.fork_helpers import wait_until
 from tests.emulator.test_emulator_api import _esl, _ev, _wav, peer  # noqa: F401 - peer is a fixture
+from tests.fork_helpers import wait_until
 from voiceagent.emulator import FreeSwitchEmulator
 
 SPEED = 10.0

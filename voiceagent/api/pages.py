@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, Dict, Optional, Tuple, Union
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, session, url_for
+from werkzeug.wrappers.response import Response as BaseResponse
 from pydantic import ValidationError
 
 from ..records.models import Outcome
@@ -92,7 +93,7 @@ def _headers(resp: Response) -> Response:
 
 @bp.route("/login", methods=["GET", "POST"])
 @html_page
-def login() -> Union[Response, Tuple[str, int], str]:
+def login() -> Union[BaseResponse, Tuple[str, int], str]:
     if request.method == "GET":
         return render_template("login.html", next=_safe_next(request.args.get("next")), error="")
     token = request.form.get("token", "")
@@ -109,7 +110,7 @@ def login() -> Union[Response, Tuple[str, int], str]:
 
 @bp.post("/logout")
 @html_page
-def logout() -> Response:
+def logout() -> BaseResponse:
     session.clear()
     return redirect(url_for("pages.login"), code=303)
 
