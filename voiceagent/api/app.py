@@ -4,8 +4,8 @@ The app holds a :class:`records.client.CallClient` (built from the Redis and rec
 unless given) and checks the bearer token before any view runs: every operation needs it
 except those declared public (``/health``).  The HTML pages under ``/ui`` (pages.py) are not
 operations: a browser cannot send the header, so they check their own login cookie.  Tokens are
-compared with ``hmac.compare_digest`` so the time a wrong token takes says nothing about the right one.  An empty API_TOKEN turns
-auth off, which :func:`server.make_server` allows on a loopback address only.
+compared with ``hmac.compare_digest`` so the time a wrong token takes says nothing about the right
+one.  An empty API_TOKEN turns auth off, which :func:`server.make_server` allows on a loopback address only.
 """
 from __future__ import annotations
 

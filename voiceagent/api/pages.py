@@ -16,8 +16,8 @@ from datetime import timedelta
 from typing import Any, Dict, Optional, Tuple, Union
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, session, url_for
-from werkzeug.wrappers.response import Response as BaseResponse
 from pydantic import ValidationError
+from werkzeug.wrappers.response import Response as BaseResponse
 
 from ..records.models import Outcome
 from .calls import client, page
