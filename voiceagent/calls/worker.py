@@ -36,6 +36,7 @@ from .node_link import NodeLink, link_of
 from .observers import Observers
 from .outbound import Dialer
 from .ports import CallObserver, Dialog
+from .recording import CallRecorder
 from .recovery import Recovery
 from .request_taker import RequestTaker
 from .session import CallSession
@@ -61,7 +62,10 @@ class VoiceWorker:
         self.store = CallStore(self.redis, settings.redis_prefix, call_ttl=settings.max_call_seconds + 120,
                                inbox_ttl=settings.worker_heartbeat_ttl)
         self.records, self.record_writer = _records(self.redis, settings)
-        self.observers: List[CallObserver] = [RecordReporter(self.record_writer, self.worker_id)]
+        reporter = RecordReporter(self.record_writer, self.worker_id)
+        self.observers: List[CallObserver] = [reporter]
+        if settings.record_calls:
+            self.observers.append(CallRecorder(self, reporter))
         self.notify: CallObserver = Observers(self.observers)  # told about every call (calls.ports.CallObserver)
         self.requests = RequestTaker(self, self.records)
         self.recovery = Recovery(self)

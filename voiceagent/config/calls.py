@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import List, Literal
 from urllib.parse import urlsplit
 
@@ -52,6 +53,8 @@ class RecordsSettings(Section):
 
     call_retention_days: float = Field(default=30.0, gt=0, le=3650, description="How long a call's record (transcript, outcome, timings) is kept after the call.")
     call_events_maxlen: int = Field(default=100_000, ge=1000, description="Length the call-event stream is trimmed to (approximately); a consumer group further behind loses the oldest.")
+    record_calls: bool = Field(default=False, description="FreeSWITCH records every answered call (uuid_record: both legs mixed, <call id>.wav in RECORDINGS_DIR); the call page plays it.")
+    recordings_dir: Path = Field(default=Path("/tmp/voiceagent-recordings"), description="Where FreeSWITCH writes the recordings; the API serves them from the same path, so it must be shared by both (as PLAYBACK_DIR is).")
 
 
 class RedisSettings(Section):

@@ -31,6 +31,8 @@ class ApiSettings(Section):
     api_port: int = Field(default=8080, ge=0, le=65535, description="Port of the API (0 = pick one).")
     api_token: SecretStr = Field(default=SecretStr(""), description="Bearer token every endpoint but /health requires (Authorization: Bearer ...); empty = no auth, allowed on a loopback API_HOST only.")
     api_max_body_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body the API reads; larger ones get 413.")
+    api_session_secret: SecretStr = Field(default=SecretStr(""), description="Key that signs the call pages' login cookie (/ui); empty = derived from API_TOKEN, so a new token logs every browser out.")
+    api_session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="How long a login to the call pages (/ui) lasts.")
 
 
 def api_bind_problem(s: ApiSettings) -> Optional[Tuple[str, str]]:
