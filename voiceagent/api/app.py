@@ -20,7 +20,7 @@ from ..dialog.tools import ToolRegistry
 from ..jobs.dispatch import Dispatcher
 from ..records.client import CallClient
 from ..webhooks import inbound as webhooks_in
-from . import calls, docs, errors, health, schedules, tools
+from . import calls, docs, errors, health, schedules, telemetry, tools
 from .errors import ApiError
 from .openapi import operation_of
 
@@ -58,6 +58,7 @@ def create_app(settings: Any, client: Optional[CallClient] = None, tools: Option
     app.extensions["voiceagent.settings"] = settings
     app.extensions["voiceagent.dispatcher"] = Dispatcher.from_settings(settings, client)
     app.extensions["voiceagent.tools"] = _tools(settings, client, tools)
+    telemetry.install(app, app.extensions["voiceagent.dispatcher"].depth)  # first: 401s are traced and counted
     expected = _token(settings)
     if not expected:
         log.warning("API_TOKEN is empty: the API accepts requests without a token (loopback only)")

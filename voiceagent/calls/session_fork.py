@@ -6,6 +6,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
+from ..observability.metrics import AUDIO_BYTES, AUDIO_FRAMES
 from ..telephony.fork_messages import Audio, Metadata, Text
 from .ports import CallEvent
 
@@ -73,6 +74,8 @@ class ForkSide:
     def on_fork_message(self, msg) -> None:
         if isinstance(msg, Audio):
             self.samples_received += len(msg.pcm) // 2
+            AUDIO_FRAMES.inc()
+            AUDIO_BYTES.inc(len(msg.pcm))
             self.last_audio_at = time.monotonic()
             sink = self._audio_sink
             if sink is not None:

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import signal
-import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 import gevent
@@ -20,6 +19,7 @@ import redis
 
 from ..config import Settings
 from ..observability import metrics
+from ..observability.call_telemetry import call_telemetry
 from ..records.keys import Keys
 from ..records.reporter import RecordReporter, RecordWriter
 from ..records.store import RecordStore
@@ -61,7 +61,8 @@ class VoiceWorker:
         self.store = CallStore(self.redis, settings.redis_prefix, call_ttl=settings.max_call_seconds + 120,
                                inbox_ttl=settings.worker_heartbeat_ttl)
         self.records, self.record_writer = _records(self.redis, settings)
-        self.observers: List[CallObserver] = [RecordReporter(self.record_writer, self.worker_id)]
+        # records first; then metrics, the call's trace and its log lines (observability/call_telemetry.py)
+        self.observers: List[CallObserver] = [RecordReporter(self.record_writer, self.worker_id), *call_telemetry()]
         self.notify: CallObserver = Observers(self.observers)  # told about every call (calls.ports.CallObserver)
         self.requests = RequestTaker(self, self.records)
         self.recovery = Recovery(self)
@@ -291,11 +292,6 @@ class VoiceWorker:
             del self.sessions[sess.id]
             self._record_extra.pop(sess.id, None)
         metrics.ACTIVE_CALLS.labels(worker=self.worker_id).set(self.live_calls())
-        if sess.answered_at is not None:
-            metrics.CALLS_FINISHED.labels(direction=sess.direction.value, ended_by=sess.ended_by or "unknown").inc()
-        took = round(time.monotonic() - sess.started, 3)
-        log.info("call ended", extra={"call_id": sess.id, "fields": {"cause": sess.hangup_cause,
-                                                                    "ended_by": sess.ended_by, "seconds": took}})
         if not self.sessions:
             self.idle.set()
 
@@ -333,11 +329,12 @@ class VoiceWorker:
                   caller_id_number: Optional[str] = None, caller_id_name: Optional[str] = None,
                   timeout: Optional[int] = None, profile: Optional[str] = None, call_id: Optional[str] = None,
                   request: Optional[object] = None, request_id: Optional[str] = None,
-                  max_seconds: Optional[float] = None) -> Dict[str, Any]:
+                  max_seconds: Optional[float] = None, trace_parent: str = "") -> Dict[str, Any]:
         """Place an outbound call (calls.outbound.Dialer); blocks until answered or failed."""
         return self.dialer.originate(destination, node=node, gateway=gateway, caller_id_number=caller_id_number,
                                      caller_id_name=caller_id_name, timeout=timeout, profile=profile, call_id=call_id,
-                                     request=request, request_id=request_id, max_seconds=max_seconds)
+                                     request=request, request_id=request_id, max_seconds=max_seconds,
+                                     trace_parent=trace_parent)
 
     def _dispatch_command(self, call_id: str, cmd) -> None:
         sess = self.sessions.get(call_id)
