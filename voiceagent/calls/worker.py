@@ -71,6 +71,7 @@ class VoiceWorker:
         self.sessions: Dict[str, CallSession] = {}
         self.draining = False
         self.fork_server: Optional[ForkServer] = None
+        self.metrics_server: Optional[Any] = None  # /metrics on METRICS_PORT (observability/metrics.py)
         self.inbox = InboxListener(self.store, self.worker_id, self._dispatch_command)
         self._heartbeat: Optional[gevent.Greenlet] = None
         self.admission_check: Optional[Callable[[], bool]] = None  # True = inference too backed up for a new call
@@ -116,9 +117,7 @@ class VoiceWorker:
         if s.take_requests:
             self.requests.start()  # after the first heartbeat: a request is only taken by a worker others see
         if s.metrics_port:
-            from prometheus_client import start_http_server
-
-            start_http_server(s.metrics_port, addr=s.metrics_host)
+            self.metrics_server = metrics.serve(s.metrics_port, s.metrics_host)
         log.info("voice worker %s ready: fork server %s, nodes %s", self.worker_id, self.fork_url_base,
                  ",".join(self.nodes))
 
@@ -141,6 +140,9 @@ class VoiceWorker:
             self._heartbeat.kill()
         if self.fork_server is not None:
             self.fork_server.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         for node in self.nodes.values():
             node.stop()
         try:

@@ -44,9 +44,9 @@ def _telemetry(s: Any, service: str, metrics_port: int) -> None:
     setup_from_settings(s)
     setup_tracing(s, service)
     if metrics_port:
-        from prometheus_client import start_http_server
+        from ..observability.metrics import serve
 
-        start_http_server(metrics_port, addr=s.metrics_host)
+        serve(metrics_port, s.metrics_host)
 
 
 def register(main: click.Group) -> None:

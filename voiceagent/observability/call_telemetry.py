@@ -55,4 +55,4 @@ def call_telemetry() -> "List[CallObserver]":
     from .call_metrics import CallMetrics
     from .call_traces import CallTracer
 
-    return [CallMetrics(), CallTracer(), CallLogs()]
+    return [CallMetrics(), CallLogs(), CallTracer()]  # logs before the tracer ends the span their ids name

@@ -55,6 +55,7 @@ class JsonFormatter(_PythonJsonFormatter):
             if getattr(record, key, ""):
                 log_data[key] = getattr(record, key)
         super().add_fields(log_data, record, message_dict)  # plain extra keys
+        log_data.pop("message", None)  # python-json-logger's name for what we call msg
         log_data.update(record.__dict__.get("fields") or {})
         if "exc_info" in log_data:
             log_data["exc"] = log_data.pop("exc_info")

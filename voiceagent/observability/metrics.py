@@ -5,7 +5,9 @@ name, ``_total`` on counters.  Labels are small fixed sets (direction, outcome, 
 tool name); never a call id, a number or anything a caller can make up.  The operator layer's
 metrics (API, queue, webhooks, tools) are in :mod:`.ops_metrics`.
 """
-from prometheus_client import Counter, Gauge, Histogram
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 # stage latencies of a turn: tens of ms (TTS of a short phrase) to seconds (a slow LLM)
 STAGE_BUCKETS = (.025, .05, .1, .2, .3, .5, .75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -55,3 +57,10 @@ INFERENCE_QUEUE_WAIT = Histogram("voiceagent_inference_queue_wait_seconds",
                                  buckets=(.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
 LOOP_LAG = Histogram("voiceagent_event_loop_lag_seconds", "How late the event loop woke a sleeping greenlet",
                      buckets=(.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1))
+
+
+def serve(port: int, host: str) -> Any:
+    """This process's metrics on ``http://host:port/metrics`` (a daemon thread); ``shutdown()`` stops it,
+    ``server_port`` is the port it bound."""
+    server, _thread = start_http_server(port, addr=host)
+    return server
