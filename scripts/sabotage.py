@@ -1062,6 +1062,38 @@ BREAKAGES += [
       Patch("voiceagent/calls/idle.py", "if self.reprompts < self.max_reprompts:", "if self.reprompts <= self.max_reprompts:")),
 ]
 
+# --------------------------------------------------------------------------- telemetry: metrics, traces, log lines
+T_OBS = "tests/observability/"
+BREAKAGES += [
+    B("43a", "turn stage histograms observe milliseconds: every latency 1000 times too large",
+      (T_OBS + "test_metric_units.py::test_a_turn_is_one_observation_per_stage_and_a_call_counts_once",),
+      Patch("voiceagent/observability/call_metrics.py", "hist.observe(value / 1000.0)", "hist.observe(value)")),
+    B("43b", "a tool name the LLM made up becomes a label of its own (unbounded label set)",
+      (T_OBS + "test_metric_units.py::test_tool_runs_count_by_name_errors_separately_and_a_made_up_name_as_unknown",),
+      Patch("voiceagent/dialog/tools.py", "tool_ran(name, name in self._tools, result.ok, result.seconds)",
+            "tool_ran(name, True, result.ok, result.seconds)")),
+    B("43c", "the call span starts a new trace instead of continuing the request's",
+      (T_OBS + "test_traces.py",),
+      Patch("voiceagent/observability/call_traces.py", "context=context_of(call.trace_parent), kind=SpanKind.SERVER",
+            "context=context_of(''), kind=SpanKind.SERVER")),
+    B("43d", "the dial job does not hand its span on in the record: the call hangs off the API request",
+      (T_OBS + "test_traces.py::test_an_api_request_its_dial_job_and_the_call_it_places_are_one_trace",),
+      Patch("voiceagent/records/client.py", "rec.traceparent = traceparent() or rec.traceparent", "pass")),
+    B("43e", "a turn's STT span starts at the caller's last word, not at the end of turn",
+      (T_OBS + "test_traces.py::test_a_turns_spans_are_laid_out_from_its_end_of_turn_and_timings",),
+      Patch("voiceagent/observability/call_traces.py", '_child(span, "stt", eot, eot + stt_wait,',
+            '_child(span, "stt", last_word, eot + stt_wait,')),
+    B("43g", "an ESL reconnect is not counted (the first connect is taken for each one)",
+      (T_OBS + "test_metric_units.py::test_the_esl_gauge_follows_the_link_and_a_reconnect_is_counted",),
+      Patch("voiceagent/calls/node_link.py", "        if self._was_connected:\n            ESL_RECONNECTS",
+            "        if not self._was_connected:\n            ESL_RECONNECTS")),
+    B("43f", "LOG_MASK_NUMBERS masks nothing in JSON lines",
+      (T_OBS + "test_log_lines.py::test_masking_applies_to_the_message_and_string_fields_and_can_be_turned_off",),
+      Patch("voiceagent/observability/logs.py", "                    log_data[key] = mask_numbers(value)",
+            "                    log_data[key] = value")),
+]
+
+
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:
     """A clean tree at ``dest``: ``git archive <ref>`` of ``repo``, or a copy of ``source_dir``."""

@@ -95,3 +95,18 @@ def test_the_api_serves_metrics_behind_its_token_with_requests_and_the_queue_dep
     assert sample(samples, "voiceagent_http_requests_total", method="GET", route="/metrics", status="401") >= 1
     assert not any("not-a-call" in str(labels) for (_, labels) in samples)
 
+
+
+def test_the_esl_gauge_follows_the_link_and_a_reconnect_is_counted(make_emulator, make_worker):
+    from tests.fork_helpers import wait_until
+
+    emu = make_emulator(switchname="fsm")
+    w = make_worker([emu])
+    node = w.nodes["fsm"]
+    assert wait_until(lambda: value("voiceagent_esl_connected", node="fsm") == 1.0, 10)
+    reconnects = value("voiceagent_esl_reconnects_total", node="fsm")
+    emu.drop_connections()
+    assert wait_until(lambda: not node.esl.connected, 10)
+    assert node.esl.wait_connected(15), "the worker never reconnected"
+    assert wait_until(lambda: value("voiceagent_esl_reconnects_total", node="fsm") == reconnects + 1, 10)
+    assert value("voiceagent_esl_connected", node="fsm") == 1.0

@@ -77,8 +77,8 @@ class NodeLink:
         return {"state": self.state, "since": round(self.since, 3)}
 
     def _on_disconnected(self, _conn=None) -> None:
-        ESL_CONNECTED.labels(node=self.name).set(0)
         self._set_state("reconnecting")
+        ESL_CONNECTED.labels(node=self.name).set(0)
 
     def fs_async(self, method: str, *args, on_error: Optional[Callable[[Exception], None]] = None, **kwargs) -> None:
         """Run a command without blocking the caller (the ESL dispatch greenlet must never wait on a reply)."""
