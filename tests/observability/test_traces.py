@@ -115,3 +115,36 @@ def test_an_api_request_its_dial_job_and_the_call_it_places_are_one_trace(
     assert turns and turns[0].attributes["voiceagent.turn.kind"] == "greeting"
     assert {format(s.context.trace_id, "032x") for s in (req_span, job_span, call, *turns)} == {TRACE_ID}
     assert call.attributes["voiceagent.call.direction"] == "outbound"
+
+
+def test_otel_exporter_console_prints_finished_spans_and_none_installs_nothing():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = """
+from voiceagent.config import TracingSettings, load_sections
+from voiceagent.observability.tracing import setup_tracing, tracer
+s = load_sections(TracingSettings)
+provider = setup_tracing(s, "voice")
+with tracer().start_as_current_span("probe") as span:
+    span.set_attribute("voiceagent.probe", 1)
+if provider is not None:
+    provider.force_flush()
+print("provider:", type(provider).__name__)
+"""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    def run(**env):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=root,
+                           env=dict(os.environ, PYTHONPATH=root, **env))
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r.stdout
+
+    out = run(OTEL_EXPORTER="console", OTEL_SERVICE_NAME="probe-service")
+    body = out[:out.index("provider:")]
+    span = json.loads(body)
+    assert span["name"] == "probe" and span["attributes"] == {"voiceagent.probe": 1}
+    assert span["resource"]["attributes"]["service.name"] == "probe-service"
+    assert run(OTEL_EXPORTER="none").strip() == "provider: NoneType"
