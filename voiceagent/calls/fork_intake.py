@@ -112,6 +112,7 @@ class ForkIntake:
             sess.on_fork_message(first)
         for msg in messages:
             sess.on_fork_message(msg)
+        sess.report_audio()
         sess.on_fork_closed(conn)
 
     def _attach_again(self, sess: CallSession, conn) -> bool:
