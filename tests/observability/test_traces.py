@@ -117,7 +117,7 @@ def test_an_api_request_its_dial_job_and_the_call_it_places_are_one_trace(
     assert call.attributes["voiceagent.call.direction"] == "outbound"
 
 
-def test_otel_exporter_console_prints_finished_spans_and_none_installs_nothing():
+def test_otel_exporter_otlp_posts_spans_console_prints_them_none_installs_nothing():
     import json
     import os
     import subprocess
@@ -142,6 +142,22 @@ print("provider:", type(provider).__name__)
         assert r.returncode == 0, r.stderr[-2000:]
         return r.stdout
 
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from tests.webhooks.conftest import Receiver
+
+    collector = Receiver()  # a real HTTP server taking the OTLP/HTTP POSTs
+    try:
+        assert "provider: TracerProvider" in run(OTEL_EXPORTER="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=collector.url)
+        assert collector.got, "no spans were posted to the collector"
+        headers = {k.lower(): v for k, v in collector.got[0].headers.items()}
+        assert headers["content-type"] == "application/x-protobuf"
+        sent = ExportTraceServiceRequest.FromString(collector.got[0].body)
+        (scope,) = sent.resource_spans[0].scope_spans
+        assert [sp.name for sp in scope.spans] == ["probe"]
+    finally:
+        collector.server.shutdown()
+        collector.server.server_close()
     out = run(OTEL_EXPORTER="console", OTEL_SERVICE_NAME="probe-service")
     body = out[:out.index("provider:")]
     span = json.loads(body)
