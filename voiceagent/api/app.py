@@ -21,7 +21,7 @@ from ..dialog.tools import ToolRegistry
 from ..jobs.dispatch import Dispatcher
 from ..records.client import CallClient
 from ..webhooks import inbound as webhooks_in
-from . import calls, docs, errors, health, pages, schedules, tools
+from . import calls, docs, errors, health, pages, schedules, telemetry, tools
 from .errors import ApiError
 from .openapi import is_html_page, operation_of
 
@@ -59,6 +59,7 @@ def create_app(settings: Any, client: Optional[CallClient] = None, tools: Option
     app.extensions["voiceagent.settings"] = settings
     app.extensions["voiceagent.dispatcher"] = Dispatcher.from_settings(settings, client)
     app.extensions["voiceagent.tools"] = _tools(settings, client, tools)
+    telemetry.install(app, app.extensions["voiceagent.dispatcher"].depth)  # first: 401s are traced and counted
     expected = _token(settings)
     if not expected:
         log.warning("API_TOKEN is empty: the API accepts requests without a token (loopback only)")

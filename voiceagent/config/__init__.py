@@ -12,6 +12,7 @@ from .base import RULE_BASED, ConfigError, Section, check_url, is_loopback_host,
 from .calls import CallSettings, DialSettings, LoggingSettings, OutboundSettings, RecordsSettings, RedisSettings
 from .dialog import LlmSettings, ToolsSettings
 from .jobs import JobsSettings, ScheduleSettings, WebhookSettings
+from .observability import TracingSettings
 from .settings import (
     SECTIONS,
     ApiSettings,
@@ -32,6 +33,6 @@ __all__ = [
     "EslSettings", "ForkSettings", "PlaybackSettings", "fork_edge_problem",
     "CallSettings", "OutboundSettings", "DialSettings", "RedisSettings", "RecordsSettings", "LoggingSettings",
     "LlmSettings", "ToolsSettings", "SpeechSettings", "ApiSettings", "api_bind_problem", "JobsSettings",
-    "ScheduleSettings", "WebhookSettings",
+    "ScheduleSettings", "WebhookSettings", "TracingSettings",
     "Settings", "VoiceWorkerSettings", "SECTIONS", "compose", "load", "load_sections", "load_settings", "settings",
 ]

@@ -89,7 +89,8 @@ class LoggingSettings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
     log_format: Literal["json", "text"] = Field(default="json", description="JSON lines (default) or human-readable text.")
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Port of the voice worker's Prometheus /metrics endpoint (0 = off).")
-    metrics_host: str = Field(default="127.0.0.1", description="Address the metrics endpoint binds.")
+    metrics_host: str = Field(default="127.0.0.1", description="Address the metrics endpoint binds (the RQ workers' JOBS_METRICS_PORT too).")
+    log_mask_numbers: bool = Field(default=True, description="Mask phone numbers in log lines (all but the last 4 digits: +*******0001); off shows them whole, for debugging.")
 
 
 

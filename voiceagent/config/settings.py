@@ -15,6 +15,7 @@ from .base import Section, config_error, is_loopback_host
 from .calls import CallSettings, DialSettings, LoggingSettings, OutboundSettings, RecordsSettings, RedisSettings
 from .dialog import LlmSettings, ToolsSettings, TurnFlowSettings
 from .jobs import JobsSettings, ScheduleSettings, WebhookSettings
+from .observability import TracingSettings
 from .speech import SpeechSettings
 from .telephony import EslSettings, ForkSettings, PlaybackSettings
 
@@ -44,8 +45,8 @@ def api_bind_problem(s: ApiSettings) -> Optional[Tuple[str, str]]:
 
 
 class Settings(EslSettings, ForkSettings, PlaybackSettings, CallSettings, OutboundSettings, DialSettings,
-               RedisSettings, RecordsSettings, LlmSettings, ToolsSettings, TurnFlowSettings, SpeechSettings, LoggingSettings, ApiSettings, JobsSettings,
-               ScheduleSettings, WebhookSettings):
+               RedisSettings, RecordsSettings, LlmSettings, ToolsSettings, TurnFlowSettings, SpeechSettings, LoggingSettings, TracingSettings, ApiSettings,
+               JobsSettings, ScheduleSettings, WebhookSettings):
     """Every section: what the voice worker and ``voiceagent config`` read."""
 
 

@@ -279,6 +279,7 @@ class CallRecord(_Strict):
     first_attempt: Optional[str] = None
     previous_attempt: Optional[str] = None
     next_attempt: Optional[str] = None
+    traceparent: str = ""              # W3C trace context of what placed it, then of the job that handed it over
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 import numpy as np
 
+from ..observability.metrics import HALLUCINATION_DROPS
 from .audio import rms_dbfs
 from .models import resolve_whisper
 
@@ -171,6 +172,7 @@ class Transcriber:
         if text and is_hallucination(text, max(nsp), float(np.mean(alp)), level):
             text = ""
         if raw_text and not text:
+            HALLUCINATION_DROPS.inc()
             log.debug("dropped likely hallucination %r (no_speech=%.2f logprob=%.2f level=%.1f dBFS)",
                       raw_text, max(nsp), float(np.mean(alp)), level)
         return Transcript(
