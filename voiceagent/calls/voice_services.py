@@ -1,6 +1,7 @@
 """The shared, loaded-once half of the voice pipeline: one ``VoiceServices`` per worker holds the
-speech engines (local models or remote clients: speech/backends.py), the inference pool, the LLM client, tools, profiles and the phrase cache; each call's
-``VoiceDialog`` (calls/voice_dialog.py) borrows them."""
+speech engines (local models or remote clients: speech/backends.py), the inference pool, the LLM
+client, tools, profiles and the phrase cache; each call's ``VoiceDialog`` (calls/voice_dialog.py)
+borrows them."""
 from __future__ import annotations
 
 import logging

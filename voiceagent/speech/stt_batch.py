@@ -49,7 +49,7 @@ def transcribe_batch(stt: "Transcriber", audios: Sequence[np.ndarray], *, langua
         max_length=model.max_length, return_scores=True, return_no_speech_prob=True, suppress_blank=True,
         suppress_tokens=list(get_suppressed_tokens(tokenizer, [-1])), **sampling)
     out: List[List[WhisperSegment]] = []
-    for audio, result in zip(audios, results):
+    for audio, result in zip(audios, results, strict=True):
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         # the score is the length-normalised sum of log-probabilities: back to faster-whisper's average
         avg_logprob = result.scores[0] * len(result.sequences_ids[0]) / (len(result.sequences_ids[0]) + 1)

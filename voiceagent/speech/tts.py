@@ -18,6 +18,7 @@ from .audio import float_to_pcm16, resample
 
 if TYPE_CHECKING:
     from .inference import InferencePool
+    from .seams import TextToSpeech
 
 __all__ = ["TTSUnavailable", "PiperTTS", "XttsTTS", "PhraseCache", "make_tts"]
 
@@ -91,11 +92,11 @@ class PiperTTS(_Engine):
         if speed != 1.0:
             base = syn.length_scale if syn.length_scale is not None else self._length_scale
             syn = replace(syn, length_scale=base / speed)
-        sentences = self._voice.synthesize(text, syn_config=syn)
+        sentences = iter(self._voice.synthesize(text, syn_config=syn))
         out_rate = rate or self.sample_rate
         first = True
         while True:
-            chunk = self.pool.run(next, sentences, None, kind="tts") if self.pool else next(sentences, None)
+            chunk = self.pool.run(next, sentences, None, kind="tts") if self.pool else next(iter(sentences), None)
             if chunk is None:
                 return
             audio = chunk.audio_float_array if first else np.concatenate([self._gap, chunk.audio_float_array])
@@ -162,7 +163,7 @@ def make_tts(settings: Any, pool: "Optional[InferencePool]" = None) -> _Engine:
 class PhraseCache:
     """Fixed prompts synthesized once per (voice, text, rate) and reused by every call."""
 
-    def __init__(self, tts: _Engine):
+    def __init__(self, tts: "TextToSpeech"):
         self.tts = tts
         self._cache: Dict[Tuple[str, str, int], bytes] = {}
 

@@ -83,7 +83,7 @@ class TranscriptionBatcher:
                     for r in reqs:
                         r.result.set_exception(exc)
                     continue
-                for r, segments in zip(reqs, results):
+                for r, segments in zip(reqs, results, strict=True):
                     r.result.set(segments)
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -29,7 +29,7 @@ def register(main: click.Group) -> None:
                                        ("speech_server_batch", batch)) if v is not None}
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         try:
-            s = load_sections(SpeechSettings, SpeechServerSettings, LoggingSettings, **overrides)
+            s: Any = load_sections(SpeechSettings, SpeechServerSettings, LoggingSettings, **overrides)
             server = make_speech_server(s)
         except (ConfigError, ModelNotAvailable) as exc:
             click.echo(str(exc), err=True)

@@ -24,8 +24,8 @@ class SpeechEngines:
         self.pool = pool or InferencePool(s.inference_threads or None, model_threads=s.stt_threads)
         self.stt = stt if stt is not None else local_stt(s, self.pool)
         self.stt_models = [*STT_ALIASES, str(s.stt_model)]
-        self.english_only = getattr(getattr(self.stt, "_model", None), "model", None) is not None and \
-            self.stt._model.model.is_multilingual is False
+        whisper = getattr(getattr(self.stt, "_model", None), "model", None)  # ctranslate2's, when loaded here
+        self.english_only = whisper is not None and whisper.is_multilingual is False
         self.voices: Dict[str, Any] = voices if voices is not None else self._load_voices(s)
         self.batcher = TranscriptionBatcher(self.stt, self.pool, enabled=s.speech_server_batch,
                                             max_batch=s.speech_server_batch_max, wait_ms=s.speech_server_batch_wait_ms)
@@ -43,7 +43,8 @@ class SpeechEngines:
         return voices
 
     def model_ids(self) -> List[str]:
-        return [*self.stt_models, *(m for m in TTS_MODELS if m != "xtts" or any(v.startswith("xtts:") for v in self.voices))]
+        xtts = any(v.startswith("xtts:") for v in self.voices)
+        return [*self.stt_models, *(m for m in TTS_MODELS if m != "xtts" or xtts)]
 
     def close(self) -> None:
         self.batcher.close()

@@ -26,5 +26,5 @@ def make_speech_server(settings: Any, engines: Optional[SpeechEngines] = None, *
     app = create_app(settings, engines)
     server = WSGIServer((settings.speech_server_host, settings.speech_server_port if port is None else port), app,
                         log=None, error_log=log)
-    server.engines = engines  # type: ignore[attr-defined]
+    server.engines = engines
     return server
