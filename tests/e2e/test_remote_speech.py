@@ -138,3 +138,11 @@ def test_a_worker_with_remote_speech_loads_no_speech_model(server, tmp_path):
     said = [line for line in out.splitlines() if line.startswith("agent says")]
     assert said and "It is" in said[-1], out[-3000:]
     assert "SPEECH MODULES: []" in out, out[-3000:]
+
+
+def test_a_worker_starts_while_its_speech_server_is_down(remote_voice, standin, caplog):
+    voice = remote_voice(stt_url=standin.base_url, tts_url=standin.base_url, stt_retries=0, tts_retries=0)
+    with caplog.at_level(logging.WARNING, logger="voiceagent.calls.voice_services"):
+        assert voice.warm() == {}
+    assert any("warm start incomplete" in r.getMessage() for r in caplog.records)
+    assert standin.requests  # it was asked

@@ -109,3 +109,29 @@ def test_the_round_trip_is_heard_back(http, server, question_wav):
     text = transcribe(http, server, wav).json()["text"].lower()
     assert "kitchen lights" in text, text
     assert np.abs(pcm16_to_float(r.content)).max() > 0.1
+
+
+def test_concurrent_transcriptions_are_batched_and_each_gets_its_own_text(http, server):
+    import gevent
+
+    texts = ["What time is it?", "Please turn on the kitchen lights.", "Cancel my timer.", "Call me back tomorrow."]
+    wavs = []
+    for t in texts:
+        pcm = speak(http, server, t, "pcm").content
+        wavs.append(wav_encode(pcm, 24000))
+
+    def batches():
+        m = http.get(f"{server.origin}/metrics", timeout=10).text
+        count = [line for line in m.splitlines() if line.startswith("voiceagent_speech_server_batch_size_count")]
+        total = [line for line in m.splitlines() if line.startswith("voiceagent_speech_server_batch_size_sum")]
+        return float(count[0].split()[-1]), float(total[0].split()[-1])
+
+    runs_before, utts_before = batches()
+    jobs = [gevent.spawn(transcribe, http, server, w) for w in wavs]
+    gevent.joinall(jobs, timeout=120, raise_error=True)
+    heard = [j.value.json()["text"].lower() for j in jobs]
+    for want, got in zip(texts, heard, strict=True):
+        assert want.lower().rstrip("?.").split()[-1] in got, (want, got)
+    runs, utts = batches()
+    assert utts - utts_before == len(texts)
+    assert runs - runs_before < len(texts)  # at least two shared a Whisper run

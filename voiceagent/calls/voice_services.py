@@ -50,9 +50,14 @@ class VoiceServices:
     def warm(self) -> Dict[str, Any]:
         """One synthetic turn through every path a call uses (calls/warmup.py), so the first call is
         as fast as the tenth; returns the milliseconds each stage cost."""
+        from ..speech.seams import SpeechUnavailable
         from .warmup import warm_up
 
-        return warm_up(self)
+        try:
+            return warm_up(self)
+        except SpeechUnavailable as exc:  # a speech server not up yet: calls try it (and their fallback) again
+            log.warning("warm start incomplete, speech unavailable: %s", exc)
+            return {}
 
     @property
     def smart_turn(self) -> bool:

@@ -1,0 +1,192 @@
+"""Speech-to-text throughput: utterances per second per core for 1, 4 and 8 concurrent calls, Whisper in the
+worker's process vs through the speech server (``voiceagent speech-server``) with batching on and off.
+
+Each "call" is a greenlet that transcribes phone-length questions (Piper, 16 kHz) one after another, as a call
+does at each end of turn.  In process: the worker's inference pool (cores // STT_THREADS threads).  Through the
+server: the same Whisper in its own process, reached over loopback HTTP by the remote backend the voice worker
+uses; with batching, concurrent requests share one encoder pass (speech/stt_batch.py).  The bench process holds
+no model while the server runs.  The machine's load is recorded (``uptime``) before and after: on a shared box the
+numbers move with it.  Run: ``voiceagent bench speech`` (or ``python bench/speech_server.py``).
+"""
+from __future__ import annotations
+
+if __name__ == "__main__":  # before anything imports socket/threading
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+
+QUESTIONS = [
+    "What time is it?",
+    "Is the pharmacy on Main Street open on Sunday?",
+    "Please turn on the kitchen lights.",
+    "Set a timer for ten minutes.",
+    "What is the weather like tomorrow?",
+    "Can you call me back in an hour?",
+    "I would like to book a table for two people.",
+    "Cancel my last timer please.",
+]
+
+
+def _say(msg: str = "") -> None:
+    print(msg, flush=True)
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def utterances() -> List[np.ndarray]:
+    from voiceagent.speech.audio import pcm16_to_float
+    from voiceagent.speech.tts import PiperTTS
+
+    tts = PiperTTS(noise_scale=0, noise_w=0)
+    return [pcm16_to_float(tts.synthesize(q, 16000)[0]) for q in QUESTIONS]
+
+
+def drive(transcribe: Callable[[np.ndarray], Any], audio: Sequence[np.ndarray], calls: int,
+          per_call: int) -> Dict[str, Any]:
+    """``calls`` greenlets, each transcribing ``per_call`` utterances back to back; wall time and latencies."""
+    import gevent
+
+    latencies: List[float] = []
+    texts: List[str] = []
+
+    def call(i: int) -> None:
+        for k in range(per_call):
+            t0 = time.monotonic()
+            tr = transcribe(audio[(i + k) % len(audio)])
+            latencies.append(time.monotonic() - t0)
+            texts.append(tr.text)
+
+    t0 = time.monotonic()
+    gevent.joinall([gevent.spawn(call, i) for i in range(calls)], raise_error=True)
+    wall = time.monotonic() - t0
+    n = calls * per_call
+    cores = os.cpu_count() or 1
+    lat = sorted(latencies)
+    return {"calls": calls, "utterances": n, "wall_s": round(wall, 2),
+            "utt_per_s_per_core": round(n / wall / cores, 3), "p50_s": round(lat[len(lat) // 2], 2),
+            "max_s": round(lat[-1], 2), "empty": sum(1 for t in texts if not t)}
+
+
+def local_mode(audio: Sequence[np.ndarray], concurrency: Sequence[int], per_call: int) -> List[Dict[str, Any]]:
+    from voiceagent.config import load_settings
+    from voiceagent.speech.backends import local_stt
+    from voiceagent.speech.inference import InferencePool
+
+    s = load_settings()
+    pool = InferencePool(s.inference_threads or None, model_threads=s.stt_threads)
+    stt = local_stt(s, pool)
+    stt.transcribe(audio[0])  # the first run is the slow one
+    rows = [dict(drive(stt.transcribe, audio, c, per_call), mode="in process") for c in concurrency]
+    pool.close()
+    return rows
+
+
+def server_mode(audio: Sequence[np.ndarray], concurrency: Sequence[int], per_call: int, batch: bool,
+                out: str) -> List[Dict[str, Any]]:
+    from latency_remote import SpeechServer
+
+    from voiceagent.speech.remote_stt import RemoteTranscriber
+
+    label = f"speech server, batching {'on' if batch else 'off'}"
+    server = SpeechServer(os.path.join(out, f"speech-server-batch-{'on' if batch else 'off'}.log"), batch).wait_ready()
+    try:
+        stt = RemoteTranscriber(server.base_url, timeout=120, retries=0)
+        stt.transcribe(audio[0])
+        return [dict(drive(stt.transcribe, audio, c, per_call), mode=label) for c in concurrency]
+    finally:
+        server.stop()
+
+
+def table(rows: List[Dict[str, Any]]) -> str:
+    lines = ["| STT | concurrent calls | utterances | wall s | utterances/s/core | p50 latency s | max s |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['mode']} | {r['calls']} | {r['utterances']} | {r['wall_s']} | {r['utt_per_s_per_core']} "
+                     f"| {r['p50_s']} | {r['max_s']} |")
+    return "\n".join(lines)
+
+
+def chart(rows: List[Dict[str, Any]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    modes = list(dict.fromkeys(r["mode"] for r in rows))
+    conc = sorted({r["calls"] for r in rows})
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(modes)
+    for i, mode in enumerate(modes):
+        vals = [next((r["utt_per_s_per_core"] for r in rows if r["mode"] == mode and r["calls"] == c), 0) for c in conc]
+        ax.bar([x + i * width for x in range(len(conc))], vals, width, label=mode)
+    ax.set_xticks([x + width * (len(modes) - 1) / 2 for x in range(len(conc))])
+    ax.set_xticklabels([f"{c} call{'s' if c > 1 else ''}" for c in conc])
+    ax.set_ylabel("utterances / s / core")
+    ax.set_title(f"Whisper throughput on {os.cpu_count()} cores")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_speech_bench(concurrency: Sequence[int] = (1, 4, 8), per_call: int = 3, out: str = "out/bench",
+                     modes: Sequence[str] = ("local", "batch", "nobatch")) -> int:
+    from voiceagent.observability.logs import setup_logging
+
+    setup_logging("WARNING", "text")
+    os.makedirs(out, exist_ok=True)
+    before = uptime()
+    _say(f"before: {before}")
+    audio = utterances()
+    rows: List[Dict[str, Any]] = []
+    if "local" in modes:
+        rows += local_mode(audio, concurrency, per_call)
+        _say(table(rows))
+    for batch in (True, False):
+        if ("batch" if batch else "nobatch") in modes:
+            rows += server_mode(audio, concurrency, per_call, batch, out)
+            _say(table(rows))
+    after = uptime()
+    result = {"rows": rows, "uptime_before": before, "uptime_after": after, "cores": os.cpu_count(),
+              "per_call": per_call}
+    with open(os.path.join(out, "speech-server.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    chart(rows, os.path.join(out, "speech-server.png"))
+    _say("")
+    _say(table(rows))
+    _say(f"\nbefore: {before}\nafter:  {after}")
+    _say(f"raw numbers: {os.path.join(out, 'speech-server.json')}\nchart:       {os.path.join(out, 'speech-server.png')}")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--concurrency", default="1,4,8", help="concurrent calls, comma-separated (default 1,4,8)")
+    p.add_argument("--per-call", type=int, default=3, help="utterances each call transcribes (default 3)")
+    p.add_argument("--modes", default="local,batch,nobatch", help="local, batch, nobatch (comma-separated)")
+    p.add_argument("--out", default="out/bench")
+    a = p.parse_args(argv)
+    return run_speech_bench([int(c) for c in a.concurrency.split(",")], a.per_call, a.out, a.modes.split(","))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
