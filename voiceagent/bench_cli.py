@@ -1,4 +1,5 @@
-"""``voiceagent bench latency|speech|turns|honesty|tools|requests|queue|soak``: the benchmarks (code in bench/<name>.py)."""
+"""``voiceagent bench latency|speech|turns|honesty|tools|requests|queue|soak``: the benchmarks (code in
+bench/<name>.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -43,11 +44,12 @@ def register(main: click.Group) -> None:
     @click.option("--per-call", default=3, show_default=True, help="Utterances each call transcribes.")
     @click.option("--modes", default="local,batch,nobatch", show_default=True,
                   help="local (in process), batch / nobatch (through the speech server, batching on / off).")
+    @click.option("--rounds", default=2, show_default=True, help="Rounds; the modes take turns in each.")
     @click.option("--out", default="out/bench", show_default=True, help="Directory for speech-server.json and .png.")
-    def speech_cmd(concurrency, per_call, modes, out) -> None:
+    def speech_cmd(concurrency, per_call, modes, rounds, out) -> None:
         """STT utterances/s/core for 1, 4, 8 concurrent calls: in process vs the speech server (batching on/off)."""
         conc = [int(c) for c in concurrency.split(",") if c.strip()]
-        sys.exit(_load_bench("speech_server").run_speech_bench(conc, per_call, out, modes.split(",")))
+        sys.exit(_load_bench("speech_server").run_speech_bench(conc, per_call, out, modes.split(","), rounds))
 
     @bench.command("turns")
     @click.option("--end-of-turn-ms", default=600, show_default=True, help="The fixed policy's END_OF_TURN_MS.")
