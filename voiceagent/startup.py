@@ -144,6 +144,7 @@ def check_speech_urls(s: Settings) -> List[str]:
 
 def preflight(s: Settings) -> None:
     """Every start-up check; raises :class:`ConfigError` with one line per problem."""
-    problems = check_esl_nodes(s) + check_files(s) + check_speech_urls(s) + check_ports(s) + check_redis(s)
+    problems = check_esl_nodes(s) + check_files(s) + check_ports(s) + check_redis(s)
+    problems += check_speech_urls(s)
     if problems:
         raise ConfigError("\n".join(f"invalid configuration: {p}" for p in problems))
