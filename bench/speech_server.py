@@ -182,7 +182,7 @@ def chart(rows: List[Dict[str, Any]], path: str) -> None:
     ax.set_xticklabels([f"{c} call{'s' if c > 1 else ''}" for c in conc])
     ax.set_ylabel("utterances per CPU-second")
     ax.set_title(f"Whisper throughput on {os.cpu_count()} cores")
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(modes), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

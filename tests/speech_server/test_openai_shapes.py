@@ -135,3 +135,12 @@ def test_concurrent_transcriptions_are_batched_and_each_gets_its_own_text(http, 
     runs, utts = batches()
     assert utts - utts_before == len(texts)
     assert runs - runs_before < len(texts)  # at least two shared a Whisper run
+
+
+def test_batching_auto_is_on_for_a_gpu_only():
+    from types import SimpleNamespace
+
+    from voiceagent.speech_server.engines import batching
+
+    assert batching("auto", SimpleNamespace(device="cuda")) and not batching("auto", SimpleNamespace(device="cpu"))
+    assert batching("on", SimpleNamespace(device="cpu")) and not batching("off", SimpleNamespace(device="cuda"))

@@ -51,6 +51,6 @@ class SpeechServerSettings(Section):
     speech_server_token: SecretStr = Field(default=SecretStr(""), description="Bearer token every endpoint but /health and /metrics requires; empty = no auth, allowed on a loopback host only.")
     speech_server_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024, description="Largest transcription upload (OpenAI's limit is 25 MB); larger ones get 413.")
     speech_server_max_input_chars: int = Field(default=4096, ge=1, le=100000, description="Longest text one /v1/audio/speech request may ask for (OpenAI's limit is 4096).")
-    speech_server_batch: bool = Field(default=True, description="Transcribe concurrent requests as one batch (one encoder pass for up to SPEECH_SERVER_BATCH_MAX utterances): the measured throughput gain on CPU is in README 'Speech on another machine'.")
+    speech_server_batch: Literal["auto", "on", "off"] = Field(default="auto", description="Transcribe concurrent requests as one batch (one encoder pass for up to SPEECH_SERVER_BATCH_MAX utterances). 'auto' = on when Whisper runs on a GPU, off on CPU, where a batch measured 10-15 % more CPU per utterance than one at a time (README 'Speech on another machine').")
     speech_server_batch_max: int = Field(default=8, ge=1, le=64, description="Most utterances in one batched Whisper run.")
     speech_server_batch_wait_ms: int = Field(default=15, ge=0, le=1000, description="How long the first request of a batch waits for others to join, ms (requests that queued while the model was busy are batched at once).")

@@ -16,7 +16,7 @@ def register(main: click.Group) -> None:
     @main.command("speech-server")
     @click.option("--host", default=None, help="Override SPEECH_SERVER_HOST.")
     @click.option("--port", type=int, default=None, help="Override SPEECH_SERVER_PORT (0 = pick one).")
-    @click.option("--batch/--no-batch", default=None, help="Override SPEECH_SERVER_BATCH.")
+    @click.option("--batch/--no-batch", default=None, help="Override SPEECH_SERVER_BATCH (on / off).")
     def speech_server(host: Optional[str], port: Optional[int], batch: Optional[bool]) -> None:
         """Serve /v1/audio/transcriptions, /v1/audio/speech, /v1/models, /health, /metrics."""
         import gevent
@@ -26,7 +26,8 @@ def register(main: click.Group) -> None:
         from .server import make_speech_server
 
         overrides = {k: v for k, v in (("speech_server_host", host), ("speech_server_port", port),
-                                       ("speech_server_batch", batch)) if v is not None}
+                                       ("speech_server_batch", None if batch is None else "on" if batch else "off"))
+                     if v is not None}
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         try:
             s: Any = load_sections(SpeechSettings, SpeechServerSettings, LoggingSettings, **overrides)
@@ -37,7 +38,7 @@ def register(main: click.Group) -> None:
         server.start()
         host_shown = server.address[0]
         click.echo(f"voiceagent speech-server listening on http://{host_shown}:{server.server_port}/v1 "
-                   f"(batching {'on' if s.speech_server_batch else 'off'})", err=True)
+                   f"(batching {'on' if server.engines.batcher.enabled else 'off'})", err=True)
         gevent.signal_handler(signal.SIGTERM, server.stop)
         gevent.signal_handler(signal.SIGINT, server.stop)
         server.serve_forever()

@@ -17,6 +17,13 @@ STT_ALIASES = ("whisper-1",)
 TTS_MODELS = ("tts-1", "tts-1-hd", "piper", "xtts")
 
 
+def batching(setting: str, stt: Any) -> bool:
+    """SPEECH_SERVER_BATCH: 'auto' batches on a GPU only (on CPU one at a time costs less, measured)."""
+    if setting != "auto":
+        return setting == "on"
+    return getattr(stt, "device", "cpu") == "cuda"
+
+
 class SpeechEngines:
     def __init__(self, settings: Any, *, pool: Optional[InferencePool] = None, stt: Any = None,
                  voices: Optional[Dict[str, Any]] = None) -> None:
@@ -27,7 +34,7 @@ class SpeechEngines:
         whisper = getattr(getattr(self.stt, "_model", None), "model", None)  # ctranslate2's, when loaded here
         self.english_only = whisper is not None and whisper.is_multilingual is False
         self.voices: Dict[str, Any] = voices if voices is not None else self._load_voices(s)
-        self.batcher = TranscriptionBatcher(self.stt, self.pool, enabled=s.speech_server_batch,
+        self.batcher = TranscriptionBatcher(self.stt, self.pool, enabled=batching(s.speech_server_batch, self.stt),
                                             max_batch=s.speech_server_batch_max, wait_ms=s.speech_server_batch_wait_ms)
 
     def _load_voices(self, s: Any) -> Dict[str, Any]:
