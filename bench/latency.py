@@ -30,6 +30,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import requests  # noqa: E402,F401 - the HTTP library, before bench/ is on the path (bench/requests.py would shadow it)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ is not a package: its sibling modules
 
 import numpy as np  # noqa: E402
