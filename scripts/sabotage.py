@@ -1123,6 +1123,31 @@ BREAKAGES += [
             "                    log_data[key] = value")),
 ]
 
+# --------------------------------------------------------------------------- speech as a service: remote backends, the speech server
+T_REMOTE = "tests/speech/test_remote_backends.py"
+T_BATCH = "tests/speech/test_stt_batch.py"
+T_SS_BAD = "tests/speech_server/test_bad_input.py"
+T_SS_SHAPES = "tests/speech_server/test_openai_shapes.py"
+BREAKAGES += [
+    B("42a", "a remote STT/TTS request is never retried after a 5xx or a timeout", (T_REMOTE,),
+      Patch("voiceagent/speech/remote_http.py", "        for attempt in range(self.retries + 1):",
+            "        for attempt in range(1):")),
+    B("42b", "a 4xx from the speech server is retried like a 5xx", (T_REMOTE,),
+      Patch("voiceagent/speech/remote_http.py", "            if resp.status_code >= 500:",
+            "            if resp.status_code >= 400:")),
+    B("42c", "STT_FALLBACK=local is ignored: a failed remote transcription reaches the call", (T_REMOTE,),
+      Patch("voiceagent/speech/fallback.py", "            log.warning(\"remote STT failed, transcribing locally: %s\", exc)",
+            "            raise")),
+    B("42d", "batched transcripts go to the wrong requests", (T_BATCH,),
+      Patch("voiceagent/speech/stt_batch.py", "    for audio, result in zip(audios, results, strict=True):",
+            "    for audio, result in zip(audios, reversed(results), strict=True):")),
+    B("42e", "verbose_json has no segments (the worker's hallucination filter loses Whisper's scores)",
+      (T_SS_SHAPES,),
+      Patch("voiceagent/speech_server/transcriptions.py", '        "segments": [{"id": i,', '        "chunks": [{"id": i,')),
+    B("42f", "the upload limit is not enforced", (T_SS_BAD,),
+      Patch("voiceagent/speech_server/app.py", '    app.config["MAX_CONTENT_LENGTH"] = settings.speech_server_max_upload_bytes',
+            '    app.config["MAX_CONTENT_LENGTH"] = None')),
+]
 
 # --------------------------------------------------------------------------- machinery
 def fresh_copy(dest: Path, source_dir: Optional[Path], ref: str, repo: Path) -> None:

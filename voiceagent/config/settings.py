@@ -17,6 +17,7 @@ from .dialog import LlmSettings, ToolsSettings, TurnFlowSettings
 from .jobs import JobsSettings, ScheduleSettings, WebhookSettings
 from .observability import TracingSettings
 from .speech import SpeechSettings
+from .speech_service import SpeechBackendSettings, SpeechServerSettings
 from .telephony import EslSettings, ForkSettings, PlaybackSettings
 
 
@@ -45,8 +46,9 @@ def api_bind_problem(s: ApiSettings) -> Optional[Tuple[str, str]]:
 
 
 class Settings(EslSettings, ForkSettings, PlaybackSettings, CallSettings, OutboundSettings, DialSettings,
-               RedisSettings, RecordsSettings, LlmSettings, ToolsSettings, TurnFlowSettings, SpeechSettings, LoggingSettings, TracingSettings, ApiSettings,
-               JobsSettings, ScheduleSettings, WebhookSettings):
+               RedisSettings, RecordsSettings, LlmSettings, ToolsSettings, TurnFlowSettings, SpeechSettings, SpeechBackendSettings,
+               LoggingSettings, TracingSettings, ApiSettings, JobsSettings, ScheduleSettings, WebhookSettings,
+               SpeechServerSettings):
     """Every section: what the voice worker and ``voiceagent config`` read."""
 
 
