@@ -30,6 +30,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import requests  # noqa: E402,F401 - the HTTP library, before bench/ is on the path (bench/requests.py would shadow it)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/ is not a package: its sibling modules
 
 import numpy as np  # noqa: E402
@@ -276,7 +277,7 @@ def _wait(fn, timeout: float):
 # --------------------------------------------------------------------------- entry
 
 def run_latency(turns: int = 20, llm: str = "auto", out: str = "out/bench", barge_ins: int = 4,
-                local_model: str = "qwen2.5-coder-1.5b") -> int:
+                local_model: str = "qwen2.5-coder-1.5b", speech: str = "local") -> int:
     from voiceagent.config import load_settings
     from voiceagent.observability.logs import setup_logging
     from voiceagent.speech.inference import InferencePool
@@ -294,6 +295,12 @@ def run_latency(turns: int = 20, llm: str = "auto", out: str = "out/bench", barg
                                  base.stt_threads, base.stt_beam_size, cache_dir=str(base.model_cache_dir), pool=pool)}
     caller_audio = {t: trimmed_16k(models["tts"], t) for t in CALLER_SENTENCES + [LONG_REQUEST] + INTERRUPTIONS}
     _say(f"models loaded and caller speech synthesized in {time.monotonic() - t0:.1f}s")
+    speech_server = None
+    if speech == "remote":  # the worker's STT/TTS on a speech server on loopback (bench/latency_remote.py)
+        from latency_remote import remote_models
+
+        speech_server, models = remote_models(models, out)
+        _say(f"speech: remote, {speech_server.base_url}")
 
     modes: List[str] = ["scripted", "local"] if llm == "auto" else [llm]
     rc = 0
@@ -338,6 +345,7 @@ def run_latency(turns: int = 20, llm: str = "auto", out: str = "out/bench", barg
                 local.stop()
         summary = summarize(run)
         name = "scripted" if mode == "scripted" else ("local" if mode == "local" else "url")
+        name += "-remote-speech" if speech == "remote" else ""
         run["summary"] = summary
         run["load_avg"] = os.getloadavg()
         json_path = os.path.join(out, f"latency-{name}.json")
@@ -349,6 +357,8 @@ def run_latency(turns: int = 20, llm: str = "auto", out: str = "out/bench", barg
         _say(table(run, summary))
         _say(f"load average after the run: {' '.join(f'{x:.2f}' for x in run['load_avg'])}")
         _say(f"raw numbers: {json_path}\nwaterfall:   {png_path}\n")
+    if speech_server is not None:
+        speech_server.stop()
     return rc
 
 
@@ -361,8 +371,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--out", default="out/bench", help="directory for the JSON and PNG (default out/bench)")
     p.add_argument("--barge-ins", type=int, default=4, help="extra barge-in turns (default 4)")
     p.add_argument("--local-model", default="qwen2.5-coder-1.5b")
+    p.add_argument("--speech", choices=["local", "remote"], default="local", help="remote: STT/TTS on a speech server")
     a = p.parse_args(argv)
-    return run_latency(a.turns, a.llm, a.out, a.barge_ins, a.local_model)
+    return run_latency(a.turns, a.llm, a.out, a.barge_ins, a.local_model, a.speech)
 
 
 if __name__ == "__main__":

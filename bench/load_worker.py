@@ -40,7 +40,10 @@ LAG_INTERVAL = 0.010  # s between the lag sampler's wake-ups
 
 
 class StubTranscriber:
-    """Whisper's interface, answering at once: the edge is measured, not the model."""
+    """Whisper's interface (speech/seams.py), answering at once: the edge is measured, not the model."""
+
+    name = "stub"
+    uses_pool = False
 
     def transcribe(self, audio: np.ndarray, *, initial_prompt: Optional[str] = None) -> Transcript:
         return Transcript(text=STUB_TEXT, duration=len(audio) / 16000, no_speech_prob=0.0, raw_text=STUB_TEXT)

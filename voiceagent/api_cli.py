@@ -6,7 +6,6 @@ a message naming API_TOKEN.
 """
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from typing import Optional
@@ -28,23 +27,28 @@ def register(main: click.Group) -> None:
             ConfigError,
             DialSettings,
             JobsSettings,
+            LoggingSettings,
             RecordsSettings,
             RedisSettings,
             ScheduleSettings,
             ToolsSettings,
+            TracingSettings,
             WebhookSettings,
             load_sections,
         )
+        from .observability.logs import setup_from_settings
+        from .observability.tracing import setup_tracing
 
         overrides = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
         try:
             s = load_sections(ApiSettings, RedisSettings, RecordsSettings, DialSettings, JobsSettings, ScheduleSettings,
-                              WebhookSettings, ToolsSettings, **overrides)
+                              WebhookSettings, ToolsSettings, LoggingSettings, TracingSettings, **overrides)
             server = make_server(s)
         except ConfigError as exc:
             click.echo(str(exc), err=True)
             sys.exit(2)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        setup_from_settings(s)
+        setup_tracing(s, "api")
         server.start()
         click.echo(f"voiceagent api listening on http://{server.address[0]}:{server.server_port}", err=True)
         gevent.signal_handler(signal.SIGTERM, server.stop)

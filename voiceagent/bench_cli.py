@@ -1,4 +1,5 @@
-"""``voiceagent bench latency|turns|honesty|tools|requests|queue|soak|load``: the benchmarks (bench/<name>.py)."""
+"""``voiceagent bench latency|speech|turns|honesty|tools|requests|queue|soak|load``: the benchmarks (code in
+bench/<name>.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -32,9 +33,23 @@ def register(main: click.Group) -> None:
     @click.option("--barge-ins", default=4, show_default=True, help="Extra barge-in turns.")
     @click.option("--local-model", default="qwen2.5-coder-1.5b", show_default=True,
                   help="Embedded model (the demo's default): qwen2.5-coder-1.5b or qwen2.5-coder-0.5b.")
-    def latency_cmd(turns, llm, out, barge_ins, local_model) -> None:
+    @click.option("--speech", type=click.Choice(["local", "remote"]), default="local", show_default=True,
+                  help="remote: the worker's STT and TTS on a speech server on loopback (the hop's cost).")
+    def latency_cmd(turns, llm, out, barge_ins, local_model, speech) -> None:
         """Voice-to-voice, per-stage and barge-in latency through the emulator; p50/p90 vs targets."""
-        sys.exit(_load_bench("latency").run_latency(turns, llm, out, barge_ins, local_model))
+        sys.exit(_load_bench("latency").run_latency(turns, llm, out, barge_ins, local_model, speech))
+
+    @bench.command("speech")
+    @click.option("--concurrency", default="1,4,8", show_default=True, help="Concurrent calls, comma-separated.")
+    @click.option("--per-call", default=3, show_default=True, help="Utterances each call transcribes.")
+    @click.option("--modes", default="local,batch,nobatch", show_default=True,
+                  help="local (in process), batch / nobatch (through the speech server, batching on / off).")
+    @click.option("--rounds", default=2, show_default=True, help="Rounds; the modes take turns in each.")
+    @click.option("--out", default="out/bench", show_default=True, help="Directory for speech-server.json and .png.")
+    def speech_cmd(concurrency, per_call, modes, rounds, out) -> None:
+        """STT utterances/s/core for 1, 4, 8 concurrent calls: in process vs the speech server (batching on/off)."""
+        conc = [int(c) for c in concurrency.split(",") if c.strip()]
+        sys.exit(_load_bench("speech_server").run_speech_bench(conc, per_call, out, modes.split(","), rounds))
 
     @bench.command("turns")
     @click.option("--end-of-turn-ms", default=600, show_default=True, help="The fixed policy's END_OF_TURN_MS.")

@@ -23,6 +23,7 @@ _SUBCOMMANDS = {
     "api": "voiceagent.api_cli",
     "jobs": "voiceagent.jobs.worker_cli",
     "tools": "voiceagent.tools_cli",
+    "speech-server": "voiceagent.speech_server.cli",
 }
 
 

@@ -66,8 +66,9 @@ def run_demo(questions: List[str], wavs: List[str], llm: str, out: str, speed: f
         settings = stack_settings("demo", llm_base_url=llm_url, llm_model=model, log_level="WARNING", log_format="text")
         services = VoiceServices(settings)
         services.warm()
-        _say(f"models loaded in {time.monotonic() - t0:.1f}s (Whisper {settings.stt_model}, Piper {settings.tts_voice}, "
-             f"VAD {settings.vad_engine})")
+        stt = f"STT {settings.stt_url}" if settings.stt_backend == "remote" else f"Whisper {settings.stt_model}"
+        tts = f"TTS {settings.tts_url}" if settings.tts_engine == "remote" else f"Piper {settings.tts_voice}"
+        _say(f"models loaded in {time.monotonic() - t0:.1f}s ({stt}, {tts}, VAD {settings.vad_engine})")
         stack = EmulatedStack(settings, dialog_factory=services.dialog, speed=speed,
                               admission_check=services.overloaded)
         try:

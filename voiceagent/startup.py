@@ -136,8 +136,18 @@ def check_ports(s: Settings) -> List[str]:
     return problems
 
 
+def check_speech_urls(s: Settings) -> List[str]:
+    """A remote STT/TTS backend needs its server's URL (whether the server answers is the calls' business:
+    they retry it, fall back, or apologise)."""
+    problems = ["STT_URL: is required when STT_BACKEND=remote"] if s.stt_backend == "remote" and not s.stt_url else []
+    if s.tts_engine == "remote" and not s.tts_url:
+        problems.append("TTS_URL: is required when TTS_ENGINE=remote")
+    return problems
+
+
 def preflight(s: Settings) -> None:
     """Every start-up check; raises :class:`ConfigError` with one line per problem."""
     problems = check_esl_nodes(s) + check_files(s) + check_ports(s) + check_redis(s)
+    problems += check_speech_urls(s)
     if problems:
         raise ConfigError("\n".join(f"invalid configuration: {p}" for p in problems))

@@ -24,9 +24,11 @@ def register(main: click.Group) -> None:
         except ConfigError as exc:
             _fail(str(exc))
         from .calls.worker import VoiceWorker
-        from .observability.logs import setup_logging
+        from .observability.logs import setup_from_settings
+        from .observability.tracing import setup_tracing
 
-        setup_logging(settings.log_level, settings.log_format)
+        setup_from_settings(settings)
+        setup_tracing(settings, "voice")
         factory = admission = None
         if settings.dialog == "conversation":
             from .calls.voice_dialog import VoiceServices

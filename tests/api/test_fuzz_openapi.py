@@ -148,7 +148,7 @@ def test_every_operation_answers_without_a_5xx_and_errors_in_one_shape(fuzz_api,
                     known["call_id"].append(r.json()["id"])  # later requests can use the calls placed
     assert not problems, "\n".join(problems[:20])
     total = sum(seen.values())
-    assert 200 <= total * 3 <= 1500, total  # a few hundred requests over the three seeds
+    assert 200 <= total * 3 <= 2400, total  # a few hundred requests over the three seeds
     ops = {(m, p) for p, item in doc["paths"].items() for m in item}
     rejected = {(m, p) for (m, p, c) in seen if c == 4}
     # the generator is caught by validation on every operation that takes a body, and gets past it

@@ -51,6 +51,9 @@ CASES = {
     "fork-public-url-not-a-url": ({"FORK_PUBLIC_URL": "not a url"}, "FORK_PUBLIC_URL"),
     "llm-base-url-not-a-url": ({"LLM_BASE_URL": "not a url"}, "LLM_BASE_URL"),
     "playback-dir-not-creatable": ({"PLAYBACK_DIR": "{d}/bad.json/pb"}, "PLAYBACK_DIR"),
+    "stt-remote-without-url": ({"DIALOG": "conversation", "STT_BACKEND": "remote", "STT_URL": ""}, "STT_URL"),
+    "tts-remote-without-url": ({"DIALOG": "conversation", "TTS_ENGINE": "remote", "TTS_URL": ""}, "TTS_URL"),
+    "stt-url-not-a-url": ({"STT_URL": "gpu1:8090"}, "STT_URL"),
 }
 
 

@@ -2,9 +2,10 @@
 
 The app holds a :class:`records.client.CallClient` (built from the Redis and records settings
 unless given) and checks the bearer token before any view runs: every operation needs it
-except those declared public (``/health``).  Tokens are compared with ``hmac.compare_digest``
-so the time a wrong token takes says nothing about the right one.  An empty API_TOKEN turns
-auth off, which :func:`server.make_server` allows on a loopback address only.
+except those declared public (``/health``).  The HTML pages under ``/ui`` (pages.py) are not
+operations: a browser cannot send the header, so they check their own login cookie.  Tokens are
+compared with ``hmac.compare_digest`` so the time a wrong token takes says nothing about the right
+one.  An empty API_TOKEN turns auth off, which :func:`server.make_server` allows on a loopback address only.
 """
 from __future__ import annotations
 
@@ -20,13 +21,13 @@ from ..dialog.tools import ToolRegistry
 from ..jobs.dispatch import Dispatcher
 from ..records.client import CallClient
 from ..webhooks import inbound as webhooks_in
-from . import calls, docs, errors, health, schedules, tools
+from . import calls, docs, errors, health, pages, schedules, telemetry, tools
 from .errors import ApiError
-from .openapi import operation_of
+from .openapi import is_html_page, operation_of
 
 log = logging.getLogger(__name__)
 
-BLUEPRINTS = (calls.bp, schedules.bp, tools.bp, health.bp, docs.bp, webhooks_in.bp)
+BLUEPRINTS = (calls.bp, schedules.bp, tools.bp, health.bp, docs.bp, webhooks_in.bp, pages.bp)
 
 
 def _token(settings: Any) -> bytes:
@@ -58,6 +59,7 @@ def create_app(settings: Any, client: Optional[CallClient] = None, tools: Option
     app.extensions["voiceagent.settings"] = settings
     app.extensions["voiceagent.dispatcher"] = Dispatcher.from_settings(settings, client)
     app.extensions["voiceagent.tools"] = _tools(settings, client, tools)
+    telemetry.install(app, app.extensions["voiceagent.dispatcher"].depth)  # first: 401s are traced and counted
     expected = _token(settings)
     if not expected:
         log.warning("API_TOKEN is empty: the API accepts requests without a token (loopback only)")
@@ -66,8 +68,8 @@ def create_app(settings: Any, client: Optional[CallClient] = None, tools: Option
     def _authenticate() -> None:
         view = app.view_functions.get(request.endpoint or "")
         op = operation_of(view) if view is not None else None
-        if op is not None and op.public:
-            return
+        if (op is not None and op.public) or (view is not None and is_html_page(view)):
+            return  # public, or a page (pages.py checks its login cookie)
         if not expected:
             return
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -75,6 +77,7 @@ def create_app(settings: Any, client: Optional[CallClient] = None, tools: Option
             raise ApiError(401, "a valid 'Authorization: Bearer <API_TOKEN>' header is required",
                            headers={"WWW-Authenticate": 'Bearer realm="voiceagent"'})
 
+    pages.configure(app, settings, expected)
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
     errors.install(app)

@@ -24,6 +24,7 @@ from .errors import ApiError, invalid
 from .inputs import body, query
 from .models import Accepted, CallPage, CallQuery, CommandAccepted, Hangup, PlaceCall, Say, Transfer
 from .openapi import operation
+from .recordings import send_recording
 
 bp = Blueprint("calls", __name__)
 
@@ -149,6 +150,13 @@ def list_calls() -> Response:
            responses={200: CallRecord}, errors=(404,))
 def get_call(call_id: str) -> Response:
     return jsonify(_record_json(_found(call_id)))
+
+
+@bp.get("/calls/<call_id>/recording")
+@operation("The call's recording (RECORD_CALLS): a WAV of both legs as FreeSWITCH recorded them",
+           responses={200: None}, errors=(404,), content_type="audio/wav")
+def get_recording(call_id: str) -> Response:
+    return send_recording(_found(call_id))
 
 
 @bp.delete("/calls/<call_id>")

@@ -50,6 +50,17 @@ def operation_of(view: Any) -> Optional[Operation]:
     return getattr(view, "api_operation", None)
 
 
+def html_page(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view as one of the HTML pages (api/pages.py): not an API operation, so not in the
+    document, and authenticated by the pages' login cookie instead of the bearer token."""
+    view.html_page = True  # type: ignore[attr-defined]
+    return view
+
+
+def is_html_page(view: Any) -> bool:
+    return bool(getattr(view, "html_page", False))
+
+
 def _path(rule: str) -> Tuple[str, List[str]]:
     names = re.findall(r"<(?:[^:<>]+:)?([^<>]+)>", rule)
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule), names
@@ -58,6 +69,8 @@ def _path(rule: str) -> Tuple[str, List[str]]:
 def document(app: Flask, title: str = "voiceagent API", version: str = "1") -> Dict[str, Any]:
     ops: List[Tuple[str, str, str, Operation]] = []
     for rule in app.url_map.iter_rules():
+        if is_html_page(app.view_functions[rule.endpoint]):
+            continue
         op = operation_of(app.view_functions[rule.endpoint])
         if op is None:
             raise RuntimeError(f"route {rule.rule} ({rule.endpoint}) declares no operation")

@@ -71,6 +71,11 @@ class ForkIntake:
     # ------------------------------------------------------------------ one fork WebSocket
     def handle(self, conn) -> None:
         """Runs for the lifetime of one fork WebSocket."""
+        metrics.FORK_CONNECTIONS.inc()
+        with metrics.FORK_OPEN.track_inprogress():
+            self._handle(conn)
+
+    def _handle(self, conn) -> None:
         call_id = conn.call_uuid
         call_id_var.set(call_id)
         messages = conn.messages()
@@ -107,6 +112,7 @@ class ForkIntake:
             sess.on_fork_message(first)
         for msg in messages:
             sess.on_fork_message(msg)
+        sess.report_audio()
         sess.on_fork_closed(conn)
 
     def _attach_again(self, sess: CallSession, conn) -> bool:

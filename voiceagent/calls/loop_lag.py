@@ -15,6 +15,8 @@ from typing import Deque, Optional
 
 import gevent
 
+from ..observability.metrics import LOOP_LAG
+
 
 class LoopLagMonitor:
     def __init__(self, interval: float = 0.1, window: int = 10) -> None:
@@ -42,4 +44,6 @@ class LoopLagMonitor:
         while True:
             t0 = time.monotonic()
             gevent.sleep(self.interval)
-            self._samples.append(max(0.0, time.monotonic() - t0 - self.interval))
+            late = max(0.0, time.monotonic() - t0 - self.interval)
+            self._samples.append(late)
+            LOOP_LAG.observe(late)

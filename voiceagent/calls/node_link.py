@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Optional, cast
 
 import gevent.event
 
+from ..observability.metrics import ESL_CONNECTED, ESL_RECONNECTS
 from ..telephony import events as fs_events
 from ..telephony.commands import FreeSwitch, channel_gone
 from ..telephony.eslwire import Event
@@ -43,6 +44,7 @@ class NodeLink:
         self.fs = FreeSwitch(self.esl)
         self.lanes = CallLanes(worker.spawn, self._deliver, self._on_stuck, limit=s.esl_event_queue_max)
         self.channels: Dict[str, Dict[str, str]] = {}
+        self._was_connected = False  # a connect after the first is a reconnect (metrics)
         self._waiters: Dict[str, gevent.event.Event] = {}  # forks waiting for their channel to appear
         self.synced = gevent.event.Event()  # set after each re-sync with `show channels`
         # the link's state for the heartbeat (/health): down until the first connect, reconnecting
@@ -76,6 +78,7 @@ class NodeLink:
 
     def _on_disconnected(self, _conn=None) -> None:
         self._set_state("reconnecting")
+        ESL_CONNECTED.labels(node=self.name).set(0)
 
     def fs_async(self, method: str, *args, on_error: Optional[Callable[[Exception], None]] = None, **kwargs) -> None:
         """Run a command without blocking the caller (the ESL dispatch greenlet must never wait on a reply)."""
@@ -96,6 +99,10 @@ class NodeLink:
 
     def _on_connected(self, _conn=None) -> None:
         """After every (re)connect: re-sync which calls are still alive."""
+        ESL_CONNECTED.labels(node=self.name).set(1)
+        if self._was_connected:
+            ESL_RECONNECTS.labels(node=self.name).inc()
+        self._was_connected = True
         self._set_state("connected")
         self.synced.clear()
         self.worker.spawn(self._resync, call_id="")

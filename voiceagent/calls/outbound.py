@@ -34,12 +34,13 @@ class Dialer:
                   caller_id_number: Optional[str] = None, caller_id_name: Optional[str] = None,
                   timeout: Optional[int] = None, profile: Optional[str] = None, call_id: Optional[str] = None,
                   request: Optional[object] = None, request_id: Optional[str] = None,
-                  max_seconds: Optional[float] = None) -> Dict[str, Any]:
+                  max_seconds: Optional[float] = None, trace_parent: str = "") -> Dict[str, Any]:
         """Place an outbound call; blocks the calling greenlet until answered or failed.
 
         Returns ``{"uuid", "outcome", "cause"}``; ``call_id`` is the uuid to give the channel (ours by
         default); ``request`` rides along on the session for the dialog (``session.request``);
-        ``max_seconds`` caps this call's length (default MAX_CALL_SECONDS)."""
+        ``max_seconds`` caps this call's length (default MAX_CALL_SECONDS); ``trace_parent`` is the trace
+        context of what placed it (its call span's parent)."""
         w, s = self.w, self.w.settings
         link = w.nodes[node] if node else next(iter(w.nodes.values()))
         if w.draining or w._capacity_left() <= 0:
@@ -53,6 +54,7 @@ class Dialer:
                               request_id=request_id)
         if max_seconds:
             sess.max_seconds = min(max_seconds, s.max_call_seconds)
+        sess.trace_parent = trace_parent
         sess.observe()  # our own call: nobody made it up
         sess._to(CallState.DIALING)
         try:

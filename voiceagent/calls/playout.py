@@ -53,6 +53,7 @@ class Playout:
             return pb
         settings = sess.worker.settings
         fork = sess.fork
+        metrics.AUDIO_SENT_BYTES.inc(len(pcm))
         if settings.playback_mode == "shared" or fork is None or fork.closed:
             path = os.path.join(str(settings.playback_dir), f"{sess.id}-{pb.id}.wav")
             tmp = path + ".part"

@@ -32,6 +32,7 @@ class CallInfo:
     worker: str
     profile: Optional[str] = None
     request_id: Optional[str] = None
+    trace_parent: str = ""             # W3C traceparent of the request/job that placed it ('' = none)
 
 
 @dataclass

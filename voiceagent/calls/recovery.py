@@ -9,7 +9,8 @@ therefore sweeps, every ``ORPHAN_SWEEP_SECONDS``:
   ``reason=worker_lost``); the dead worker's inbox is deleted;
 - its own records that have no session any more (a removal lost, a restart under the same
   ``WORKER_ID``);
-- WAVs of ours in ``PLAYBACK_DIR`` older than ``PLAYBACK_MAX_AGE_MINUTES`` (also at start-up).
+- WAVs of ours in ``PLAYBACK_DIR`` older than ``PLAYBACK_MAX_AGE_MINUTES`` (also at start-up);
+- with RECORD_CALLS, recordings in ``RECORDINGS_DIR`` older than ``CALL_RETENTION_DAYS``.
 
 It also hangs up a parked call whose fork failed to connect (``mod_audio_fork::connect_failed``)
 when no worker owns it (one worker, by claim), and force-closes sessions that stay open long
@@ -27,6 +28,7 @@ import gevent
 import redis
 
 from ..telephony.call_ids import UUID_PATTERN
+from .recording import expire_recordings
 
 if TYPE_CHECKING:  # pragma: no cover
     from .worker import VoiceWorker
@@ -76,6 +78,11 @@ class Recovery:
             self.sweep_playback_dir()
         except Exception:
             log.exception("playback directory sweep failed")
+        if self.worker.settings.record_calls:
+            try:
+                expire_recordings(str(self.worker.settings.recordings_dir), self.worker.settings.call_retention_days)
+            except Exception:
+                log.exception("recordings sweep failed")
 
     # ------------------------------------------------------------------ calls of dead workers
     def sweep_orphans(self) -> int:

@@ -127,7 +127,8 @@ class RequestTaker:
             result = worker.originate(req.to, node=req.node, gateway=req.gateway,
                                       caller_id_number=req.caller_id_number, caller_id_name=req.caller_id_name,
                                       timeout=req.ring_timeout, profile=req.profile, call_id=call_id,
-                                      request=req, request_id=call_id, max_seconds=req.max_duration)
+                                      request=req, request_id=call_id, max_seconds=req.max_duration,
+                                      trace_parent=rec.traceparent)
             if result.get("outcome") != "answered":  # the session reported it; this only covers no session at all
                 worker.observers_flush()
                 outcome = result.get("outcome", "failed")

@@ -49,6 +49,7 @@ class CallSession(ForkSide):
         self.profile = profile
         self.request = request          # opaque: what the outbound call was placed for
         self.request_id = request_id
+        self.trace_parent = ""          # W3C traceparent of what placed the call (observability/tracing.py)
         self.states = CallStates(state, on_change=self._state_changed)
         self._observed = False          # observers hear of the call once FreeSWITCH has it (see observe)
         self.started_wall = time.time()
@@ -91,7 +92,7 @@ class CallSession(ForkSide):
     def info(self) -> CallInfo:
         return CallInfo(id=self.id, direction=self.direction, caller=self.caller, callee=self.callee,
                         node=self.node.name, worker=self.worker.worker_id, profile=self.profile,
-                        request_id=self.request_id)
+                        request_id=self.request_id, trace_parent=self.trace_parent)
 
     def observe(self) -> None:
         """From now on observers hear of this call (its states so far first).  Not before FreeSWITCH

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
+from ..observability.metrics import AUDIO_BYTES, AUDIO_FRAMES
 from ..telephony.fork_messages import Audio, Metadata, Text
 from .ports import CallEvent
 
@@ -15,6 +16,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .ports import ForkLink, NodePort, SessionHost
 
 log = logging.getLogger("voiceagent.calls.session")
+
+#: audio frames counted on the session before they are added to the metrics: two counter increments
+#: per frame cost ~12 us under gevent (the counters' locks), a quarter of a core at 400 calls
+AUDIO_REPORT_FRAMES = 50
 
 
 class ForkSide:
@@ -34,6 +39,8 @@ class ForkSide:
     last_audio_at: float
     events: "gevent.queue.Queue"
     _audio_sink: Optional[Callable[[bytes, int], None]]
+    _frames_unreported = 0   # class defaults: the session's own counts start at the first frame
+    _samples_reported = 0
 
     def expect_fork(self, seconds: float) -> None:
         """The worker is asking FreeSWITCH for a fork (outbound start, restart): the next one may attach."""
@@ -70,9 +77,19 @@ class ForkSide:
             conn.mark_established()
         return True
 
+    def report_audio(self) -> None:
+        """Add the audio received since the last report to the metrics (frames, bytes of L16)."""
+        if self._frames_unreported:
+            AUDIO_FRAMES.inc(self._frames_unreported)
+            AUDIO_BYTES.inc((self.samples_received - self._samples_reported) * 2)
+            self._frames_unreported, self._samples_reported = 0, self.samples_received
+
     def on_fork_message(self, msg) -> None:
         if isinstance(msg, Audio):
             self.samples_received += len(msg.pcm) // 2
+            self._frames_unreported += 1
+            if self._frames_unreported >= AUDIO_REPORT_FRAMES:
+                self.report_audio()
             self.last_audio_at = time.monotonic()
             sink = self._audio_sink
             if sink is not None:

@@ -26,7 +26,10 @@ class Speculation:
 
     def _run(self, audio):
         t0 = time.monotonic()
-        tr = self._pool.run(self._job, audio, kind="stt")
+        if getattr(self._stt, "uses_pool", True):  # a test double without the attribute: a local one
+            tr = self._pool.run(self._job, audio, kind="stt")
+        else:  # a remote STT waits on its socket in this greenlet (speech/seams.py)
+            tr = None if self.stale else self._stt.transcribe(audio)
         if tr is not None and not self.stale and self._early is not None:
             self._early.start(tr.text)  # the LLM asked now (calls/preemptive.py)
         return None if tr is None else (tr, (time.monotonic() - t0) * 1000)

@@ -1,6 +1,7 @@
 """What one caller turn was: heard, said, what the caller heard of it, tools, timings."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -13,6 +14,8 @@ class ToolCall:
     arguments: Any = None
     result: Any = None
     ok: Optional[bool] = None
+    started_at: float = field(default_factory=time.time)   # wall clock (traces)
+    seconds: Optional[float] = None                        # how long it ran, once finished
 
     @property
     def finished(self) -> bool:
@@ -32,7 +35,8 @@ class ToolCall:
 
 @dataclass
 class Turn:
-    """What happened in one caller turn, with its stage timings (ms)."""
+    """What happened in one caller turn, with its stage timings (ms).  ``at`` is when the turn was made
+    (its end of turn, wall clock): the stage timings are laid out from there (traces)."""
 
     index: int
     heard: str = ""                       # what Whisper heard (after the hallucination filter)
@@ -47,6 +51,7 @@ class Turn:
     ack: str = ""                         # the acknowledgement said because the answer was late
     choice: Any = None                    # records.models.ChoiceAnswer once a choice question is settled
     preemptive: Optional[bool] = None     # the reply came from the LLM stream started at the first pause
+    at: float = field(default_factory=time.time)
 
     def tool_started(self, name: str, arguments: Any) -> None:
         self.tools.append(ToolCall(name, arguments))
@@ -55,4 +60,5 @@ class Turn:
         for t in reversed(self.tools):
             if t.name == name and not t.finished:
                 t.result, t.ok = result, bool(ok)
+                t.seconds = time.time() - t.started_at
                 return

@@ -24,6 +24,7 @@ import gevent
 import gevent.event
 import gevent.queue
 
+from ..speech.seams import SpeechUnavailable
 from .answer_tool import hang_up_when_heard, open_with_tool
 from .barge_in import BargeIn
 from .call_purpose import PurposeTurns
@@ -33,6 +34,7 @@ from .playback import Reply
 from .ports import CallPort
 from .preemptive import Preemptive
 from .speculation import Speculation
+from .speech_failure import apologise_and_hang_up, guarded
 from .tool_say import say_now
 from .turns import ToolCall, Turn  # noqa: F401 - Turn is public here since the start
 from .voice_services import VoiceServices
@@ -157,6 +159,8 @@ class VoiceDialog:
                         else:  # 'mm-hm', a cough over the agent's voice: it must not interrupt the answer
                             log.info("ignored %.0f ms of speech over the agent (a false alarm)", ev.speech_ms)
                         overlapped = barged = False
+        except SpeechUnavailable as exc:  # the speech server is down and nothing replaces it
+            apologise_and_hang_up(self, exc)
         finally:
             forward.kill()
             self.early.cancel("the call ended")
@@ -229,7 +233,7 @@ class VoiceDialog:
     def _start_reply(self, turn: Turn, events_fn) -> None:
         if self.reply is not None and not self.reply.dead:
             self._interrupt(turn_reason="new turn")
-        self.reply = self.spawn(self._reply, turn, events_fn)
+        self.reply = self.spawn(guarded(self, self._reply), turn, events_fn)
 
     def _reply(self, turn: Turn, events_fn) -> None:
         from ..dialog import conversation as cv

@@ -1,6 +1,7 @@
 """The shared, loaded-once half of the voice pipeline: one ``VoiceServices`` per worker holds the
-models, the inference pool, the LLM client, tools, profiles and the phrase cache; each call's
-``VoiceDialog`` (calls/voice_dialog.py) borrows them."""
+speech engines (local models or remote clients: speech/backends.py), the inference pool, the LLM
+client, tools, profiles and the phrase cache; each call's ``VoiceDialog`` (calls/voice_dialog.py)
+borrows them."""
 from __future__ import annotations
 
 import logging
@@ -14,17 +15,15 @@ class VoiceServices:
 
     def __init__(self, settings, *, kit=None, transcriber=None, tts=None, pool=None, turn_model=None) -> None:
         from ..dialog.conversation import DialogKit
+        from ..speech.backends import make_stt, make_tts_backend
         from ..speech.inference import InferencePool
-        from ..speech.stt import Transcriber
-        from ..speech.tts import PhraseCache, make_tts
+        from ..speech.tts import PhraseCache
 
         self.settings = settings
         self.pool = pool or InferencePool(settings.inference_threads or None, model_threads=settings.stt_threads)
-        self.transcriber = transcriber or Transcriber(settings.stt_model, settings.stt_language, settings.stt_device,
-                                                      settings.stt_compute_type, settings.stt_threads,
-                                                      settings.stt_beam_size, cache_dir=str(settings.model_cache_dir),
-                                                      pool=self.pool)
-        self.tts = tts or make_tts(settings, self.pool)
+        # speech/seams.py: in process or on a speech server (STT_BACKEND, TTS_ENGINE), as the settings say
+        self.transcriber = transcriber or make_stt(settings, self.pool)
+        self.tts = tts or make_tts_backend(settings, self.pool)
         self.phrases = PhraseCache(self.tts)
         self.turn_model = turn_model if turn_model is not None or not self.smart_turn else self._load_turn_model()
         self.kit = kit or DialogKit.from_settings(settings)
@@ -52,9 +51,14 @@ class VoiceServices:
     def warm(self) -> Dict[str, Any]:
         """One synthetic turn through every path a call uses (calls/warmup.py), so the first call is
         as fast as the tenth; returns the milliseconds each stage cost."""
+        from ..speech.seams import SpeechUnavailable
         from .warmup import warm_up
 
-        return warm_up(self)
+        try:
+            return warm_up(self)
+        except SpeechUnavailable as exc:  # a speech server not up yet: calls try it (and their fallback) again
+            log.warning("warm start incomplete, speech unavailable: %s", exc)
+            return {}
 
     @property
     def smart_turn(self) -> bool:

@@ -43,7 +43,8 @@ def warm_up(svc: "VoiceServices") -> Dict[str, Union[float, str]]:
     litellm_module()
     lap("litellm_import")
     profile = svc.kit.profiles.select()
-    for text in (profile.greeting, profile.phrases.apology, profile.phrases.goodbye, *profile.phrases.thinking):
+    for text in (profile.greeting, profile.phrases.apology, profile.phrases.goodbye, profile.phrases.failure_goodbye,
+                 *profile.phrases.thinking):  # failure_goodbye: said when the speech server is gone
         if text:
             svc.phrases.get(normalize_for_speech(text))
     lap("fixed_phrases")

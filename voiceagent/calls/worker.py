@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import signal
-import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 import gevent
@@ -20,6 +19,7 @@ import redis
 
 from ..config import Settings
 from ..observability import metrics
+from ..observability.call_telemetry import call_telemetry
 from ..records.keys import Keys
 from ..records.reporter import RecordReporter, RecordWriter
 from ..records.store import RecordStore
@@ -36,6 +36,7 @@ from .node_link import NodeLink, link_of
 from .observers import Observers
 from .outbound import Dialer
 from .ports import CallObserver, Dialog
+from .recording import CallRecorder
 from .recovery import Recovery
 from .request_taker import RequestTaker
 from .session import CallSession
@@ -61,7 +62,11 @@ class VoiceWorker:
         self.store = CallStore(self.redis, settings.redis_prefix, call_ttl=settings.max_call_seconds + 120,
                                inbox_ttl=settings.worker_heartbeat_ttl)
         self.records, self.record_writer = _records(self.redis, settings)
-        self.observers: List[CallObserver] = [RecordReporter(self.record_writer, self.worker_id)]
+        reporter = RecordReporter(self.record_writer, self.worker_id)
+        # records first; then metrics, the call's trace and its log lines (observability/call_telemetry.py)
+        self.observers: List[CallObserver] = [reporter, *call_telemetry()]
+        if settings.record_calls:
+            self.observers.append(CallRecorder(self, reporter))
         self.notify: CallObserver = Observers(self.observers)  # told about every call (calls.ports.CallObserver)
         self.requests = RequestTaker(self, self.records)
         self.recovery = Recovery(self)
@@ -70,6 +75,7 @@ class VoiceWorker:
         self.sessions: Dict[str, CallSession] = {}
         self.draining = False
         self.fork_server: Optional[ForkServer] = None
+        self.metrics_server: Optional[Any] = None  # /metrics on METRICS_PORT (observability/metrics.py)
         self.inbox = InboxListener(self.store, self.worker_id, self._dispatch_command)
         self._heartbeat: Optional[gevent.Greenlet] = None
         self.admission_check: Optional[Callable[[], bool]] = None  # True = inference too backed up for a new call
@@ -115,9 +121,7 @@ class VoiceWorker:
         if s.take_requests:
             self.requests.start()  # after the first heartbeat: a request is only taken by a worker others see
         if s.metrics_port:
-            from prometheus_client import start_http_server
-
-            start_http_server(s.metrics_port, addr=s.metrics_host)
+            self.metrics_server = metrics.serve(s.metrics_port, s.metrics_host)
         log.info("voice worker %s ready: fork server %s, nodes %s", self.worker_id, self.fork_url_base,
                  ",".join(self.nodes))
 
@@ -140,6 +144,9 @@ class VoiceWorker:
             self._heartbeat.kill()
         if self.fork_server is not None:
             self.fork_server.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         for node in self.nodes.values():
             node.stop()
         try:
@@ -291,11 +298,6 @@ class VoiceWorker:
             del self.sessions[sess.id]
             self._record_extra.pop(sess.id, None)
         metrics.ACTIVE_CALLS.labels(worker=self.worker_id).set(self.live_calls())
-        if sess.answered_at is not None:
-            metrics.CALLS_FINISHED.labels(direction=sess.direction.value, ended_by=sess.ended_by or "unknown").inc()
-        took = round(time.monotonic() - sess.started, 3)
-        log.info("call ended", extra={"call_id": sess.id, "fields": {"cause": sess.hangup_cause,
-                                                                    "ended_by": sess.ended_by, "seconds": took}})
         if not self.sessions:
             self.idle.set()
 
@@ -333,11 +335,12 @@ class VoiceWorker:
                   caller_id_number: Optional[str] = None, caller_id_name: Optional[str] = None,
                   timeout: Optional[int] = None, profile: Optional[str] = None, call_id: Optional[str] = None,
                   request: Optional[object] = None, request_id: Optional[str] = None,
-                  max_seconds: Optional[float] = None) -> Dict[str, Any]:
+                  max_seconds: Optional[float] = None, trace_parent: str = "") -> Dict[str, Any]:
         """Place an outbound call (calls.outbound.Dialer); blocks until answered or failed."""
         return self.dialer.originate(destination, node=node, gateway=gateway, caller_id_number=caller_id_number,
                                      caller_id_name=caller_id_name, timeout=timeout, profile=profile, call_id=call_id,
-                                     request=request, request_id=request_id, max_seconds=max_seconds)
+                                     request=request, request_id=request_id, max_seconds=max_seconds,
+                                     trace_parent=trace_parent)
 
     def _dispatch_command(self, call_id: str, cmd) -> None:
         sess = self.sessions.get(call_id)

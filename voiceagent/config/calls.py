@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import List, Literal
 from urllib.parse import urlsplit
 
@@ -52,6 +53,8 @@ class RecordsSettings(Section):
 
     call_retention_days: float = Field(default=30.0, gt=0, le=3650, description="How long a call's record (transcript, outcome, timings) is kept after the call.")
     call_events_maxlen: int = Field(default=100_000, ge=1000, description="Length the call-event stream is trimmed to (approximately); a consumer group further behind loses the oldest.")
+    record_calls: bool = Field(default=False, description="FreeSWITCH records every answered call (uuid_record: both legs mixed, <call id>.wav in RECORDINGS_DIR); the call page plays it.")
+    recordings_dir: Path = Field(default=Path("/tmp/voiceagent-recordings"), description="Where FreeSWITCH writes the recordings; the API serves them from the same path, so it must be shared by both (as PLAYBACK_DIR is).")
 
 
 class RedisSettings(Section):
@@ -86,7 +89,8 @@ class LoggingSettings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
     log_format: Literal["json", "text"] = Field(default="json", description="JSON lines (default) or human-readable text.")
     metrics_port: int = Field(default=0, ge=0, le=65535, description="Port of the voice worker's Prometheus /metrics endpoint (0 = off).")
-    metrics_host: str = Field(default="127.0.0.1", description="Address the metrics endpoint binds.")
+    metrics_host: str = Field(default="127.0.0.1", description="Address the metrics endpoint binds (the RQ workers' JOBS_METRICS_PORT too).")
+    log_mask_numbers: bool = Field(default=True, description="Mask phone numbers in log lines (all but the last 4 digits: +*******0001); off shows them whole, for debugging.")
 
 
 

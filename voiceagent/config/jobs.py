@@ -19,6 +19,7 @@ class JobsSettings(Section):
     jobs_maintenance_seconds: float = Field(default=30.0, ge=0.5, le=3600, description="How often RQ workers retry abandoned jobs and clean RQ's registries (one worker at a time).")
     follow_retry_seconds: float = Field(default=10.0, ge=0.1, le=3600, description="How often the follower retries the call events a handler failed on (they stay unacknowledged until handled).")
     follow_stale_seconds: float = Field(default=60.0, ge=1, le=86400, description="Call events a dead follower left unacknowledged this long are taken over by another.")
+    jobs_metrics_port: int = Field(default=0, ge=0, le=65535, description="Port of an RQ worker's Prometheus /metrics endpoint on METRICS_HOST (0 = off; several workers on one host: give each its own with 'jobs worker --metrics-port').")
     dashboard_host: str = Field(default="127.0.0.1", description="Address rq-dashboard binds (the Procfile's dashboard; it has no auth of its own: keep it on loopback).")
     dashboard_port: int = Field(default=9181, ge=0, le=65535, description="Port of rq-dashboard.")
 

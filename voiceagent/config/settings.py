@@ -15,7 +15,9 @@ from .base import Section, config_error, is_loopback_host
 from .calls import CallSettings, DialSettings, LoggingSettings, OutboundSettings, RecordsSettings, RedisSettings
 from .dialog import LlmSettings, ToolsSettings, TurnFlowSettings
 from .jobs import JobsSettings, ScheduleSettings, WebhookSettings
+from .observability import TracingSettings
 from .speech import SpeechSettings
+from .speech_service import SpeechBackendSettings, SpeechServerSettings
 from .telephony import EslSettings, ForkSettings, PlaybackSettings
 
 
@@ -31,6 +33,8 @@ class ApiSettings(Section):
     api_port: int = Field(default=8080, ge=0, le=65535, description="Port of the API (0 = pick one).")
     api_token: SecretStr = Field(default=SecretStr(""), description="Bearer token every endpoint but /health requires (Authorization: Bearer ...); empty = no auth, allowed on a loopback API_HOST only.")
     api_max_body_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body the API reads; larger ones get 413.")
+    api_session_secret: SecretStr = Field(default=SecretStr(""), description="Key that signs the call pages' login cookie (/ui); empty = derived from API_TOKEN, so a new token logs every browser out.")
+    api_session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="How long a login to the call pages (/ui) lasts.")
 
 
 def api_bind_problem(s: ApiSettings) -> Optional[Tuple[str, str]]:
@@ -42,8 +46,9 @@ def api_bind_problem(s: ApiSettings) -> Optional[Tuple[str, str]]:
 
 
 class Settings(EslSettings, ForkSettings, PlaybackSettings, CallSettings, OutboundSettings, DialSettings,
-               RedisSettings, RecordsSettings, LlmSettings, ToolsSettings, TurnFlowSettings, SpeechSettings, LoggingSettings, ApiSettings, JobsSettings,
-               ScheduleSettings, WebhookSettings):
+               RedisSettings, RecordsSettings, LlmSettings, ToolsSettings, TurnFlowSettings, SpeechSettings, SpeechBackendSettings,
+               LoggingSettings, TracingSettings, ApiSettings, JobsSettings, ScheduleSettings, WebhookSettings,
+               SpeechServerSettings):
     """Every section: what the voice worker and ``voiceagent config`` read."""
 
 

@@ -18,7 +18,7 @@ class SpeechSettings(Section):
     stt_compute_type: str = Field(default="int8", description="CTranslate2 compute type for Whisper (int8, int8_float16, float16, float32).")
     stt_threads: int = Field(default=2, ge=1, description="CPU threads one Whisper call uses.")
     stt_beam_size: int = Field(default=1, ge=1, description="Whisper beam size (1 = greedy, fastest).")
-    tts_engine: Literal["piper", "xtts"] = Field(default="piper", description="Speech synthesizer: 'piper' (default, fast on CPU) or 'xtts' (needs the 'xtts' extra and ideally a GPU).")
+    tts_engine: Literal["piper", "xtts", "remote"] = Field(default="piper", description="Speech synthesizer: 'piper' (default, fast on CPU), 'xtts' (needs the 'xtts' extra and ideally a GPU) or 'remote' (POST TTS_URL/audio/speech: our speech server or any OpenAI-compatible one).")
     tts_voice: str = Field(default="en_US-joe-medium", description="Piper voice: a packaged name or the path of a .onnx file (with .onnx.json beside it).")
     tts_threads: int = Field(default=1, ge=1, description="CPU threads one Piper synthesis uses.")
     tts_length_scale: Optional[float] = Field(default=None, gt=0, le=4, description="Piper speaking pace (> 1 slower); unset = the voice's own (1.0 for joe-medium).")

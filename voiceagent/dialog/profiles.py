@@ -15,9 +15,11 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..zones import iana_zone
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +129,7 @@ class Profile(_Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Europe/Paris')") from None
-        return v
+        return iana_zone(v, "Europe/Paris")
 
     @field_validator("dtmf")
     @classmethod

@@ -29,6 +29,8 @@ import gevent
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..config.base import config_error
+from ..observability.ops_metrics import tool_ran
+from .tool_result import ToolResult
 from .tool_support import FreshSource, HttpClient, ToolReply, ToolSettings
 
 log = logging.getLogger(__name__)
@@ -237,25 +239,6 @@ def tool(name: Optional[str] = None, description: Optional[str] = None,
     return wrap
 
 
-@dataclass
-class ToolResult:
-    name: str
-    ok: bool
-    value: Any  # the tool's return value, or {"error": "..."}
-    seconds: float = 0.0
-    speak: Optional[str] = None   # a ToolReply's words to say verbatim
-    text: Optional[str] = None    # a ToolReply's text for the LLM
-
-    @property
-    def content(self) -> str:
-        """The ``tool`` message content the LLM receives."""
-        if self.text is not None:
-            return self.text
-        if isinstance(self.value, str):
-            return self.value
-        return json.dumps(self.value, ensure_ascii=False, default=str)
-
-
 def builtin_tools_dir() -> Path:
     """The repository's ``tools/``; for a non-editable install, the copy installed as data files."""
     repo = Path(__file__).resolve().parents[2] / "tools"
@@ -366,7 +349,13 @@ class ToolRegistry:
 
     def run(self, name: str, arguments: Union[dict, str, None], ctx: ToolContext, *,
             allowed: Optional[Iterable[str]] = None, decode_error: Optional[str] = None) -> ToolResult:
-        """Validate and run a call from the LLM.  Never raises (except GreenletExit)."""
+        """Validate and run a call from the LLM (counted in the tool metrics).  Never raises (except GreenletExit)."""
+        result = self._run(name, arguments, ctx, allowed=allowed, decode_error=decode_error)
+        tool_ran(name, name in self._tools, result.ok, result.seconds)
+        return result
+
+    def _run(self, name: str, arguments: Union[dict, str, None], ctx: ToolContext, *,
+             allowed: Optional[Iterable[str]], decode_error: Optional[str]) -> ToolResult:
         started = time.monotonic()
 
         def fail(message: str, exc: Optional[BaseException] = None) -> ToolResult:

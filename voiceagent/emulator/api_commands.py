@@ -140,6 +140,25 @@ class ApiCommands:
             ch.fileman_pause()
         return "+OK\n"
 
+    def api_uuid_record(self, args: str) -> str:
+        """``uuid_record <uuid> [start|stop] <path> [<limit>]`` (mod_commands session_record_function)."""
+        usage = "-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>] [<recording_vars>]\n"
+        parts = args.split()
+        if len(parts) < 3:
+            return usage
+        ch = self.emu.live_channel(parts[0])
+        if ch is None:
+            return "-ERR Cannot locate session!\n"
+        action, path = parts[1].lower(), parts[2]
+        if action == "start":
+            limit = float(parts[3]) if len(parts) > 3 and parts[3].isdigit() else 0.0
+            return "+OK Success\n" if ch.record_start(path, limit) else "-ERR Cannot record session!\n"
+        if action == "stop":
+            return "+OK Success\n" if ch.record_stop(path) else "-ERR Cannot stop record session!\n"
+        if action in ("mask", "unmask"):
+            return "+OK Success\n" if ch.recording(path) else f"-ERR Cannot {action} recording session!\n"
+        return usage
+
     def api_uuid_broadcast(self, args: str) -> str:
         parts = args.split()
         if len(parts) < 2:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 from gevent.event import Event
 
@@ -13,10 +13,16 @@ Speech = Union[str, os.PathLike, bytes, Tuple[bytes, int]]
 
 
 class CallerAudio:
-    """A queue of L16LE mono audio at ``sample_rate``; reads past its end are silence."""
+    """A queue of L16LE mono audio at ``sample_rate``; reads past its end are silence.
 
-    def __init__(self, sample_rate: int) -> None:
+    With a ``clock`` (the channel's call time) it also keeps what was said when: ``spoken`` holds
+    (call time, PCM) per stretch of speech read out (a call recording's caller leg)."""
+
+    def __init__(self, sample_rate: int, clock: Optional[Callable[[], float]] = None) -> None:
         self.sample_rate = sample_rate
+        self.clock = clock
+        self.spoken: List[Tuple[float, bytearray]] = []
+        self._speaking = False
         self._buf = bytearray()
         self._pos = 0
         self._lock = threading.Lock()
@@ -57,13 +63,24 @@ class CallerAudio:
             elif self._pos > 1 << 20:  # drop what was read, now and then
                 del self._buf[:self._pos]
                 self._pos = 0
+            if self.clock is not None:
+                self._keep(chunk, want)
         return chunk + b"\x00" * (want - len(chunk))
+
+    def _keep(self, chunk: bytes, want: int) -> None:
+        if chunk:
+            if not self._speaking:
+                self.spoken.append((self.clock(), bytearray()))  # type: ignore[misc]
+                self._speaking = True
+            self.spoken[-1][1].extend(chunk)
+        self._speaking = len(chunk) == want  # the queue ran dry: the next speech starts a new stretch
 
     def clear(self) -> None:
         """Stop talking: drop everything still queued."""
         with self._lock:
             self._buf.clear()
             self._pos = 0
+            self._speaking = False
             self._idle.set()
 
     def idle(self) -> bool:

@@ -20,6 +20,7 @@ from gevent.event import Event
 from . import media
 from .channel_apps import ChannelApps
 from .channel_fork import FORK_USAGE, ForkControl, safe_call
+from .channel_record import ChannelRecording
 from .dialplan import expand
 from .switch import Switch
 
@@ -27,7 +28,7 @@ __all__ = ["Channel", "FORK_USAGE"]
 
 log = logging.getLogger(__name__)
 
-class Channel(ChannelApps, ForkControl):
+class Channel(ChannelApps, ForkControl, ChannelRecording):
     """An emulated call leg.  Public attributes are read by tests; methods are the caller's hands."""
 
     def __init__(self, emu: Switch, *, direction: str, name: str, destination: str,
@@ -94,6 +95,7 @@ class Channel(ChannelApps, ForkControl):
         self.segments: List[Dict[str, Any]] = []
         self._heard: List[Tuple[float, np.ndarray]] = []
         self.forks: Dict[str, Any] = {}
+        self._recordings: Dict[str, Tuple[float, float]] = {}  # uuid_record: path -> (started, limit)
         self._pending_say: List[Any] = []
         self.sent_dtmf: List[str] = []
         self.timeline: List[Tuple[float, str]] = []
@@ -304,6 +306,7 @@ class Channel(ChannelApps, ForkControl):
         if self.peer is not None and self.peer_mode == "loopback" and not self.peer.hangup_cause:
             self.peer.do_hangup(self.hangup_cause or "NORMAL_CLEARING")
         self.state = "CS_HANGUP"
+        self.close_recordings()
         for bug, f in list(self.forks.items()):
             safe_call(f.hangup)
             self.fire("MEDIA_BUG_STOP", {"Media-Bug-Function": bug, "Media-Bug-Target": "N/A"})

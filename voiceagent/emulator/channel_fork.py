@@ -77,7 +77,7 @@ class ForkControl:
         from .caller_audio import CallerAudio  # written separately; imported lazily
         from .fork_client import ForkClient
 
-        audio = CallerAudio(rate)
+        audio = CallerAudio(rate, clock=self.call_time)
         for item in self._pending_say:
             audio.say(item)
         self._pending_say = []

@@ -22,6 +22,8 @@ _GENERIC_EXEC = ["@core", "@channel", "@caller", "@variables", "Application", "A
 _GENERIC_EXEC_DONE = ["@core", "@channel", "@caller", "@variables", "Application", "Application-Data",
                       "Application-Response", "Application-UUID"]
 _GENERIC_CHANNEL = ["@core", "@channel", "@caller", "@variables"]
+# switch_ivr_async.c record_callback: the channel's data, then the file (STOP: and why it stopped)
+_RECORD = ["@core", "@channel", "@caller", "@variables", "Record-File-Path", "Record-Completion-Cause"]
 
 # FreeSWITCH's event type names (switch_event.c EVENT_NAMES), for `event`/`nixevent` validation.
 EVENT_NAMES = (
@@ -59,6 +61,8 @@ def layout_for(key: str) -> Tuple[List[str], List[str]]:
     if key.startswith("CHANNEL_EXECUTE:"):
         base = evs.get("CHANNEL_EXECUTE:playback")
         return _GENERIC_EXEC, base["calling"] if base else ["switch_core_session.c", "switch_core_session_exec", "2944"]
+    if key in ("RECORD_START", "RECORD_STOP"):
+        return _RECORD, ["switch_ivr_async.c", "record_callback", "0"]
     if "::" in key:
         t = evs.get("mod_audio_fork::connect")
         return t["layout"], t["calling"]

@@ -14,6 +14,7 @@ import time
 from functools import lru_cache
 from typing import Optional
 
+from ..observability.ops_metrics import QUEUE_RETRIES, QUEUE_WAIT
 from ..records.client import CallClient
 from ..records.models import Outcome
 from ..records.store import RecordGone, ending
@@ -64,6 +65,10 @@ class DialJob:
             rec = latest
         handed = self.client.hand_over(call_id)
         if handed is not None:
+            priority = handed.priority or "high"
+            QUEUE_WAIT.labels(priority=priority).observe(max(0.0, time.time() - (handed.due or handed.created)))
+            if handed.attempt > 1:
+                QUEUE_RETRIES.labels(priority=priority).inc()
             return "requested"
         latest = self.client.get(call_id)
         if latest is None or latest.ended or latest.state == "queued":

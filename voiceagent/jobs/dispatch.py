@@ -85,7 +85,7 @@ class Dispatcher:
         now = time.time()
         rec = CallClient.new_record(ended.request, "queued", now=now, priority=ended.priority, due=now + delay,
                                     attempt=ended.attempt + 1, first_attempt=ended.first_attempt or ended.id,
-                                    previous_attempt=ended.id)
+                                    previous_attempt=ended.id, traceparent=ended.traceparent)
         call_id = self.client.records.create(rec, event=self._queued_event(rec),
                                              idempotency_key=f"retry-of:{ended.id}")
         if call_id == rec.id:
@@ -121,7 +121,8 @@ class Dispatcher:
         q = self.queues.get(rec.priority)
         kw: Dict[str, Any] = dict(job_id=dial_job_id(rec.id), unique=True, result_ttl=RESULT_TTL,
                                   job_timeout=int(rec.request.deadline_seconds) + JOB_TIMEOUT_MARGIN,
-                                  description=f"dial {rec.id} (attempt {rec.attempt})")
+                                  description=f"dial {rec.id} (attempt {rec.attempt})",
+                                  meta={"traceparent": rec.traceparent} if rec.traceparent else None)
         if self.dial_retries:
             kw["retry"] = Retry(max=self.dial_retries)
         try:

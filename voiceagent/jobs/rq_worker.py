@@ -1,5 +1,7 @@
 """The RQ worker voiceagent runs: a SimpleWorker (no fork per job) whose running job keeps a short lease.
 
+Each job runs in a span (:func:`job_span`) parented on the trace context its enqueuer left in its meta.
+
 RQ's SimpleWorker registers a job as started until ``job timeout + 60 s`` and never refreshes it,
 so a worker killed while a dial job waits for a slot would leave that job unretried for as long
 as its call's deadline.  Here a heartbeat greenlet (thread) refreshes the job's entry every
@@ -13,13 +15,25 @@ import logging
 import threading
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from rq import SimpleWorker
 from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
 from rq.worker import WorkerStatus
 
+from ..observability.tracing import context_of, tracer
+
 log = logging.getLogger(__name__)
+
+
+def job_span(job: Job, queue: Queue) -> Any:
+    """The span a job runs in (current while it runs), a child of the ``traceparent`` in its meta: the
+    API request (or job) that enqueued it.  A dial job hands that on to the call record."""
+    name = (job.func_name or "job").rsplit(".", 1)[-1]
+    attrs = {"messaging.system": "rq", "messaging.destination.name": queue.name, "messaging.message.id": job.id}
+    return tracer().start_as_current_span(f"job {name}", context=context_of((job.meta or {}).get("traceparent")),
+                                          kind=SpanKind.CONSUMER, attributes=attrs)
 
 
 class QueueWorker(SimpleWorker):
@@ -41,7 +55,8 @@ class QueueWorker(SimpleWorker):
                                   name=f"heartbeat-{job.id}")
         beater.start()
         try:
-            self.perform_job(job, queue, execution)
+            with job_span(job, queue):
+                self.perform_job(job, queue, execution)
         finally:
             done.set()
             beater.join(timeout=self.beat + 5)

@@ -14,7 +14,6 @@ no auth of its own).
 """
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from typing import Any, Optional, Tuple
@@ -32,6 +31,24 @@ def _settings() -> Any:
         sys.exit(2)
 
 
+def _telemetry(s: Any, service: str, metrics_port: int) -> None:
+    """Log lines and spans as LOG_FORMAT/OTEL_EXPORTER say; /metrics on ``metrics_port`` (0 = none).
+
+    An RQ worker here is one long-lived process (a SimpleWorker: no fork per job), so its own
+    registry is the whole truth about it and Prometheus scrapes each worker like each voice worker;
+    prometheus-client's multiprocess mode (a shared directory, pid files of dead workers to clean,
+    gauges merged by rule) would buy nothing."""
+    from ..observability.logs import setup_from_settings
+    from ..observability.tracing import setup_tracing
+
+    setup_from_settings(s)
+    setup_tracing(s, service)
+    if metrics_port:
+        from ..observability.metrics import serve
+
+        serve(metrics_port, s.metrics_host)
+
+
 def register(main: click.Group) -> None:
     @main.group("jobs")
     def jobs() -> None:
@@ -43,13 +60,16 @@ def register(main: click.Group) -> None:
     @click.option("--burst", is_flag=True, help="Stop when the queues are empty (tests, one-off runs).")
     @click.option("--name", default=None, help="Worker name (default: RQ's host.pid).")
     @click.option("--queue", "roles", multiple=True, help="Queue roles to serve (default: all, high first).")
-    def worker(with_scheduler: bool, burst: bool, name: Optional[str], roles: Tuple[str, ...]) -> None:
+    @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+                  help="Serve /metrics on this port (default JOBS_METRICS_PORT; 0 = off).")
+    def worker(with_scheduler: bool, burst: bool, name: Optional[str], roles: Tuple[str, ...],
+               metrics_port: Optional[int]) -> None:
         """Run queued jobs, high-priority calls first."""
         from .queues import Queues
         from .rq_worker import QueueWorker
 
         s = _settings()
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _telemetry(s, "jobs", s.jobs_metrics_port if metrics_port is None else metrics_port)
         queues = Queues.from_settings(s)
         try:
             chosen = queues.all(list(roles) or None)
@@ -72,7 +92,7 @@ def register(main: click.Group) -> None:
         from .follower import Follower, handlers
 
         s = _settings()
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _telemetry(s, "follow", 0)
         client = CallClient.from_settings(s)
         f = Follower(client, handlers(s, client), consumer=consumer, retry_seconds=s.follow_retry_seconds,
                      stale_seconds=s.follow_stale_seconds)

@@ -13,6 +13,7 @@ import redis
 from pydantic import BaseModel
 
 from ..calls.inbox import CallNotFound, CallStore
+from ..observability.tracing import traceparent
 from .dial_policy import DialPolicy
 from .events import CallEnded, CallRequested
 from .keys import Keys
@@ -68,8 +69,10 @@ class CallClient:
 
     @staticmethod
     def new_record(req: CallRequest, state: str, *, now: Optional[float] = None, **fields: Any) -> CallRecord:
-        """A new outbound record for ``req`` in ``state`` (``requested``, or ``queued`` for the RQ queue)."""
+        """A new outbound record for ``req`` in ``state`` (``requested``, or ``queued`` for the RQ queue),
+        carrying the trace context it was placed in (an API request's span, say)."""
         now = time.time() if now is None else now
+        fields.setdefault("traceparent", traceparent())
         return CallRecord(id=new_call_id(), direction="outbound", state=state, to=req.to,
                           from_=req.caller_id_number or "", profile=req.profile, request=req, created=now,
                           history=[StateChange(state=state, at=now)], **fields)
@@ -91,6 +94,7 @@ class CallClient:
             now = time.time()
             rec.state = "requested"
             rec.history.append(StateChange(state="requested", at=now))
+            rec.traceparent = traceparent() or rec.traceparent  # the dial job's span, when traced
             done["ok"] = True
             return self.requested_event(rec, now)
         rec = self.records.update(call_id, change)

@@ -270,6 +270,7 @@ class CallRecord(_Strict):
     dtmf: List[DtmfRecord] = Field(default_factory=list)
     barge_ins: List[float] = Field(default_factory=list)
     choice: Optional[ChoiceAnswer] = None
+    recording: Optional[str] = None    # file name in RECORDINGS_DIR when RECORD_CALLS had FreeSWITCH record it
     cancel_requested: bool = False
     # the queue (jobs/): priority, when the attempt may be dialed, the attempts of one request
     priority: Optional[Literal["high", "bulk"]] = None
@@ -278,6 +279,7 @@ class CallRecord(_Strict):
     first_attempt: Optional[str] = None
     previous_attempt: Optional[str] = None
     next_attempt: Optional[str] = None
+    traceparent: str = ""              # W3C trace context of what placed it, then of the job that handed it over
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

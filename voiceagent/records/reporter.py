@@ -191,6 +191,13 @@ class RecordReporter:
             return CallBargeIn(call_id=rec.id, at=at, worker=self.worker_id)
         self.writer.submit(call.id, change, self._new(call, at))
 
+    def call_recording(self, call: CallInfo, name: str) -> None:
+        """FreeSWITCH is recording the call into ``name`` (calls/recording.py)."""
+        def change(rec: CallRecord) -> Optional[_Event]:
+            rec.recording = name
+            return None
+        self.writer.submit(call.id, change, self._new(call, time.time()))
+
     def call_ended(self, call: CallInfo, *, cause: str, outcome: str, ended_by: str, at: float,
                    refused: str = "") -> None:
         worker = self.worker_id

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from datetime import date
 from typing import List, Literal, Optional
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ..records.models import CallRequest, Outcome
+from ..zones import iana_zone
 
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _KINDS = ("at", "in_seconds", "every", "cron")
@@ -105,11 +106,7 @@ class ScheduleSpec(_Strict):
             if when is not None and when.recurring:
                 raise ValueError("required for a recurring schedule (an IANA name such as Europe/Berlin)")
             return v
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Europe/Berlin)") from None
-        return v
+        return iana_zone(v)
 
     @field_validator("call")
     @classmethod

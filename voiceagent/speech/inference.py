@@ -20,6 +20,8 @@ from typing import Any, Callable, Deque, Dict, Optional
 
 from gevent.threadpool import ThreadPool
 
+from ..observability.metrics import INFERENCE_QUEUE_WAIT
+
 __all__ = ["InferencePool", "default_pool_size", "get_pool"]
 
 
@@ -71,6 +73,7 @@ class InferencePool:
             done = time.perf_counter()
             if started[0]:
                 self._waits.append(started[0] - submitted)
+                INFERENCE_QUEUE_WAIT.labels(kind=kind).observe(started[0] - submitted)
                 service = done - started[0]
                 prev = self._service_ewma.get(kind)
                 self._service_ewma[kind] = service if prev is None else 0.8 * prev + 0.2 * service

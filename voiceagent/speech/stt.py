@@ -12,17 +12,19 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Iterable, List, Optional, Tuple
 
 import numpy as np
 
+from ..observability.metrics import HALLUCINATION_DROPS
 from .audio import rms_dbfs
 from .models import resolve_whisper
 
 if TYPE_CHECKING:
     from .inference import InferencePool
 
-__all__ = ["Transcript", "Transcriber", "resolve_device", "is_hallucination"]
+__all__ = ["Transcript", "Transcriber", "resolve_device", "is_hallucination", "filtered_transcript", "is_silence",
+           "WhisperSegment"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,23 @@ class Transcript:
         return bool(self.text)
 
 
+@dataclass
+class WhisperSegment:
+    """One segment as Whisper produced it (before our hallucination filter)."""
+
+    text: str
+    no_speech_prob: float
+    avg_logprob: float
+    start: float
+    end: float
+    tokens: List[int] = field(default_factory=list)
+
+
+def is_silence(duration: float, level: float) -> bool:
+    """Too short or too quiet to ask Whisper about (it would only invent words)."""
+    return duration < 0.1 or level < SILENCE_DBFS
+
+
 def resolve_device(device: str = "auto") -> str:
     if device != "auto":
         return device
@@ -116,6 +135,7 @@ class Transcriber:
         self.device = resolve_device(device)
         self.beam_size = beam_size
         self.pool = pool
+        self.uses_pool = True  # speech/seams.py: transcribe_blocking runs the model in the calling thread
         t0 = time.perf_counter()
         self._model = WhisperModel(
             str(self.model_dir), device=self.device, compute_type=compute_type, cpu_threads=threads, num_workers=1,
@@ -137,48 +157,61 @@ class Transcriber:
 
     def _transcribe(self, audio: np.ndarray, initial_prompt: Optional[str]) -> Transcript:
         audio = np.asarray(audio, dtype=np.float32)
-        duration = len(audio) / 16000.0
-        level = rms_dbfs(audio)
-        if duration < 0.1 or level < SILENCE_DBFS:
+        duration, level = len(audio) / 16000.0, rms_dbfs(audio)
+        if is_silence(duration, level):
             return Transcript("", duration)
         t0 = time.perf_counter()
+        scored = [(seg.text, seg.no_speech_prob, seg.avg_logprob) for seg in self.raw_segments(audio, initial_prompt)]
+        return filtered_transcript(scored, duration, level, time.perf_counter() - t0)
+
+    def raw_segments(self, audio: np.ndarray, initial_prompt: Optional[str] = None, *, language: Optional[str] = None,
+                     temperature: float = 0.0) -> List[WhisperSegment]:
+        """What Whisper says, unfiltered (the speech server answers with this, as OpenAI does)."""
         segments, _info = self._model.transcribe(
-            audio,
-            language=self.language,
+            np.asarray(audio, dtype=np.float32),
+            language=language or self.language,
             beam_size=self.beam_size,
-            temperature=0.0,
+            temperature=temperature,
             vad_filter=False,
             condition_on_previous_text=False,
             without_timestamps=True,
             initial_prompt=initial_prompt,
         )
-        kept: List[str] = []
-        raw: List[str] = []
-        nsp: List[float] = []
-        alp: List[float] = []
-        for seg in segments:  # a generator: decoding happens while iterating
-            text = seg.text.strip()
-            raw.append(text)
-            nsp.append(seg.no_speech_prob)
-            alp.append(seg.avg_logprob)
-            # per segment only the unconditional signs; the suspect-phrase rule applies to the whole
-            # transcript below, so a real "Goodbye." after "Thanks for calling." is not dropped
-            if text and not _segment_is_noise(text, seg.no_speech_prob, seg.avg_logprob):
-                kept.append(text)
-        elapsed = time.perf_counter() - t0
-        raw_text = " ".join(raw).strip()
-        text = " ".join(kept).strip()
-        if text and is_hallucination(text, max(nsp), float(np.mean(alp)), level):
-            text = ""
-        if raw_text and not text:
-            log.debug("dropped likely hallucination %r (no_speech=%.2f logprob=%.2f level=%.1f dBFS)",
-                      raw_text, max(nsp), float(np.mean(alp)), level)
-        return Transcript(
-            text=text,
-            duration=duration,
-            no_speech_prob=max(nsp) if nsp else 1.0,
-            avg_logprob=float(np.mean(alp)) if alp else 0.0,
-            elapsed=elapsed,
-            raw_text=raw_text,
-            segments=kept,
-        )
+        return [WhisperSegment(seg.text, seg.no_speech_prob, seg.avg_logprob, seg.start, seg.end, list(seg.tokens))
+                for seg in segments]  # a generator: decoding happens while iterating
+
+
+def filtered_transcript(segments: Iterable[Tuple[str, float, float]], duration: float, level: float,
+                        elapsed: float = 0.0) -> Transcript:
+    """A Transcript from Whisper's (text, no_speech_prob, avg_logprob) segments with the likely
+    hallucinations dropped: the same rule whether Whisper ran here or on a speech server."""
+    kept: List[str] = []
+    raw: List[str] = []
+    nsp: List[float] = []
+    alp: List[float] = []
+    for seg_text, no_speech, logprob in segments:
+        text = seg_text.strip()
+        raw.append(text)
+        nsp.append(no_speech)
+        alp.append(logprob)
+        # per segment only the unconditional signs; the suspect-phrase rule applies to the whole
+        # transcript below, so a real "Goodbye." after "Thanks for calling." is not dropped
+        if text and not _segment_is_noise(text, no_speech, logprob):
+            kept.append(text)
+    raw_text = " ".join(raw).strip()
+    text = " ".join(kept).strip()
+    if text and is_hallucination(text, max(nsp), float(np.mean(alp)), level):
+        text = ""
+    if raw_text and not text:
+        HALLUCINATION_DROPS.inc()
+        log.debug("dropped likely hallucination %r (no_speech=%.2f logprob=%.2f level=%.1f dBFS)",
+                  raw_text, max(nsp), float(np.mean(alp)), level)
+    return Transcript(
+        text=text,
+        duration=duration,
+        no_speech_prob=max(nsp) if nsp else 1.0,
+        avg_logprob=float(np.mean(alp)) if alp else 0.0,
+        elapsed=elapsed,
+        raw_text=raw_text,
+        segments=kept,
+    )

@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from .audio import float_to_pcm16, resample
 
 if TYPE_CHECKING:
     from .inference import InferencePool
+    from .seams import TextToSpeech
 
 __all__ = ["TTSUnavailable", "PiperTTS", "XttsTTS", "PhraseCache", "make_tts"]
 
@@ -76,10 +77,31 @@ class PiperTTS(_Engine):
         # None keeps the voice's own value; noise 0 makes the same text give the same samples (tests).
         self._syn = SynthesisConfig(length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=noise_w)
         self._gap = np.zeros(int(sentence_silence_s * config.sample_rate), dtype=np.float32)
+        self._length_scale = float(config.length_scale or 1.0)
         self.voice_id = f"piper:{Path(onnx_path).stem}"
         self.sample_rate = config.sample_rate
         self.pool = pool
         self.load_s = time.perf_counter() - t0
+
+    def stream(self, text: str, rate: Optional[int] = None, speed: float = 1.0) -> Iterator[bytes]:
+        """PCM16 at ``rate`` (default: the voice's), one piece per sentence as each is synthesized: the
+        speech server streams these (each sentence synthesized in the pool, the greenlet free between)."""
+        from dataclasses import replace
+
+        syn = self._syn
+        if speed != 1.0:
+            base = syn.length_scale if syn.length_scale is not None else self._length_scale
+            syn = replace(syn, length_scale=base / speed)
+        sentences = iter(self._voice.synthesize(text, syn_config=syn))
+        out_rate = rate or self.sample_rate
+        first = True
+        while True:
+            chunk = self.pool.run(next, sentences, None, kind="tts") if self.pool else next(iter(sentences), None)
+            if chunk is None:
+                return
+            audio = chunk.audio_float_array if first else np.concatenate([self._gap, chunk.audio_float_array])
+            first = False
+            yield float_to_pcm16(resample(audio, self.sample_rate, out_rate))
 
     def _synth_float(self, text: str) -> np.ndarray:
         parts: List[np.ndarray] = []
@@ -141,7 +163,7 @@ def make_tts(settings: Any, pool: "Optional[InferencePool]" = None) -> _Engine:
 class PhraseCache:
     """Fixed prompts synthesized once per (voice, text, rate) and reused by every call."""
 
-    def __init__(self, tts: _Engine):
+    def __init__(self, tts: "TextToSpeech"):
         self.tts = tts
         self._cache: Dict[Tuple[str, str, int], bytes] = {}
 
@@ -153,6 +175,12 @@ class PhraseCache:
             pcm, out_rate = self.tts.synthesize(text, out_rate)
             self._cache[key] = pcm
         return pcm, out_rate
+
+    def cached(self, text: str, rate: Optional[int] = None) -> Optional[Tuple[bytes, int]]:
+        """The phrase if it was synthesized before, without synthesizing it (None otherwise)."""
+        out_rate = rate or self.tts.sample_rate
+        pcm = self._cache.get((self.tts.voice_id, text, out_rate))
+        return None if pcm is None else (pcm, out_rate)
 
     def warm(self, phrases: Iterable[str], rate: Optional[int] = None) -> None:
         for p in phrases:

@@ -214,6 +214,11 @@ class FreeSwitch:
         it where it stopped; no events either way). CommandError ``-ERR No file handle!`` when none plays."""
         self.api(f"uuid_fileman {_uuid(uuid)} pause")
 
+    def record_start(self, uuid: str, path: str) -> None:
+        """``uuid_record <uuid> start <path>``: FreeSWITCH records both legs, mixed, until hangup (or a stop);
+        ``-ERR Cannot record session!`` when it cannot open the file."""
+        self.api(f"uuid_record {_uuid(uuid)} start {_token(path, 'path')}")
+
     def kill(self, uuid: str, cause: str = "NORMAL_CLEARING") -> None:
         if not _CAUSE_RE.match(cause or ""):
             raise ValueError(f"not a hangup cause: {cause!r}")

@@ -22,6 +22,7 @@ import certifi
 import urllib3
 from pydantic import BaseModel, ConfigDict
 
+from ..observability.ops_metrics import WEBHOOK_DELIVERIES, WEBHOOK_FAILURES
 from ..records.keys import Keys
 from .guard import TargetRefused, Unresolvable, checked_addresses, split
 from .signing import DELIVERY_HEADER, HEADER, sign
@@ -82,7 +83,23 @@ def post(url: str, body: bytes, headers: Dict[str, str], *, timeout: float, allo
 
 
 def deliver(data: Dict[str, Any], *, connection: Optional[Any] = None) -> str:
-    """The job: send one delivery once.  Returns what happened (kept as the job's result)."""
+    """The job: send one delivery once.  Returns what happened (kept as the job's result); counted in
+    ``voiceagent_webhook_deliveries_total{result}`` and, when it failed, ``voiceagent_webhook_failures_total``."""
+    try:
+        done = _deliver(data, connection=connection)
+    except DeliveryFailed:
+        WEBHOOK_DELIVERIES.labels(result="retry").inc()
+        WEBHOOK_FAILURES.labels(final="false").inc()
+        raise
+    result = done.split(":", 1)[0]  # delivered | refused | failed (final) | already delivered
+    if result != "already delivered":
+        WEBHOOK_DELIVERIES.labels(result="final" if result == "failed" else result).inc()
+    if result in ("refused", "failed"):
+        WEBHOOK_FAILURES.labels(final="true").inc()
+    return done
+
+
+def _deliver(data: Dict[str, Any], *, connection: Optional[Any] = None) -> str:
     d = Delivery.model_validate(data)
     s = _settings()
     if connection is None:
