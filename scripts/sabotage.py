@@ -604,7 +604,7 @@ BREAKAGES += [
     B("19k", "credentials inside URLs shown by 'voiceagent config'", (STARTUP,),
       Patch(CONFIG_BASE, """        netloc = "***@" + netloc.rsplit("@", 1)[1]""", "        pass")),
     B("19l", "bind check of FORK_PORT / METRICS_PORT skipped (port in use = traceback)", (STARTUP,),
-      Patch(STARTUP_PY, """    problems = check_bind("FORK_HOST", s.fork_host, "FORK_PORT", s.fork_port)""",
+      Patch(STARTUP_PY, """    problems = check_bind("FORK_HOST", s.fork_host, "FORK_PORT", s.fork_port, s.fork_reuse_port)""",
             "    problems = []")),
     B("19m", "a stuck call's event lane grows without bound (and the call is never given up)", ("tests/calls/test_lanes.py",),
       Patch("voiceagent/calls/lanes.py", "        if len(lane.events) >= self.limit:", "        if False:")),
@@ -1147,6 +1147,36 @@ BREAKAGES += [
     B("42f", "the upload limit is not enforced", (T_SS_BAD,),
       Patch("voiceagent/speech_server/app.py", '    app.config["MAX_CONTENT_LENGTH"] = settings.speech_server_max_upload_bytes',
             '    app.config["MAX_CONTENT_LENGTH"] = None')),
+]
+
+# --------------------------------------------------------------------------- batched VAD, the load benchmark
+T_VADB = "tests/speech/test_vad_batch.py"  # whole files: run_tests keeps only paths that exist
+VADB = "voiceagent/speech/vad_batch.py"
+BREAKAGES += [
+    B("45a", "the batched graph hands the LSTM calls as time steps (and steps as calls): every run fails over to one by one",
+      (T_VADB,),
+      Patch(VADB, '["vb_by_call"], ["vb_by_step"], perm=[1, 0, 2])', '["vb_by_call"], ["vb_by_step"], perm=[0, 1, 2])')),
+    B("45b", "seq_lens is not wired: a call with fewer chunks than the longest gets the padded steps' state",
+      (T_VADB,),
+      Patch(VADB, 'lstm.input[4] = "seq_lens"', 'lstm.input[4] = ""')),
+    B("45c", "every call of a run gets the first call's next LSTM state",
+      (T_VADB,),
+      Patch(VADB, "out[i] = (probs[k, :lens[k]].copy(), hn[0, k].copy(), cn[0, k].copy())",
+            "out[i] = (probs[k, :lens[k]].copy(), hn[0, 0].copy(), cn[0, 0].copy())")),
+    B("45d", "a call's next chunk does not get the last 64 samples of its previous one as context",
+      (T_VADB,),
+      Patch(VADB, "        self._ctx = ctx\n", "")),
+    B("45e", "VAD_BATCH is ignored: every call runs its own Silero on the event loop",
+      (T_VADB,),
+      Patch("voiceagent/calls/voice_services.py", "if not (s.vad_batch and s.vad_engine == \"silero\"):",
+            "if True:")),
+    B("45f", "the load probe forgets the live calls' audio: frames received are not counted",
+      ("tests/bench/test_load_bench.py",),
+      Patch("bench/load_worker.py", '"samples": self.ended_samples + sum(s.samples_received for s in live),',
+            '"samples": self.ended_samples,')),
+    B("45g", "FORK_REUSE_PORT is not passed to the listening socket: a second worker cannot share the port",
+      ("tests/telephony/test_fork_reuse_port.py",),
+      Patch("voiceagent/telephony/fork_server.py", "reuse_port=self._reuse_port,", "reuse_port=False,")),
 ]
 
 # --------------------------------------------------------------------------- machinery

@@ -1,4 +1,4 @@
-"""``voiceagent bench latency|speech|turns|honesty|tools|requests|queue|soak``: the benchmarks (code in
+"""``voiceagent bench latency|speech|turns|honesty|tools|requests|queue|soak|load``: the benchmarks (code in
 bench/<name>.py)."""
 from __future__ import annotations
 
@@ -120,3 +120,11 @@ def register(main: click.Group) -> None:
     def soak_cmd(minutes, concurrency, stt_model, out) -> None:
         """Calls back to back through the emulator; the worker's RSS, fds and greenlets every minute."""
         sys.exit(_load_bench("soak").run_soak(minutes, concurrency, stt_model, out))
+
+    @bench.command("load", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                             "help_option_names": []})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def load_cmd(args) -> None:
+        """Concurrent calls ramped against one voice worker process: frames, loop lag, CPU, RSS, turns
+        per level (bench/load.py; its options: voiceagent bench load --help)."""
+        sys.exit(_load_bench("load").main(list(args)))

@@ -101,8 +101,9 @@ def check_redis(s: Settings, timeout: float = 3.0) -> List[str]:
     return []
 
 
-def check_bind(host_var: str, host: str, port_var: str, port: int) -> List[str]:
-    """Can a listening socket be bound to ``host:port``?  (The real server binds a moment later.)"""
+def check_bind(host_var: str, host: str, port_var: str, port: int, reuse_port: bool = False) -> List[str]:
+    """Can a listening socket be bound to ``host:port``?  (The real server binds a moment later; with
+    ``reuse_port`` other workers' SO_REUSEPORT servers may hold it already.)"""
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as exc:
@@ -111,6 +112,8 @@ def check_bind(host_var: str, host: str, port_var: str, port: int) -> List[str]:
     sock = socket.socket(family, stype, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(addr)
         sock.listen(1)
     except OSError as exc:
@@ -127,7 +130,7 @@ def check_bind(host_var: str, host: str, port_var: str, port: int) -> List[str]:
 
 
 def check_ports(s: Settings) -> List[str]:
-    problems = check_bind("FORK_HOST", s.fork_host, "FORK_PORT", s.fork_port)
+    problems = check_bind("FORK_HOST", s.fork_host, "FORK_PORT", s.fork_port, s.fork_reuse_port)
     if s.metrics_port:
         problems += check_bind("METRICS_HOST", s.metrics_host, "METRICS_PORT", s.metrics_port)
     return problems

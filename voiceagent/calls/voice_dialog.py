@@ -127,6 +127,8 @@ class VoiceDialog:
                     continue
                 if kind != "audio":
                     continue
+                while self.inq.qsize() and self.inq.peek()[0] == "audio":  # behind: one feed (one VAD run)
+                    value += self.inq.get()[1]
                 if not ep.speaking and not ep.in_turn:
                     overlapped = barged = False  # no turn in progress (a click the endpointer dropped, say)
                 events = ep.feed(value)

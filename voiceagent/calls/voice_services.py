@@ -34,6 +34,7 @@ class VoiceServices:
         self.kit.context_hooks.append(SchedulerHook(settings))  # ctx.scheduler: the caller's timers, callbacks
         self.listeners: List[Callable[[str, Any, Any], None]] = []
         self.tool_watcher: Any = None  # a ToolWatcher once watch_tools() ran
+        self.vad_batcher: Any = None  # the process's batched Silero runner (VAD_BATCH), from the first call on
 
     def watch_tools(self, client=None):
         """Follow the tools generation in Redis (POST /tools/reload): a started ToolWatcher."""
@@ -89,7 +90,18 @@ class VoiceServices:
         eot = max(s.end_of_turn_ms, s.smart_turn_max_wait_ms) if self.smart_turn else s.end_of_turn_ms
         return Endpointer(sample_rate, end_of_turn_ms=eot, min_speech_ms=s.min_speech_ms,
                           max_utterance_s=s.max_utterance_s, pause_ms=s.pause_ms, threshold=s.vad_threshold,
-                          engine=s.vad_engine, preroll_ms=s.speech_preroll_ms)
+                          engine=s.vad_engine, preroll_ms=s.speech_preroll_ms, vad=self._batched_vad())
+
+    def _batched_vad(self):
+        """A call's Silero VAD on the worker's batcher (VAD_BATCH=on), or None (the call runs its own)."""
+        s = self.settings
+        if not (s.vad_batch and s.vad_engine == "silero"):
+            return None
+        if self.vad_batcher is None:
+            from ..speech.vad_batch import shared_batcher
+
+            self.vad_batcher = shared_batcher(s.vad_batch_window_ms)
+        return self.vad_batcher.vad()
 
     @property
     def warms_llm_prefix(self) -> bool:

@@ -104,7 +104,7 @@ class VoiceWorker:
                                       max_pending_per_address=s.fork_max_pending_per_address,
                                       handshake_timeout=s.fork_handshake_timeout,
                                       first_frame_timeout=s.fork_metadata_timeout,
-                                      log_interval=s.fork_refusal_log_seconds)
+                                      log_interval=s.fork_refusal_log_seconds, reuse_port=s.fork_reuse_port)
         self.fork_server.start()
         self.loop_lag.start()
         unreachable = advertised_url_warning(s, self.fork_url_base)

@@ -27,6 +27,8 @@ class SpeechSettings(Section):
     xtts_model_dir: str = Field(default="", description="Directory of a Coqui XTTS v2 model (used when TTS_ENGINE=xtts).")
     xtts_speaker_wav: str = Field(default="", description="Reference WAV of the voice XTTS clones (TTS_ENGINE=xtts).")
     vad_engine: Literal["silero", "webrtc"] = Field(default="silero", description="Voice activity detector: 'silero' (accurate, ~0.1 ms/32 ms) or 'webrtc' (cheaper, more false triggers on noise).")
+    vad_batch: bool = Field(default=True, description="Silero VAD for all calls of a worker in one ONNX run per VAD_BATCH_WINDOW_MS, in a native thread off the event loop (speech/vad_batch.py; same decisions as per call); off = each call's chunk runs inline in its greenlet (bench/load.py: the loop saturates sooner).")
+    vad_batch_window_ms: float = Field(default=10.0, ge=0, le=30, description="Longest a 32 ms VAD chunk waits for the other calls' chunks to join its batched run, ms (VAD_BATCH=on; 0 = run whatever is pending at once).")
     vad_threshold: float = Field(default=0.5, gt=0, lt=1, description="Silero speech probability above which a chunk counts as speech.")
     end_of_turn_ms: int = Field(default=600, ge=100, le=5000, description="Silence after speech that ends the caller's turn, ms.")
     pause_ms: int = Field(default=120, ge=0, le=5000, description="Silence after speech that starts speculative transcription, ms (0 = off; must be < END_OF_TURN_MS). 120 leaves Whisper base 480 ms of the 600 ms end-of-turn window to finish in (bench/RESULTS.md).")

@@ -97,6 +97,7 @@ class ForkSettings(Section):
     fork_auth_user: str = Field(default="", description="HTTP Basic user required on the fork upgrade (empty = no auth).")
     fork_auth_password: SecretStr = Field(default=SecretStr(""), description="HTTP Basic password for the fork upgrade (required when FORK_AUTH_USER is set).")
     fork_allow_insecure: bool = Field(default=False, description="Allow binding FORK_HOST to a non-loopback address without Basic auth (anyone who reaches the port can inject audio).")
+    fork_reuse_port: bool = Field(default=False, description="Listen with SO_REUSEPORT, so several voice workers on this machine share FORK_PORT (the kernel spreads new forks over them; each serves the calls whose fork reached it): one event loop per core (bench/load.py --workers).")
     fork_sample_rate: Literal[8000, 16000] = Field(default=16000, description="Rate we ask mod_audio_fork to send (8000 or 16000).")
     fork_max_frame_bytes: int = Field(default=64 * 1024, gt=0, description="Largest WebSocket frame accepted from a fork.")
     fork_max_metadata_bytes: int = Field(default=8192, gt=0, description="Largest metadata text frame (mod_audio_fork copies it into 8 KiB).")

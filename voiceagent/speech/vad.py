@@ -19,8 +19,10 @@ noise only, -40    0 %                                   0.9 %
 in heavy noise but never invents a turn.
 
 Silero is the default: it rejects noise far better, and at ~0.1 ms per 32 ms chunk it costs about
-0.3 % of a core per call, so it runs inline in the call's greenlet (a thread-pool hop would cost
-more than the inference).  webrtcvad stays selectable (VAD_ENGINE=webrtc) for very dense workers.
+0.3 % of a core per call.  Inline in the call's greenlet (VAD_BATCH=off) a hop per chunk would cost
+more than the inference; with many calls the runs add up on the event loop, so by default one
+batcher runs every call's chunk in one ONNX run off the loop (speech/vad_batch.py, passed in as
+``vad``).  webrtcvad stays selectable (VAD_ENGINE=webrtc) for very dense workers.
 
 Times in events are on the audio clock (16 kHz samples processed / 16000), never wall time, so
 feeding a recording faster than real time, or in any chunk size, produces identical events.
@@ -30,7 +32,7 @@ from __future__ import annotations
 import functools
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Deque, List, Optional, Union
+from typing import Any, Deque, List, Optional, Union
 
 import numpy as np
 
@@ -40,6 +42,7 @@ __all__ = [
     "SileroVAD",
     "WebRtcVAD",
     "make_vad",
+    "chunk_rows",
     "Endpointer",
     "SpeechStart",
     "Pause",
@@ -83,10 +86,23 @@ class SileroVAD:
         self._ctx = np.zeros(self._context, dtype=np.float32)
 
     def prob(self, frame: np.ndarray) -> float:
-        x = np.concatenate([self._ctx, frame.astype(np.float32, copy=False)])[None, :]
+        return self.probs([frame])[0]
+
+    def probs(self, frames: List[np.ndarray]) -> List[float]:
+        """Consecutive chunks in one run: the graph streams its input rows through the LSTM in order."""
+        if not frames:
+            return []
+        x = chunk_rows(self._ctx, frames, self._context)
         out, self._h, self._c = self._session.run(None, {"input": x, "h": self._h, "c": self._c})
-        self._ctx = frame[-self._context:].astype(np.float32, copy=True)
-        return float(out.reshape(-1)[0])
+        self._ctx = frames[-1][-self._context:].astype(np.float32, copy=True)
+        return [float(p) for p in out.reshape(-1)]
+
+
+def chunk_rows(ctx: np.ndarray, frames: List[np.ndarray], context: int) -> np.ndarray:
+    """Silero's input rows for consecutive chunks: each with the ``context`` samples before it."""
+    seq = np.concatenate([ctx, *frames]).astype(np.float32, copy=False)
+    size = len(frames[0])
+    return np.stack([seq[i * size:i * size + size + context] for i in range(len(frames))])
 
 
 class WebRtcVAD:
@@ -104,6 +120,9 @@ class WebRtcVAD:
 
     def prob(self, frame: np.ndarray) -> float:
         return 1.0 if self._vad.is_speech(float_to_pcm16(frame), RATE) else 0.0
+
+    def probs(self, frames: List[np.ndarray]) -> List[float]:
+        return [self.prob(f) for f in frames]
 
 
 def make_vad(engine: str = "silero") -> Union[SileroVAD, WebRtcVAD]:
@@ -172,6 +191,7 @@ class Endpointer:
         engine: str = "silero",
         preroll_ms: int = 200,
         tail_ms: Optional[int] = None,
+        vad: Optional[Union[SileroVAD, WebRtcVAD, Any]] = None,
     ):
         if pause_ms and pause_ms >= end_of_turn_ms:
             raise ValueError("pause_ms must be shorter than end_of_turn_ms")
@@ -184,7 +204,7 @@ class Endpointer:
         self.neg_threshold = max(0.05, threshold - 0.15)  # hysteresis: harder to leave speech than enter it
         # Trailing silence kept in the turn's audio; equal to pause_ms so EndOfTurn.audio == Pause.audio.
         self.tail_ms = tail_ms if tail_ms is not None else (pause_ms or 200)
-        self.vad = make_vad(engine)
+        self.vad = vad if vad is not None else make_vad(engine)  # a batched Silero (vad_batch.py) or our own
         self.frame = self.vad.frame_samples
         self.frame_ms = 1000.0 * self.frame / RATE
         self._preroll_frames = max(1, int(round(preroll_ms / self.frame_ms)))
@@ -229,8 +249,10 @@ class Endpointer:
         n = (len(x) // self.frame) * self.frame
         self._pending = x[n:].copy()
         events: List[Event] = []
-        for i in range(0, n, self.frame):
-            self._step(x[i:i + self.frame], events)
+        frames = [x[i:i + self.frame] for i in range(0, n, self.frame)]
+        # the VAD's numbers depend on the audio alone, so a feed's chunks go to it at once (one run)
+        for frame, p in zip(frames, self.vad.probs(frames), strict=True):
+            self._step(frame, p, events)
         return events
 
     def flush(self) -> List[Event]:
@@ -255,8 +277,7 @@ class Endpointer:
         self.hold_ms: Optional[float] = None  # this pause's end-of-turn silence (speech/end_of_turn.py)
         self._last_speech_len = 0  # buffer length (samples) at the end of the last speech frame
 
-    def _step(self, frame: np.ndarray, events: List[Event]) -> None:
-        p = self.vad.prob(frame)
+    def _step(self, frame: np.ndarray, p: float, events: List[Event]) -> None:
         self.last_prob = p
         self.samples += len(frame)
         now = self.samples / RATE

@@ -237,8 +237,9 @@ class ForkServer:
                  precheck: Optional[Callable[[str], PrecheckResult]] = None, path_prefix: str = "/call/",
                  default_sample_rate: int = 16000, max_connections: int = 1000, max_pending_per_address: int = 64,
                  handshake_timeout: float = 10.0, first_frame_timeout: Optional[float] = 5.0,
-                 log_interval: float = 10.0) -> None:
+                 log_interval: float = 10.0, reuse_port: bool = False) -> None:
         self.host = host
+        self._reuse_port = reuse_port  # SO_REUSEPORT: other workers' servers listen on the same port
         self._requested_port = port
         self._handler = handler
         self._auth = (auth[0].encode(), auth[1].encode()) if auth else None
@@ -270,6 +271,7 @@ class ForkServer:
             logger=logging.getLogger("websockets.server"),
             open_timeout=self._handshake_timeout,
             backlog=512,  # a burst of calls (or a flood) must not overflow the kernel's accept queue
+            reuse_port=self._reuse_port,
             create_connection=reporting_connection(lambda: self._accept),
         )
         self.port = self._server.socket.getsockname()[1]
