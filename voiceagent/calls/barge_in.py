@@ -159,7 +159,10 @@ class BargeIn:
         return x if rate == 16000 else resample(x, rate, 16000)
 
     def _transcribe(self, audio: np.ndarray) -> None:
-        tr = self.d.svc.transcriber.transcribe(audio)
+        from ..speech.inference import urgent
+
+        with urgent():  # ahead of the reply's later sentences queued for synthesis: the agent is paused
+            tr = self.d.svc.transcriber.transcribe(audio)
         self.heard = tr.text
         self.decision = "resume" if is_false_alarm(tr.text, self.s.backchannel_words) else "stop"
         log.info("barge-in: heard %r over the agent: %s", tr.text, self.decision)

@@ -25,8 +25,11 @@ class Speculation:
         self.greenlet = dialog.spawn(self._run, audio)
 
     def _run(self, audio):
+        from ..speech.inference import urgent
+
         t0 = time.monotonic()
-        tr = self._pool.run(self._job, audio, kind="stt")
+        with urgent():  # the end-of-turn decision and the reply wait on it
+            tr = self._pool.run(self._job, audio, kind="stt")
         if tr is not None and not self.stale and self._early is not None:
             self._early.start(tr.text)  # the LLM asked now (calls/preemptive.py)
         return None if tr is None else (tr, (time.monotonic() - t0) * 1000)
