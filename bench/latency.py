@@ -25,6 +25,11 @@ verdict), ``<out>/latency-<llm>-<stt>.json`` (raw numbers) and ``.png`` (the tab
 from __future__ import annotations
 
 if __name__ == "__main__":  # before anything imports socket/threading (the CLI patches itself)
+    import os as _os
+    import sys as _sys
+
+    _here = _os.path.dirname(_os.path.abspath(__file__))  # bench/queue.py would shadow the stdlib's queue
+    _sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or ".") != _here]
     from gevent import monkey
 
     monkey.patch_all()

@@ -49,8 +49,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: List[Tuple[float, str, Any]] = []
+        self._turns: set = set()
 
     def __call__(self, kind: str, call: Any, data: Any) -> None:
+        if kind == "turn":  # a turn reported again (the previous one, cut by a barge-in before the next
+            if id(data) in self._turns:  # reply ran) belongs to the step it came from
+                return
+            self._turns.add(id(data))
         self.events.append((time.monotonic(), kind, data))
 
     def since(self, n: int, kind: str) -> List[Any]:
