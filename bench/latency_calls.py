@@ -122,14 +122,18 @@ class BenchCall:
         row = {"turn": i, "caller": text, "heard": turn.heard, "said": turn.said, "turns": len(turns),
                "speculative_hit": turn.speculative_hit, "preemptive": turn.preemptive,
                **{k: v for k, v in turn.timings.items() if not k.startswith("_")}}
-        first = self.sess.playbacks[n_pb] if len(self.sess.playbacks) > n_pb else None
+        # the answer's first playback: an acknowledgement ("One moment.") said because it was late comes first
+        at = n_pb + (1 if turn.ack else 0)
+        first = self.sess.playbacks[at] if len(self.sess.playbacks) > at else None
+        row["ack"] = bool(turn.ack)
         if first is not None and first.handed_at:
             row["true_v2v_ms"] = (first.handed_at - t_last) * 1000
         if first is not None and first.started_at:
             row["true_v2v_start_ms"] = (first.started_at - t_last) * 1000
         _say(f"  {i:2d} heard {turn.heard!r:52.52} wait {row.get('endpoint_wait_ms', float('nan')):5.0f}  v2v "
              f"{row.get('true_v2v_ms', float('nan')):5.0f}/{row.get('true_v2v_start_ms', float('nan')):5.0f} ms"
-             f"{'  SPLIT' if len(turns) > 1 else ''}{'  early' if turn.preemptive else ''}")
+             f"{'  SPLIT' if len(turns) > 1 else ''}{'  early' if turn.preemptive else ''}"
+             f"{'  after One moment' if turn.ack else ''}")
         return row
 
     # ------------------------------------------------------------------ hesitations

@@ -16,8 +16,8 @@ CUT_TARGET = 0.02         # turns cut early on the hesitation set
 # (label, list in the run, key) of the millisecond rows
 MS_ROWS: List[Tuple[str, str, str]] = [
     ("end-of-turn wait, complete sentences", "sentences", "endpoint_wait_ms"),
-    ("voice-to-voice -> uuid_broadcast", "sentences", "true_v2v_ms"),
-    ("voice-to-voice -> PLAYBACK_START", "sentences", "true_v2v_start_ms"),
+    ("voice-to-voice (answer) -> uuid_broadcast", "sentences", "true_v2v_ms"),
+    ("voice-to-voice (answer) -> PLAYBACK_START", "sentences", "true_v2v_start_ms"),
     ("STT wait after end of turn", "sentences", "stt_wait_ms"),
     ("barge-in onset -> paused", "barge_ins", "onset_to_paused_ms"),
     ("  'Wait, stop, ...' onset -> paused", "wait_stop", "onset_to_paused_ms"),
@@ -48,6 +48,7 @@ def summarize(run: Dict[str, Any], stt_model: str) -> Dict[str, Any]:
     sent, hes, backs = run["sentences"], run["hesitations"], run["backchannels"]
     counts = {
         "answers started early (used)": (sum(bool(r.get("preemptive")) for r in sent), len(sent)),
+        "'One moment.' said first (answer late)": (sum(bool(r.get("ack")) for r in sent), len(sent)),
         "complete sentences split in two": (sum(r["turns"] > 1 for r in sent), len(sent)),
         "turns cut early, hesitation set": (sum(bool(r["cut"]) for r in hes), len(hes)),
         "backchannel: agent went on": (sum(not b["stopped"] for b in backs), len(backs)),
@@ -60,8 +61,10 @@ def summarize(run: Dict[str, Any], stt_model: str) -> Dict[str, Any]:
     targets = {
         "end-of-turn wait, complete sentences": (f"max <= {MAX_WAIT_TARGET_MS}",
                                                  s("end-of-turn wait, complete sentences", "max"), MAX_WAIT_TARGET_MS),
-        "voice-to-voice -> uuid_broadcast": (f"p50 <= {v2v}", s("voice-to-voice -> uuid_broadcast"), v2v),
-        "voice-to-voice -> PLAYBACK_START": (f"p50 <= {v2v}", s("voice-to-voice -> PLAYBACK_START"), v2v),
+        "voice-to-voice (answer) -> uuid_broadcast": (f"p50 <= {v2v}",
+                                                      s("voice-to-voice (answer) -> uuid_broadcast"), v2v),
+        "voice-to-voice (answer) -> PLAYBACK_START": (f"p50 <= {v2v}",
+                                                      s("voice-to-voice (answer) -> PLAYBACK_START"), v2v),
         "barge-in onset -> paused": (f"p50 <= {PAUSED_TARGET_MS}", s("barge-in onset -> paused"), PAUSED_TARGET_MS),
         "backchannel end -> resumed": (f"p50 <= {RESUME_TARGET_MS}", s("backchannel end -> resumed"), RESUME_TARGET_MS),
         "turns cut early, hesitation set": (f"<= {CUT_TARGET:.0%}", cut / n_hes if n_hes else None, CUT_TARGET),
@@ -107,7 +110,8 @@ def table(runs: List[Dict[str, Any]], summaries: List[Dict[str, Any]], stt_model
             cells += [_ms(st["p50"]), _ms(st["p90"])]
         lines.append("| " + " | ".join(cells + target_cells(label)) + " |")
         if label.startswith("STT wait"):  # the counts of the sentences and the hesitations go here
-            for name in ("answers started early (used)", "complete sentences split in two",
+            for name in ("answers started early (used)", "'One moment.' said first (answer late)",
+                         "complete sentences split in two",
                          "turns cut early, hesitation set"):
                 lines.append(_count_row(name, summaries, target_cells(name)))
     for name in ("backchannel: agent went on", "  of which resumed after a pause"):
