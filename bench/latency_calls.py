@@ -143,7 +143,11 @@ class BenchCall:
         self.say(key)
         turns = self._turns(n_ev, 1, 90)
         heard = [t.heard for t in turns]
-        cut = len(turns) != 1 or not heard_rest(heard[0], rest)
+        # cut: more than one turn, or the one turn lost either part (the first part's answer dropped when the
+        # rest barged in over it leaves one turn with the rest only); a part without a word of 3+ letters
+        # ("So") is not looked for
+        cut = len(turns) != 1 or not all(heard_rest(heard[0], part) for part in (first, rest)
+                                         if any(len(w) > 2 for w in _words(part)))
         row = {"utterance": key, "turns": len(turns), "heard": heard, "cut": cut,
                "endpoint_wait_ms": turns[-1].timings.get("endpoint_wait_ms") if turns else None}
         _say(f"  {'CUT' if cut else 'ok '} {key!r:60.60} -> {' | '.join(heard)!r:.70}")
