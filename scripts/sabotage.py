@@ -1055,7 +1055,7 @@ BREAKAGES += [
       Patch("voiceagent/config/speech.py", "speech_preroll_ms: int = Field(default=600,",
             "speech_preroll_ms: int = Field(default=200,")),
     B("40d", "a backchannel is answered whenever the agent is not talking (after a statement too)",
-      (T_FLOW + "::test_a_backchannel_after_a_statement_is_not_answered",),
+      (T_FLOW + "::test_a_backchannel_after_a_statement_is_not_answered", "tests/calls/test_backchannel.py"),
       Patch("voiceagent/calls/backchannel.py", "return dialog._agent_talking() or not agent_asked(dialog)",
             "return dialog._agent_talking()")),
     B("40e", "one idle reprompt too many before the goodbye",
