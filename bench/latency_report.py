@@ -1,171 +1,172 @@
-"""The latency benchmark's report: per-stage p50/p90 against the targets, the table and the
-waterfall plot (bench/latency.py runs the calls)."""
+"""The latency benchmark's report: per mode (old defaults, new defaults) the turn-taking figures
+side by side against the targets, as a markdown table and a PNG (bench/latency.py runs the calls)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-import numpy as np
+from bench_stats import nearest_rank
 
-# stage rows: (label, key)
-STAGES = [
-    ("endpoint wait (silence)", "endpoint_wait_ms"),
-    ("STT compute (Whisper)", "stt_ms"),
-    ("STT wait after end of turn", "stt_wait_ms"),
-    ("LLM first token", "llm_ttft_ms"),
-    ("LLM first sentence", "llm_first_sentence_ms"),
-    ("TTS first audio", "tts_first_ms"),
-    ("pipeline overhead", "overhead_ms"),
-    ("voice-to-voice (-> uuid_broadcast)", "voice_to_voice_ms"),
-    ("  same, from true last sample", "true_v2v_ms"),
-    ("  acknowledgement, when said", "ack_ms"),
-    ("  first answer sentence", "answer_to_voice_ms"),
-    ("FS PLAYBACK_START after broadcast", "playback_start_ms"),
+#: voice-to-voice p50 targets by Whisper model (2 cores, zero-latency LLM); others: base's
+V2V_TARGET_MS = {"tiny.en": 750, "base": 1000}
+PAUSED_TARGET_MS = 250    # barge-in onset -> playback paused, p50
+RESUME_TARGET_MS = 600    # backchannel end -> playback resumed, p50
+MAX_WAIT_TARGET_MS = 1500  # no end-of-turn wait over this on complete sentences
+CUT_TARGET = 0.02         # turns cut early on the hesitation set
+
+# (label, list in the run, key) of the millisecond rows
+MS_ROWS: List[Tuple[str, str, str]] = [
+    ("end-of-turn wait, complete sentences", "sentences", "endpoint_wait_ms"),
+    ("voice-to-voice (answer) -> uuid_broadcast", "sentences", "true_v2v_ms"),
+    ("voice-to-voice (answer) -> PLAYBACK_START", "sentences", "true_v2v_start_ms"),
+    ("STT wait after end of turn", "sentences", "stt_wait_ms"),
+    ("barge-in onset -> paused", "barge_ins", "onset_to_paused_ms"),
+    ("  'Wait, stop, ...' onset -> paused", "wait_stop", "onset_to_paused_ms"),
+    ("barge-in onset -> stopped", "barge_ins", "onset_to_stopped_ms"),
+    ("  'Wait, stop, ...' onset -> stopped", "wait_stop", "onset_to_stopped_ms"),
+    ("backchannel end -> resumed", "backchannels", "end_to_resume_ms"),
+    ("  agent silent (paused -> resumed)", "backchannels", "paused_for_ms"),
 ]
-BARGE_STAGES = [
-    ("barge-in: VAD onset -> uuid_break", "onset_to_break_ms"),
-    ("  decision -> uuid_break", "decided_to_break_ms"),
-    ("  true onset -> uuid_break", "true_onset_to_break_ms"),
-]
 
 
-def pct(values: List[float], q: float) -> Optional[float]:
-    v = [x for x in values if isinstance(x, (int, float))]
-    return float(np.percentile(v, q)) if v else None
+def _vals(rows: List[Dict[str, Any]], key: str) -> List[float]:
+    return [r[key] for r in rows if isinstance(r.get(key), (int, float))]
 
 
-def summarize(run: Dict[str, Any]) -> Dict[str, Any]:
-    eot = run["settings"]["end_of_turn_ms"]
-    rows, barges = run["turns"], run["barge_ins"]
-    stats = {}
-    for label, key in STAGES:
-        vals = [r.get(key) for r in rows]
-        stats[key] = {"p50": pct(vals, 50), "p90": pct(vals, 90), "n": sum(isinstance(v, (int, float)) for v in vals)}
-    for label, key in BARGE_STAGES:
-        vals = [b.get(key) for b in barges]
-        stats[key] = {"p50": pct(vals, 50), "p90": pct(vals, 90), "n": sum(isinstance(v, (int, float)) for v in vals)}
-    hits = [r["speculative_hit"] for r in rows if r.get("speculative_hit") is not None]
-    hidden = [r["stt_ms"] - r["stt_wait_ms"] for r in rows if isinstance(r.get("stt_ms"), (int, float))
-              and isinstance(r.get("stt_wait_ms"), (int, float))]
-    stats["stt_hidden_ms"] = {"p50": pct(hidden, 50), "p90": pct(hidden, 90), "n": len(hidden)}
-    stats["speculative_hit_ratio"] = (sum(hits) / len(hits)) if hits else None
-    v2v50 = stats["voice_to_voice_ms"]["p50"]
-    ovh50 = stats["overhead_ms"]["p50"]
-    b50 = stats["onset_to_break_ms"]["p50"]
-    targets = [
-        {"name": f"voice-to-voice p50 <= END_OF_TURN_MS + 400 = {eot + 400} ms", "value": v2v50, "limit": eot + 400},
-        {"name": "pipeline overhead p50 <= 30 ms", "value": ovh50, "limit": 30},
-        {"name": "barge-in (onset -> uuid_break) p50 <= 250 ms", "value": b50, "limit": 250},
-    ]
-    for t in targets:
-        t["met"] = None if t["value"] is None else bool(t["value"] <= t["limit"])
-    return {"stats": stats, "targets": targets}
+def _items(run: Dict[str, Any], name: str) -> List[Dict[str, Any]]:
+    if name == "wait_stop":
+        return [b for b in run["barge_ins"] if b["said"].lower().startswith("wait, stop")]
+    return run[name]
 
 
-def _f(v: Optional[float]) -> str:
-    return f"{v:7.0f}" if isinstance(v, (int, float)) else "      -"
+def summarize(run: Dict[str, Any], stt_model: str) -> Dict[str, Any]:
+    """p50/p90/max/n of every millisecond row, the counts, and each target's verdict."""
+    stats: Dict[str, Any] = {}
+    for label, name, key in MS_ROWS:
+        v = _vals(_items(run, name), key)
+        stats[label] = {"p50": nearest_rank(v, 0.5), "p90": nearest_rank(v, 0.9), "max": max(v) if v else None,
+                        "n": len(v)}
+    sent, hes, backs = run["sentences"], run["hesitations"], run["backchannels"]
+    counts = {
+        "answers started early (used)": (sum(bool(r.get("preemptive")) for r in sent), len(sent)),
+        "'One moment.' said first (answer late)": (sum(bool(r.get("ack")) for r in sent), len(sent)),
+        "complete sentences split in two": (sum(r["turns"] > 1 for r in sent), len(sent)),
+        "turns cut early, hesitation set": (sum(bool(r["cut"]) for r in hes), len(hes)),
+        "backchannel: agent went on": (sum(not b["stopped"] for b in backs), len(backs)),
+        "  of which resumed after a pause": (sum(bool(b["resumed"]) for b in backs), len(backs)),
+    }
+    v2v = V2V_TARGET_MS.get(stt_model, V2V_TARGET_MS["base"])
+    s = lambda label, q="p50": stats[label][q]  # noqa: E731
+    cut, n_hes = counts["turns cut early, hesitation set"]
+    went, n_back = counts["backchannel: agent went on"]
+    targets = {
+        "end-of-turn wait, complete sentences": (f"max <= {MAX_WAIT_TARGET_MS}",
+                                                 s("end-of-turn wait, complete sentences", "max"), MAX_WAIT_TARGET_MS),
+        "voice-to-voice (answer) -> uuid_broadcast": (f"p50 <= {v2v}",
+                                                      s("voice-to-voice (answer) -> uuid_broadcast"), v2v),
+        "voice-to-voice (answer) -> PLAYBACK_START": (f"p50 <= {v2v}",
+                                                      s("voice-to-voice (answer) -> PLAYBACK_START"), v2v),
+        "barge-in onset -> paused": (f"p50 <= {PAUSED_TARGET_MS}", s("barge-in onset -> paused"), PAUSED_TARGET_MS),
+        "backchannel end -> resumed": (f"p50 <= {RESUME_TARGET_MS}", s("backchannel end -> resumed"), RESUME_TARGET_MS),
+        "turns cut early, hesitation set": (f"<= {CUT_TARGET:.0%}", cut / n_hes if n_hes else None, CUT_TARGET),
+        "backchannel: agent went on": ("all", went / n_back if n_back else None, 1.0),
+    }
+    verdicts = {}
+    for label, (name, value, limit) in targets.items():
+        ok = None if value is None or value != value else (value >= limit if name == "all" else value <= limit)
+        verdicts[label] = {"target": name, "value": value, "met": ok}
+    return {"stats": stats, "counts": counts, "targets": verdicts}
 
 
-def table(run: Dict[str, Any], summary: Dict[str, Any]) -> str:
-    st = summary["stats"]
-    s = run["settings"]
-    lines = [f"LLM: {run['label']}  |  {len(run['turns'])} turns, {len(run['barge_ins'])} barge-ins  |  "
-             f"Whisper {s['stt_model']} ({s['stt_threads']} threads), Piper {s['tts_voice']}, VAD {s['vad_engine']}, "
-             f"END_OF_TURN_MS {s['end_of_turn_ms']}, PAUSE_MS {s['pause_ms']}, BARGE_IN_MIN_MS {s['barge_in_min_ms']}, "
-             f"emulator x1.0, playback {s['playback_mode']}",
-             "",
-             f"{'stage (ms)':40s} {'p50':>7s} {'p90':>7s} {'n':>4s}",
-             "-" * 61]
-    for label, key in STAGES + BARGE_STAGES:
-        lines.append(f"{label:40s} {_f(st[key]['p50'])} {_f(st[key]['p90'])} {st[key]['n']:4d}")
-    lines.append(f"{'STT hidden in the silence (stt - wait)':40s} {_f(st['stt_hidden_ms']['p50'])} "
-                 f"{_f(st['stt_hidden_ms']['p90'])} {st['stt_hidden_ms']['n']:4d}")
-    hr = st["speculative_hit_ratio"]
-    lines.append(f"speculative STT used: {'-' if hr is None else f'{hr:.0%}'} of turns")
-    lines.append("")
-    for t in summary["targets"]:
-        mark = "n/a " if t["met"] is None else ("MET " if t["met"] else "MISS")
-        lines.append(f"[{mark}] {t['name']}: p50 {_f(t['value']).strip()} ms")
+def _ms(v: Optional[float]) -> str:
+    return "-" if v is None or v != v else f"{v:.0f}"
+
+
+def _verdict(t: Dict[str, Any], label: str, summary: Dict[str, Any]) -> str:
+    if t["met"] is None:
+        return "n/a"
+    mark = "met" if t["met"] else "MISS"
+    if label in summary["stats"]:
+        q = "max" if t["target"].startswith("max") else "p50"
+        return f"{mark} ({_ms(summary['stats'][label][q])})"
+    return mark
+
+
+def table(runs: List[Dict[str, Any]], summaries: List[Dict[str, Any]], stt_model: str) -> str:
+    """One markdown table: a p50/p90 pair per mode, the target, and each mode's verdict."""
+    modes = [r["mode"] for r in runs]
+    head = [f"Whisper {stt_model}"] + [f"{m} {q}" for m in modes for q in ("p50", "p90")] + ["target"] + modes
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def target_cells(label: str) -> List[str]:
+        t0 = summaries[0]["targets"].get(label)
+        if t0 is None:
+            return [""] + [""] * len(modes)
+        return [t0["target"]] + [_verdict(s["targets"][label], label, s) for s in summaries]
+
+    for label, _, _ in MS_ROWS:
+        cells = [label]
+        for s in summaries:
+            st = s["stats"][label]
+            cells += [_ms(st["p50"]), _ms(st["p90"])]
+        lines.append("| " + " | ".join(cells + target_cells(label)) + " |")
+        if label.startswith("STT wait"):  # the counts of the sentences and the hesitations go here
+            for name in ("answers started early (used)", "'One moment.' said first (answer late)",
+                         "complete sentences split in two",
+                         "turns cut early, hesitation set"):
+                lines.append(_count_row(name, summaries, target_cells(name)))
+    for name in ("backchannel: agent went on", "  of which resumed after a pause"):
+        lines.append(_count_row(name, summaries, target_cells(name)))
     return "\n".join(lines)
 
 
-def waterfall(run: Dict[str, Any], summary: Dict[str, Any], path: str) -> None:
+def _count_row(name: str, summaries: List[Dict[str, Any]], targets: List[str]) -> str:
+    cells = [name]
+    for s in summaries:
+        k, n = s["counts"][name]
+        cells += [f"{k}/{n}", ""]
+    return "| " + " | ".join(cells + targets) + " |"
+
+
+def plot(runs: List[Dict[str, Any]], summaries: List[Dict[str, Any]], stt_model: str, path: str) -> None:
+    """p50 bars with whiskers to p90, one colour per mode, the targets as red ticks."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    st = summary["stats"]
-    eot = run["settings"]["end_of_turn_ms"]
-
-    def g(key, q="p50"):
-        v = st[key][q]
-        return v if isinstance(v, (int, float)) else 0.0
-
-    ep, sw, stt = g("endpoint_wait_ms"), g("stt_wait_ms"), g("stt_ms")
-    lfs, ttft, tts, ovh = g("llm_first_sentence_ms"), g("llm_ttft_ms"), g("tts_first_ms"), g("overhead_ms")
-    t_llm = ep + sw
-    t_tts = t_llm + lfs
-    t_ovh = t_tts + tts
-    t_bc = t_ovh + max(ovh, 0.0)
-    # (label, start, p50 length, p90 length, colour)
-    bars = [
-        ("endpoint wait (silence)", 0.0, ep, g("endpoint_wait_ms", "p90"), "#9e9e9e"),
-        ("STT compute (hidden part hatched)", t_llm - stt, stt, g("stt_ms", "p90"), "#64b5f6"),
-        ("STT wait after end of turn", ep, sw, g("stt_wait_ms", "p90"), "#1565c0"),
-        ("LLM first token", t_llm, ttft, g("llm_ttft_ms", "p90"), "#ffcc80"),
-        ("LLM first sentence", t_llm, lfs, g("llm_first_sentence_ms", "p90"), "#ef6c00"),
-        ("TTS first audio", t_tts, tts, g("tts_first_ms", "p90"), "#43a047"),
-        ("pipeline overhead", t_ovh, ovh, g("overhead_ms", "p90"), "#8e24aa"),
-        ("voice-to-voice (p50 of total)", 0.0, g("voice_to_voice_ms"), g("voice_to_voice_ms", "p90"), "#37474f"),
-        ("FS PLAYBACK_START after broadcast", t_bc, g("playback_start_ms"), g("playback_start_ms", "p90"), "#00897b"),
-    ]
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(11, 7.2), gridspec_kw={"height_ratios": [len(bars), 4]})
-    for i, (label, start, p50, p90, colour) in enumerate(bars):
-        y = len(bars) - 1 - i
-        ax.barh(y, p50, left=start, color=colour, edgecolor="black", linewidth=0.5, height=0.6)
-        if label.startswith("STT compute") and start < ep:
-            ax.barh(y, min(ep, start + p50) - start, left=start, color="white", alpha=0.5, hatch="//",
-                    edgecolor=colour, height=0.6)
-        if p90 > p50:
-            ax.errorbar(start + p50, y, xerr=[[0], [p90 - p50]], fmt="none", ecolor="black", capsize=4, lw=1)
-        ax.text(start + max(p90, p50) + 8, y, f"{p50:.0f} ms (p90 {p90:.0f})", va="center", fontsize=8)
-    ax.axvline(ep, color="grey", ls=":", lw=1)
-    ax.axvline(eot + 400, color="red", ls="--", lw=1)
-    ax.text(eot + 400, -0.45, f" target {eot + 400} ms", color="red", fontsize=8, va="center")
-    ax.axvline(t_bc, color="#8e24aa", ls=":", lw=1)
-    ax.text(t_bc, len(bars) - 0.45, " sum of stage p50s = uuid_broadcast", color="#8e24aa", fontsize=8, va="center")
-    ax.set_ylim(-0.8, len(bars) - 0.2)
-    ax.set_yticks(range(len(bars)))
-    ax.set_yticklabels([b[0] for b in reversed(bars)], fontsize=9)
-    ax.set_xlim(left=min(0.0, t_llm - stt) - 20)
-    ax.set_xlabel("ms after the caller's last speech sample (per-stage p50 laid end to end; whiskers to p90)")
-    ax.set_title(f"voice turn waterfall — LLM {run['label']}, {len(run['turns'])} turns, real time, "
-                 f"END_OF_TURN_MS {eot}", fontsize=11)
+    labels = [label for label, _, _ in MS_ROWS]
+    colours = ["#9e9e9e", "#1565c0", "#ef6c00", "#43a047"]
+    fig, ax = plt.subplots(figsize=(11, 7.5))
+    h = 0.8 / max(1, len(runs))
+    for m, (run, s) in enumerate(zip(runs, summaries, strict=False)):
+        labelled = False
+        for i, label in enumerate(labels):
+            st = s["stats"][label]
+            p50, p90 = st["p50"], st["p90"]
+            if p50 is None or p50 != p50:
+                continue
+            y = len(labels) - 1 - i + (len(runs) / 2 - m - 0.5) * h
+            ax.barh(y, p50, height=h * 0.9, color=colours[m % len(colours)], edgecolor="black", linewidth=0.4,
+                    label=None if labelled else run["mode"])
+            labelled = True
+            if p90 > p50:
+                ax.errorbar(p50, y, xerr=[[0], [p90 - p50]], fmt="none", ecolor="black", capsize=3, lw=0.8)
+            ax.text(max(p50, p90) + 15, y, f"{p50:.0f} (p90 {p90:.0f})", va="center", fontsize=7)
+    for i, label in enumerate(labels):
+        t = summaries[-1]["targets"].get(label)
+        if t is not None and not t["target"].startswith(("all", "<=")):
+            limit = float(t["target"].split("<=")[1])
+            y = len(labels) - 1 - i
+            ax.plot([limit, limit], [y - 0.45, y + 0.45], color="red", lw=1.5)
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(list(reversed(labels)), fontsize=8)
+    ax.set_xlabel("ms (p50 bars, whiskers to p90; red: the target)")
+    note = "; ".join(f"{r['mode']}: cut %d/%d, backchannel went on %d/%d" % (
+        *s["counts"]["turns cut early, hesitation set"], *s["counts"]["backchannel: agent went on"])
+        for r, s in zip(runs, summaries, strict=False))
+    ax.set_title(f"turn-taking latency, Whisper {stt_model}, zero-latency LLM, emulator real time\n{note}", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    # barge-in: from the caller's speech onset
-    hold = run["settings"]["barge_in_min_ms"]
-    o50, o90 = g("onset_to_break_ms"), g("onset_to_break_ms", "p90")
-    d50, d90 = g("decided_to_break_ms"), g("decided_to_break_ms", "p90")
-    t50, t90 = g("true_onset_to_break_ms"), g("true_onset_to_break_ms", "p90")
-    brows = [("speech needed (BARGE_IN_MIN_MS)", 0.0, max(o50 - d50, 0.0), max(o90 - d90, 0.0), "#bdbdbd"),
-             ("decision -> uuid_break", max(o50 - d50, 0.0), d50, d90, "#c62828"),
-             ("VAD onset -> uuid_break (dialog)", 0.0, o50, o90, "#37474f"),
-             ("true onset -> uuid_break (bench)", 0.0, t50, t90, "#78909c")]
-    for i, (label, start, p50, p90, colour) in enumerate(brows):
-        y = len(brows) - 1 - i
-        bx.barh(y, p50, left=start, color=colour, edgecolor="black", linewidth=0.5, height=0.6)
-        if p90 > p50:
-            bx.errorbar(start + p50, y, xerr=[[0], [p90 - p50]], fmt="none", ecolor="black", capsize=4, lw=1)
-        bx.text(start + max(p50, p90) + 8, y, f"{p50:.0f} ms (p90 {p90:.0f})", va="center", fontsize=8)
-    bx.axvline(250, color="red", ls="--", lw=1)
-    bx.text(250, -0.45, " target 250 ms", color="red", fontsize=8, va="center")
-    bx.axvline(hold, color="grey", ls=":", lw=1)
-    bx.set_ylim(-0.8, len(brows) - 0.4)
-    bx.set_yticks(range(len(brows)))
-    bx.set_yticklabels([b[0] for b in reversed(brows)], fontsize=9)
-    bx.set_xlabel(f"barge-in: ms after the caller starts talking over the agent ({len(run['barge_ins'])} barge-ins)")
-    bx.set_xlim(left=0, right=max(o90, o50, t90, 300) * 1.3)
-    bx.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

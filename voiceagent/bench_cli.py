@@ -26,18 +26,29 @@ def register(main: click.Group) -> None:
         """Benchmarks (real models, real time)."""
 
     @bench.command("latency")
-    @click.option("--turns", default=20, show_default=True, help="Caller turns per LLM.")
-    @click.option("--llm", default="auto", show_default=True,
-                  help="auto (scripted, then the embedded llama.cpp if importable), scripted, local, or a base URL.")
-    @click.option("--out", default="out/bench", show_default=True, help="Directory for the JSON and the waterfall PNG.")
-    @click.option("--barge-ins", default=4, show_default=True, help="Extra barge-in turns.")
+    @click.option("--modes", default="old,new", show_default=True,
+                  help="Modes side by side: old (END_OF_TURN_MS 600 alone, BARGE_IN_MODE=stop, no preemptive LLM, "
+                       "200 ms pre-roll), new (the shipped defaults).")
+    @click.option("--stt", default="base", show_default=True, help="Whisper model(s), comma-separated: tiny.en, base.")
+    @click.option("--turns", default=20, show_default=True, type=click.IntRange(0), help="Complete sentences per mode.")
+    @click.option("--pauses", default=10, show_default=True, type=click.IntRange(0, 10),
+                  help="Sentences with a hesitation in the middle per mode.")
+    @click.option("--barge-ins", default=8, show_default=True, type=click.IntRange(0),
+                  help="Rounds of a backchannel, then an interruption, over the agent per mode.")
+    @click.option("--llm", default="scripted", show_default=True,
+                  help="scripted (zero latency), local (the embedded llama.cpp), auto (both), or a base URL.")
+    @click.option("--out", default="out/bench", show_default=True, help="Directory for the JSON and the PNG.")
     @click.option("--local-model", default="qwen2.5-coder-1.5b", show_default=True,
                   help="Embedded model (the demo's default): qwen2.5-coder-1.5b or qwen2.5-coder-0.5b.")
+    @click.option("--speed", default=1.0, show_default=True, type=click.FloatRange(0.1, 10),
+                  help="Emulator speed; anything but 1 only smoke-tests the bench (the times are not real).")
     @click.option("--speech", type=click.Choice(["local", "remote"]), default="local", show_default=True,
                   help="remote: the worker's STT and TTS on a speech server on loopback (the hop's cost).")
-    def latency_cmd(turns, llm, out, barge_ins, local_model, speech) -> None:
-        """Voice-to-voice, per-stage and barge-in latency through the emulator; p50/p90 vs targets."""
-        sys.exit(_load_bench("latency").run_latency(turns, llm, out, barge_ins, local_model, speech))
+    def latency_cmd(modes, stt, turns, pauses, barge_ins, llm, out, local_model, speed, speech) -> None:
+        """Turn-taking through the emulator, old vs new defaults: end-of-turn waits, voice-to-voice, barge-in
+        pause/stop, backchannel resumes, cut turns; p50/p90 vs targets."""
+        sys.exit(_load_bench("latency").run_latency(turns, llm, out, barge_ins, local_model, modes, stt, pauses,
+                                                    speed, speech=speech))
 
     @bench.command("speech")
     @click.option("--concurrency", default="1,4,8", show_default=True, help="Concurrent calls, comma-separated.")

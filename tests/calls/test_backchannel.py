@@ -1,9 +1,10 @@
 """The backchannel rule (calls/backchannel.py) and the transcript normalisation preemptive answers match on."""
 from types import SimpleNamespace
 
-from voiceagent.calls.backchannel import is_backchannel, is_ignored_backchannel
+from voiceagent.calls.backchannel import is_backchannel, is_false_alarm, is_ignored_backchannel
 from voiceagent.calls.preemptive import normalise
 from voiceagent.calls.turns import Turn
+from voiceagent.config import Settings
 from voiceagent.config.dialog import TurnFlowSettings
 
 WORDS = TurnFlowSettings.model_fields["backchannel_words"].default
@@ -16,6 +17,17 @@ def test_whole_transcripts_of_backchannels_only():
     for text in ("", "Yeah, and what about Sunday?", "Okay, book it for two.", "See you", "yes please",
                  "yeah yeah yeah yeah"):
         assert not is_backchannel(text, WORDS), text
+
+
+def test_one_list_decides_a_false_alarm_over_the_agent_too():
+    # the barge-in's resume rule reads the same BACKCHANNEL_WORDS (there is no second list)
+    # "MMHM": how Whisper base wrote Piper's "Mm-hm." in the latency bench
+    for text in ("", " . ", "Mm-hmm.", "MMHM", "uh huh", "Mmm.", "Okay, okay.", "Yes.", "Got it."):
+        assert is_false_alarm(text, WORDS), text
+    for text in ("Wait.", "Stop, please.", "2.", "Okay, stop.", "No."):
+        assert not is_false_alarm(text, WORDS), text
+    assert not is_false_alarm("Okay.", "mm-hm,yeah"), "the list given is the list used"
+    assert "barge_in_backchannels" not in Settings.model_fields
 
 
 def dialog(said, talking=False, asking=False):

@@ -314,3 +314,15 @@ def test_a_late_answer_is_preceded_by_a_short_acknowledgement(make_stack, make_v
     assert turn.timings["voice_to_voice_ms"] == turn.timings["ack_ms"]  # the caller's silence ended with it
     assert turn.heard_by_caller[-1] == "Apples are crisp and sweet."
     ch.hangup()
+
+
+def test_an_answer_ready_before_the_acknowledgement_is_not_held_back_to_it(make_stack, make_voice, llm, models):
+    """The reply used to join the acknowledgement's sleeping greenlet: every answer waited out ACK_AFTER_MS."""
+    llm.push(L.text("Apples are crisp and sweet."))
+    voice = make_voice(ack_after_ms=10000)
+    ch, sess = place_call(make_stack, voice)
+    ch.say(speak(models, "Tell me about apples."))
+    assert wait_for(lambda: voice.turns, 8), "the answer waited for the acknowledgement's moment"
+    turn = voice.turns[-1]
+    assert turn.ack == "" and turn.said == ["Apples are crisp and sweet."], (turn.ack, turn.said)
+    ch.hangup()

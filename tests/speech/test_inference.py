@@ -91,3 +91,42 @@ def test_engines_dispatch_through_their_pool(piper, pool):
     assert rate == 8000 and len(pcm) > 8000 * 2
     assert pool.completed == before + 1 and "tts" in pool.stats()["service_s"]
     assert stall < 0.15
+
+
+def test_urgent_calls_go_before_the_ordinary_ones_waiting():
+    """A barge-in's transcript must not wait behind a reply's later sentences queued for synthesis."""
+    from voiceagent.speech.inference import urgent
+
+    from gevent import monkey
+
+    native_sleep = monkey.get_original("time", "sleep")
+    p = InferencePool(1)
+    order = []
+    try:
+        def job(name):
+            if name == "first":
+                native_sleep(1.0)  # holds the one thread while the others queue up
+            order.append(name)
+            return name
+
+        def ordinary(name):
+            return p.run(job, name, kind="tts")
+
+        def pressing(name):
+            with urgent():
+                return p.run(job, name, kind="stt")
+
+        running = gevent.spawn(ordinary, "first")
+        gevent.sleep(0.05)
+        queued = [gevent.spawn(ordinary, f"tts{i}") for i in range(3)]
+        gevent.sleep(0.02)
+        killed = gevent.spawn(ordinary, "never")
+        gevent.sleep(0.02)
+        hurry = gevent.spawn(pressing, "stt")
+        gevent.sleep(0.02)
+        killed.kill()  # a job killed while it waits leaves the line (and takes no thread)
+        gevent.joinall([running, hurry, *queued], timeout=10, raise_error=True)
+        assert order == ["first", "stt", "tts0", "tts1", "tts2"], order
+        assert p.run(job, "after") == "after" and p.pending == 0  # every thread was given back
+    finally:
+        p.close()

@@ -1,6 +1,9 @@
 """Backchannels: "mm-hm", "yeah", "okay" said to show the caller is listening, not to take a turn.
 
-The rule (a turn whose whole transcript is only backchannel phrases, BACKCHANNEL_WORDS):
+One list, BACKCHANNEL_WORDS, for both places they matter: said over the agent, a paused agent
+resumes (calls/barge_in.py, ``is_false_alarm``); alone in a turn, the rule below.
+
+The rule (a turn whose whole transcript is only backchannel phrases):
 
 - while the agent talks or prepares a reply: never a turn (the caller is listening to it);
 - after the agent asked something (its last sentence ends with "?"): a turn — "yeah" is the answer;
@@ -20,21 +23,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from .voice_dialog import VoiceDialog
 
 
-def _key(text: str) -> str:
-    """Letters and spaces only: Whisper writes "Mm-hmm.", "mm hmm", "Mhm." for the same sound."""
-    return " ".join(re.sub(r"[^a-z\s]", " ", (text or "").lower().replace("-", " ")).split())
+def normalised(text: str) -> str:
+    """Letters, digits and spaces only: Whisper writes "Mm-hmm.", "mm hmm", "Mhm." for the same sound."""
+    return " ".join(re.sub(r"[^a-z0-9\s]", " ", (text or "").lower().replace("-", " ")).split())
 
 
 @lru_cache(maxsize=8)
 def _phrases(words: str) -> Tuple[FrozenSet[str], FrozenSet[str]]:
     """(whole phrases, single words) of a BACKCHANNEL_WORDS value."""
-    phrases = frozenset(k for k in (_key(p) for p in words.split(",")) if k)
+    phrases = frozenset(k for k in (normalised(p) for p in words.split(",")) if k)
     return phrases, frozenset(p for p in phrases if " " not in p)
 
 
 def is_backchannel(text: str, words: str) -> bool:
     """The whole transcript is backchannel phrases (at most three, e.g. "yeah, yeah, okay")."""
-    key = _key(text)
+    key = normalised(text)
     if not key:
         return False
     phrases, singles = _phrases(words)
@@ -51,6 +54,12 @@ def is_backchannel(text: str, words: str) -> bool:
         else:
             return False
     return not rest and count > 0 and (count > 1 or key in singles)
+
+
+def is_false_alarm(text: str, words: str) -> bool:
+    """Speech over the agent that should not stop it: nothing Whisper kept (a cough, noise) or only
+    backchannels."""
+    return not normalised(text) or is_backchannel(text, words)
 
 
 def agent_asked(dialog: "VoiceDialog") -> bool:

@@ -8,9 +8,9 @@ the latest BARGE_IN_CONFIRM_MS after the pause:
 
 - words (not only backchannels) → stop: ``uuid_break all`` + ``killAudio``, the reply cancelled, and
   the caller's turn is heard as before (``VoiceDialog._barge_in``);
-- nothing Whisper keeps (a cough, noise) or only backchannels ("mm-hm", "yeah", "okay") → resume: the
-  second ``uuid_fileman pause`` plays on where it paused (LiveKit's "false interruption resume"); the
-  speech is not a turn.
+- nothing Whisper keeps (a cough, noise) or only backchannels (BACKCHANNEL_WORDS: "mm-hm", "yeah",
+  "okay"; calls/backchannel.py) → resume: the second ``uuid_fileman pause`` plays on where it paused
+  (LiveKit's "false interruption resume"); the speech is not a turn.
 
 BARGE_IN_STOP_MS of speech stops without waiting for the transcript. The decisions run on the turn
 loop's greenlet (at the next audio chunk), the ESL round trips and the transcription in their own.
@@ -19,13 +19,14 @@ BARGE_IN_MODE=stop keeps the old rule: BARGE_IN_MIN_MS of one burst stops the ag
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple
 
 import gevent.lock
 import numpy as np
+
+from .backchannel import is_false_alarm
 
 if TYPE_CHECKING:  # pragma: no cover
     from .voice_dialog import VoiceDialog
@@ -35,30 +36,12 @@ log = logging.getLogger(__name__)
 _KEEP_S = 3.0  # caller audio kept before the pause (the transcript needs the whole onset)
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", "")).split())
-
-
-def backchannel_matcher(phrases: str) -> "re.Pattern[str]":
-    """A pattern matching text made only of the given backchannels (any number, any order)."""
-    words = sorted({_norm(p) for p in phrases.split(",") if _norm(p)}, key=len, reverse=True)
-    alt = "|".join(re.escape(w) for w in words) or "(?!)"
-    return re.compile(rf"^(?:(?:{alt})\s*)+$")
-
-
-def is_false_alarm(text: str, matcher: "re.Pattern[str]") -> bool:
-    """Nothing said (a cough or noise Whisper drops) or only backchannels."""
-    said = _norm(text)
-    return not said or bool(matcher.match(said))
-
-
 class BargeIn:
     """One call's barge-in state: fed every caller audio chunk by the turn loop."""
 
     def __init__(self, dialog: "VoiceDialog") -> None:
         self.d = dialog
         self.s = dialog.s
-        self.matcher = backchannel_matcher(self.s.barge_in_backchannels)
         self._speech: Deque[Tuple[float, float]] = deque()  # (audio t, ms) of chunks with speech over the agent
         self._audio: Deque[Tuple[float, bytes]] = deque()   # (audio t at its end, pcm) recent caller audio
         self._toggle = gevent.lock.Semaphore()  # pause/resume are toggles: never two in flight
@@ -176,9 +159,12 @@ class BargeIn:
         return x if rate == 16000 else resample(x, rate, 16000)
 
     def _transcribe(self, audio: np.ndarray) -> None:
-        tr = self.d.svc.transcriber.transcribe(audio)
+        from ..speech.inference import urgent
+
+        with urgent():  # ahead of the reply's later sentences queued for synthesis: the agent is paused
+            tr = self.d.svc.transcriber.transcribe(audio)
         self.heard = tr.text
-        self.decision = "resume" if is_false_alarm(tr.text, self.matcher) else "stop"
+        self.decision = "resume" if is_false_alarm(tr.text, self.s.backchannel_words) else "stop"
         log.info("barge-in: heard %r over the agent: %s", tr.text, self.decision)
 
     def _apply(self, decision: str, ep) -> bool:

@@ -25,9 +25,12 @@ class Speculation:
         self.greenlet = dialog.spawn(self._run, audio)
 
     def _run(self, audio):
+        from ..speech.inference import urgent
+
         t0 = time.monotonic()
         if getattr(self._stt, "uses_pool", True):  # a test double without the attribute: a local one
-            tr = self._pool.run(self._job, audio, kind="stt")
+            with urgent():  # the end-of-turn decision and the reply wait on it
+                tr = self._pool.run(self._job, audio, kind="stt")
         else:  # a remote STT waits on its socket in this greenlet (speech/seams.py)
             tr = None if self.stale else self._stt.transcribe(audio)
         if tr is not None and not self.stale and self._early is not None:

@@ -263,7 +263,8 @@ class VoiceDialog:
                         turn.timings["llm_first_sentence_ms"] = (t0 - t_start) * 1000
                     if ack is not None:  # too late for it now; if it is being handed over, let it finish first
                         ack.cancelled = True
-                        ack.join(5)
+                        if ack.handing:  # (joined while still asleep, it held every answer back to ACK_AFTER_MS)
+                            ack.join(5)
                         ack = None
                     pb = call.play(pcm, rate, text=text)
                     if turn.ack and played.answer is None:
@@ -329,6 +330,7 @@ class VoiceDialog:
             gevent.sleep(max(0.0, last_speech_wall + delay_ms / 1000.0 - time.monotonic()))
             if g.cancelled or played or self.call.ended.is_set():
                 return
+            g.handing = True
             from ..dialog.sentences import normalize_for_speech
 
             text = profile.phrases.pick_thinking()
@@ -342,6 +344,7 @@ class VoiceDialog:
 
         g = self.spawn(ack)
         g.cancelled = False  # set by the reply when the answer is ready first
+        g.handing = False  # set once it is saying the phrase
         return g
 
     def _record_heard(self, turn: Turn, played: Reply, interrupted: bool) -> None:

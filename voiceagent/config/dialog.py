@@ -42,9 +42,9 @@ class ToolsSettings(Section):
 
 
 class TurnFlowSettings(Section):
-    title = "turn flow: answers started early, backchannels, idle reprompts (calls/preemptive.py, calls/idle.py)"
+    title = "turn flow: answers started early, backchannels, idle reprompts (calls/preemptive.py, calls/backchannel.py, calls/idle.py)"
 
     preemptive_llm: bool = Field(default=True, description="Start the LLM on the speculative transcript at the caller's first pause; the turn uses that stream when its final transcript is the same (normalised), else it is cancelled (the HTTP stream closed). Tools are only ever run once the turn is confirmed. Off = one LLM request per turn, started at the end of the turn.")
-    backchannel_words: str = Field(default="mm-hm,mm-hmm,mhm,mhmm,mm,hm,hmm,uh-huh,yeah,yep,yes,okay,ok,right,sure,i see,got it,alright", description="Comma-separated phrases that, alone in a turn, are a backchannel: not answered while the agent talks or after a statement; answered after a question (calls/backchannel.py).")
+    backchannel_words: str = Field(default="mm,mmm,mm-hm,mm-hmm,mhm,mhmm,mmhm,mmhmm,hm,hmm,uh-huh,uh huh,yeah,yep,yes,okay,ok,right,sure,i see,got it,alright", description="Comma-separated phrases the caller says to show they are listening (calls/backchannel.py), the one list for both uses: alone in a turn they are not answered while the agent talks or after a statement (answered after a question); said over the agent, a paused agent resumes when they are all the caller said (or nothing Whisper keeps: a cough, noise; calls/barge_in.py).")
     idle_reprompt_s: float = Field(default=8.0, ge=0, le=300, description="Seconds of silence on both sides after which the agent says the profile's 'still there' phrase; 0 = never.")
     idle_reprompts: int = Field(default=2, ge=0, le=10, description="Idle reprompts said in a row without an answer before the agent says goodbye and hangs up.")

@@ -47,7 +47,6 @@ class SpeechSettings(Section):
     barge_in_window_ms: int = Field(default=1000, ge=100, le=5000, description="Window over which caller speech is accumulated for BARGE_IN_PAUSE_MS and BARGE_IN_STOP_MS, ms.")
     barge_in_confirm_ms: int = Field(default=1200, ge=100, le=10000, description="Longest the playback stays paused before what the caller said so far is transcribed and decides (words: stop; backchannel/noise: resume), ms; earlier when the caller falls silent.")
     barge_in_stop_ms: int = Field(default=900, ge=100, le=10000, description="Speech accumulated since the onset that stops the paused agent without waiting for the transcript (no backchannel is that long), ms.")
-    barge_in_backchannels: str = Field(default="mm,mmm,mm-hm,mm-hmm,mhm,hm,hmm,uh-huh,uh huh,yeah,yep,okay,ok,right,i see,sure", description="Comma-separated backchannels: a paused agent resumes when the caller said only these (or nothing Whisper keeps: a cough, noise).")
     inference_threads: int = Field(default=0, ge=0, description="Native threads that run model inference (0 = cores // STT_THREADS, at least 1).")
     model_cache_dir: Path = Field(default=Path("~/.cache/voiceagent").expanduser(), description="Where packaged models are assembled once (Whisper base is shipped split in two).")
 

@@ -121,8 +121,11 @@ class TurnEnder:
         return spec
 
     def _probability(self, audio: Any) -> Optional[float]:
+        from .inference import urgent
+
         try:
-            return self.model.probability(audio)
+            with urgent():  # the pause's hold depends on it: before synthesis queued meanwhile
+                return self.model.probability(audio)
         except Exception:  # a failing model must not end the call: fall back to the fixed wait
             log.exception("smart-turn inference failed")
             return None

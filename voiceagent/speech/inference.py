@@ -10,19 +10,43 @@ so the pool holds ``cores // STT_THREADS`` workers (at least 1).  On 2 cores wit
 that is one model call at a time; more would only make every call slower.  Callers queue, and the
 queue wait is measured so the call registry can refuse new calls before latency collapses
 (``saturated()`` / ``expected_wait()``).
+
+Order: first come, first served, except that calls made inside :func:`urgent` (a decision the caller
+is waiting on: the barge-in transcript, the smart-turn model, the speculative transcript at a pause)
+go before the ordinary ones still waiting.  Measured (bench latency, one thread): a reply's later
+sentences queued for synthesis held a barge-in's transcript back ~2.5 s, and with it the resume.
 """
 from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections import Counter, deque
-from typing import Any, Callable, Deque, Dict, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple
 
+import gevent
+from gevent.event import Event
 from gevent.threadpool import ThreadPool
 
 from ..observability.metrics import INFERENCE_QUEUE_WAIT
 
-__all__ = ["InferencePool", "default_pool_size", "get_pool"]
+__all__ = ["InferencePool", "default_pool_size", "get_pool", "urgent"]
+
+_URGENT: "weakref.WeakSet[Any]" = weakref.WeakSet()  # greenlets inside urgent()
+
+
+@contextmanager
+def urgent() -> Iterator[None]:
+    """Model calls this greenlet makes inside go before the ordinary ones waiting for a thread."""
+    g = gevent.getcurrent()
+    fresh = g not in _URGENT
+    _URGENT.add(g)
+    try:
+        yield
+    finally:
+        if fresh:
+            _URGENT.discard(g)
 
 
 def default_pool_size(model_threads: int = 2, cores: Optional[int] = None) -> int:
@@ -42,6 +66,8 @@ class InferencePool:
         self._default_service = 0.5  # prior for expected_wait before anything has run, s
         self._waits: Deque[float] = deque(maxlen=256)
         self.completed = 0
+        self._free = self.size  # threads not handed to a job
+        self._queued: Tuple[Deque[Event], Deque[Event]] = (deque(), deque())  # (urgent, ordinary) waiting
 
     def run(self, fn: Callable[..., Any], *args: Any, kind: Optional[str] = None, **kwargs: Any) -> Any:
         """Call ``fn(*args, **kwargs)`` in a pool thread and return its result (or raise its error)."""
@@ -60,12 +86,17 @@ class InferencePool:
 
         self._pending += 1
         self._pending_kinds[kind] += 1
+        held = False
         try:
+            self._acquire(gevent.getcurrent() in _URGENT)
+            held = True
             ok, value = self._pool.spawn(job).get()
             if not ok:
                 raise value
             return value
         finally:
+            if held:
+                self._release()
             self._pending -= 1
             self._pending_kinds[kind] -= 1
             if not self._pending_kinds[kind]:
@@ -78,6 +109,30 @@ class InferencePool:
                 prev = self._service_ewma.get(kind)
                 self._service_ewma[kind] = service if prev is None else 0.8 * prev + 0.2 * service
                 self.completed += 1
+
+    def _acquire(self, urgent_job: bool) -> None:
+        """A thread for this job: at once if one is free and nobody waits, else in turn (urgent first)."""
+        if self._free > 0 and not (self._queued[0] or self._queued[1]):
+            self._free -= 1
+            return
+        turn = Event()
+        line = self._queued[0 if urgent_job else 1]
+        line.append(turn)
+        try:
+            turn.wait()
+        except BaseException:  # killed while waiting: leave the line, or pass on a thread just handed over
+            if turn.is_set():
+                self._release()
+            else:
+                line.remove(turn)
+            raise
+
+    def _release(self) -> None:
+        for line in self._queued:
+            if line:
+                line.popleft().set()  # the thread goes straight to the next job
+                return
+        self._free += 1
 
     # --- admission control -------------------------------------------------------
     @property
