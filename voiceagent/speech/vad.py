@@ -55,19 +55,24 @@ __all__ = [
 RATE = 16000  # the models' rate; input at other rates is resampled to it
 
 
-@functools.lru_cache(maxsize=1)
-def _silero_session():
-    """One ONNX session shared by all calls (state is passed explicitly, so this is safe)."""
+def silero_session(model: Union[str, bytes]) -> Any:
+    """A Silero session (``model``: a path or the serialized graph) on one thread, quiet, without an arena."""
     import onnxruntime
-
-    from .models import silero_vad_path
 
     opts = onnxruntime.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.enable_cpu_mem_arena = False
     opts.log_severity_level = 4
-    return onnxruntime.InferenceSession(str(silero_vad_path()), sess_options=opts, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+@functools.lru_cache(maxsize=1)
+def _silero_session():
+    """One ONNX session shared by all calls (state is passed explicitly, so this is safe)."""
+    from .models import silero_vad_path
+
+    return silero_session(str(silero_vad_path()))
 
 
 class SileroVAD:

@@ -32,7 +32,7 @@ import gevent.event
 import numpy as np
 from gevent.threadpool import ThreadPool
 
-from .vad import SileroVAD, _silero_session, chunk_rows
+from .vad import SileroVAD, _silero_session, chunk_rows, silero_session
 
 __all__ = ["VadBatcher", "BatchedSileroVAD", "batched_graph", "shared_batcher"]
 
@@ -85,17 +85,9 @@ def batched_graph(path: str) -> bytes:
 
 @functools.lru_cache(maxsize=1)
 def _batched_session():
-    import onnxruntime
-
     from .models import silero_vad_path
 
-    opts = onnxruntime.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.enable_cpu_mem_arena = False
-    opts.log_severity_level = 4
-    return onnxruntime.InferenceSession(batched_graph(str(silero_vad_path())), sess_options=opts,
-                                        providers=["CPUExecutionProvider"])
+    return silero_session(batched_graph(str(silero_vad_path())))
 
 
 Result = Tuple[np.ndarray, np.ndarray, np.ndarray]  # (probs of the call's chunks, hn [128], cn [128])
