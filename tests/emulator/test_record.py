@@ -8,21 +8,10 @@ import numpy as np
 import pytest
 
 from tests.emulator.test_emulator_api import _esl, _ev, _wav, peer  # noqa: F401 - peer is a fixture
+from tests.emulator.test_fileman import emu  # noqa: F401 - the emulator at x10 with its fork peer
 from tests.fork_helpers import wait_until
-from voiceagent.emulator import FreeSwitchEmulator
-
-SPEED = 10.0
 USAGE = b"-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>] [<recording_vars>]\n"
 NOBODY = "5b7e0000-0000-4000-8000-000000000000"
-
-
-@pytest.fixture
-def emu(tmp_path, peer):  # noqa: F811 - the imported fixture
-    e = FreeSwitchEmulator(speed=SPEED, temp_dir=str(tmp_path),
-                           variables={"voiceagent_fork_url": f"ws://127.0.0.1:{peer.port}"})
-    e.start()
-    yield e
-    e.stop()
 
 
 def _api(esl, text):
