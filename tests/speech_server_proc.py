@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import gevent
 
@@ -63,3 +63,12 @@ class SpeechServerProcess:
                 pass
             self.proc.wait(10)
         self.proc = None
+
+
+def running(log_dir: Path, **env: str) -> Iterator[SpeechServerProcess]:
+    """A started server with the test token, stopped when the generator closes (``yield from`` in a fixture)."""
+    proc = SpeechServerProcess(log_dir / "server.log", SPEECH_SERVER_TOKEN=TOKEN, **env).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.speech_server_proc import ROOT, TOKEN, SpeechServerProcess
+from tests.speech_server_proc import ROOT, TOKEN, running
 from tests.speech_standin import SpeechStandIn, error_answer
 from voiceagent.calls.voice_dialog import VoiceServices
 from voiceagent.config import load_settings
@@ -26,9 +26,7 @@ FAILURE_GOODBYE = "I'm sorry, I can't help right now. Please call again later. G
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    proc = SpeechServerProcess(tmp_path_factory.mktemp("speech") / "server.log", SPEECH_SERVER_TOKEN=TOKEN).start()
-    yield proc
-    proc.stop()
+    yield from running(tmp_path_factory.mktemp("speech"))
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 the same transcript as in process, retries on 5xx and timeouts, then the local fallback or SpeechUnavailable."""
 import pytest
 
-from tests.speech_server_proc import TOKEN, SpeechServerProcess
+from tests.speech_server_proc import TOKEN, running
 from tests.speech_standin import SpeechStandIn, error_answer, transcript_answer
 from voiceagent.config import ConfigError, load_settings
 from voiceagent.speech.audio import pcm16_duration_s, pcm16_to_float, resample
@@ -16,9 +16,7 @@ from voiceagent.speech_server.speech import streaming_wav_header
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    proc = SpeechServerProcess(tmp_path_factory.mktemp("speech") / "server.log", SPEECH_SERVER_TOKEN=TOKEN).start()
-    yield proc
-    proc.stop()
+    yield from running(tmp_path_factory.mktemp("speech"))
 
 
 @pytest.fixture

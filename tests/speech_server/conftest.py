@@ -2,18 +2,15 @@
 small upload limit (so 'too large' needs no big file) and batching on (CPU's 'auto' is off)."""
 import pytest
 
-from tests.speech_server_proc import TOKEN, SpeechServerProcess
+from tests.speech_server_proc import TOKEN, running
 
 MAX_UPLOAD = 400_000
 
 
 @pytest.fixture(scope="package")
 def server(tmp_path_factory):
-    proc = SpeechServerProcess(tmp_path_factory.mktemp("speech-server") / "server.log",
-                               SPEECH_SERVER_TOKEN=TOKEN, SPEECH_SERVER_MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
-                               SPEECH_SERVER_BATCH="on").start()
-    yield proc
-    proc.stop()
+    yield from running(tmp_path_factory.mktemp("speech-server"), SPEECH_SERVER_MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
+                       SPEECH_SERVER_BATCH="on")
 
 
 @pytest.fixture
